@@ -1,0 +1,235 @@
+/*
+ * weft.h - the public interface of libweft.
+ *
+ * weft runs many stackful tasks on N worker threads. Each worker owns a
+ * deque of ready tasks and steals from the others when it runs dry. A task
+ * is plain sequential C: when it blocks (joins another task, later sleeps or
+ * waits on a socket) the runtime parks it and runs others on that worker.
+ *
+ * Conventions (see DESIGN.md section 7):
+ *  - Every function returns 0 (or a count) on success and a negative
+ *    WEFT_E* code on failure; the codes equal -errno where one exists.
+ *    weft_strerror() names them. No function aborts on bad input.
+ *  - Blocking calls are legal only inside a task; elsewhere they return
+ *    WEFT_EPERM. A blocking call parks the task, never the worker thread.
+ *  - weft never sets errno and installs no signal handler except the stack
+ *    overflow handler (SIGSEGV, chaining to any previous one).
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WEFT_BUILDING) && defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+
+/* The library's version as "MAJOR.MINOR.PATCH". Any thread. */
+WEFT_API const char *weft_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Error codes: negative, -errno where one exists.                    */
+
+#define WEFT_EPERM (-EPERM)         /* not allowed from this context */
+#define WEFT_ENOENT (-ENOENT)       /* no such file or entry */
+#define WEFT_EBADF (-EBADF)         /* bad or closed descriptor */
+#define WEFT_EAGAIN (-EAGAIN)       /* would block */
+#define WEFT_ENOMEM (-ENOMEM)       /* out of memory or address space */
+#define WEFT_EBUSY (-EBUSY)         /* object in use */
+#define WEFT_EINVAL (-EINVAL)       /* invalid argument */
+#define WEFT_EMFILE (-EMFILE)       /* too many open files */
+#define WEFT_EPIPE (-EPIPE)         /* closed channel or pipe */
+#define WEFT_EDEADLK (-EDEADLK)     /* would wait forever */
+#define WEFT_ETIMEDOUT (-ETIMEDOUT) /* deadline passed */
+#define WEFT_ECANCELED (-ECANCELED) /* the task was cancelled */
+#define WEFT_ECONNREFUSED (-ECONNREFUSED)
+#define WEFT_ECONNRESET (-ECONNRESET)
+#define WEFT_EDONE (-4095)          /* a generator has returned */
+
+/* A static string naming err (a WEFT_E* code or any -errno). Any thread. */
+WEFT_API const char *weft_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* Runtime                                                             */
+
+typedef struct weft_rt weft_rt;
+typedef struct weft_task weft_task;
+
+typedef struct weft_config {
+  /* Worker threads. 0 means one per online CPU. At most 1024. */
+  unsigned workers;
+  /* Default task stack size in bytes (address space; pages are committed
+   * on first touch). Rounded up to whole pages and to at least
+   * WEFT_STACK_MIN; at most WEFT_STACK_MAX. 0 means 256 KiB. */
+  size_t stack_size;
+} weft_config;
+
+#define WEFT_STACK_MIN ((size_t)16 * 1024)
+#define WEFT_STACK_MAX ((size_t)1024 * 1024 * 1024)
+
+/*
+ * Fill cfg with the defaults, then apply the environment:
+ * WEFT_WORKERS (worker count) and WEFT_STACK_SIZE (bytes, or with a k/m
+ * suffix). Malformed environment values are ignored. Any thread.
+ */
+WEFT_API void weft_config_init(weft_config *cfg);
+
+/*
+ * Create a runtime and start its worker threads. cfg may be NULL for
+ * weft_config_init()'s values. Returns 0 and sets *out, WEFT_EINVAL for a
+ * NULL out or an out-of-range field, WEFT_ENOMEM, or -errno when a thread
+ * cannot be started. Does not block. Any thread except a task's.
+ */
+WEFT_API int weft_rt_new(weft_rt **out, const weft_config *cfg);
+
+/*
+ * Spawn a task running fn(arg) in rt. When out is NULL the task is
+ * detached; otherwise *out is a handle to pass to weft_join or
+ * weft_detach exactly once. Returns 0, WEFT_EINVAL (NULL rt or fn),
+ * WEFT_ENOMEM. Does not block. Any thread, including foreign ones.
+ */
+WEFT_API int weft_rt_spawn(weft_rt *rt, weft_task **out, void *(*fn)(void *), void *arg);
+
+/*
+ * Block the calling (non-task) thread until rt has no task left. Returns
+ * 0, WEFT_EINVAL for NULL, WEFT_EPERM from inside a task of any runtime.
+ */
+WEFT_API int weft_rt_wait(weft_rt *rt);
+
+/*
+ * Shut rt down: cancel every task still alive (a task that has not started
+ * never runs; a parked one returns WEFT_ECANCELED from its blocking call),
+ * wait for them to finish, join the worker threads and free everything.
+ * A task that never reaches a blocking call keeps this waiting. Returns 0,
+ * WEFT_EINVAL for NULL, WEFT_EPERM from inside a task. Blocks.
+ */
+WEFT_API int weft_rt_free(weft_rt *rt);
+
+/*
+ * Run fn(arg) as the main task of a new runtime configured by cfg (NULL
+ * for defaults), wait for it, shut the runtime down as weft_rt_free does,
+ * and return fn's value. Returns WEFT_EINVAL for a NULL fn, WEFT_EPERM
+ * from inside a task, or weft_rt_new's error. Blocks.
+ */
+WEFT_API int weft_main(const weft_config *cfg, int (*fn)(void *), void *arg);
+
+/* Counters of one worker, or of the whole runtime. */
+typedef struct weft_stats {
+  uint64_t spawned;        /* tasks created (by this worker) */
+  uint64_t completed;      /* tasks that finished (on this worker) */
+  uint64_t switches;       /* context switches into tasks */
+  uint64_t steals;         /* tasks taken from other workers */
+  uint64_t steal_attempts; /* attempts to steal, successful or not */
+  uint64_t parks;          /* times the worker went to sleep */
+  uint64_t injected;       /* tasks taken from the injection queue */
+  uint64_t tasks_alive;    /* total only: tasks spawned and not finished */
+  uint64_t stacks_mapped;  /* total only: stacks carved from mappings */
+  uint64_t stacks_cached;  /* total only: stacks mapped but not in use */
+} weft_stats;
+
+/*
+ * Read rt's counters. *total (may be NULL) receives the sums; per_worker
+ * (may be NULL) receives up to n entries, one per worker. Returns the
+ * number of workers, or WEFT_EINVAL for a NULL rt. Counters are read
+ * without stopping the workers, so a sum may be a moment old. Any thread.
+ */
+WEFT_API int weft_rt_stats(weft_rt *rt, weft_stats *total, weft_stats *per_worker, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* Tasks                                                               */
+
+/* Attributes of one spawn; initialise with weft_spawn_attr_init. */
+typedef struct weft_spawn_attr {
+  size_t stack_size; /* 0: the runtime's default; rounded as in weft_config */
+  const char *name;  /* copied, at most 31 bytes kept; NULL: no name */
+  int detached;      /* nonzero: no handle is returned, nobody joins */
+} weft_spawn_attr;
+
+/* Zero every attribute (defaults). Any thread. */
+WEFT_API void weft_spawn_attr_init(weft_spawn_attr *attr);
+
+/*
+ * Spawn a task running fn(arg) in the calling task's runtime. out == NULL
+ * makes it detached. The new task is queued on the caller's worker and may
+ * run there or be stolen by another. Returns 0, WEFT_EINVAL (NULL fn),
+ * WEFT_ENOMEM, WEFT_EPERM outside a task. Does not block. Inside a task.
+ */
+WEFT_API int weft_spawn(weft_task **out, void *(*fn)(void *), void *arg);
+
+/*
+ * As weft_spawn, with attributes (attr may be NULL). With attr->detached
+ * set, out may be NULL and nothing is stored there. Inside a task.
+ */
+WEFT_API int weft_spawn_ex(weft_task **out, const weft_spawn_attr *attr, void *(*fn)(void *), void *arg);
+
+/*
+ * As weft_rt_spawn, with attributes (attr may be NULL). Any thread.
+ */
+WEFT_API int weft_rt_spawn_ex(weft_rt *rt, weft_task **out, const weft_spawn_attr *attr,
+                              void *(*fn)(void *), void *arg);
+
+/*
+ * Wait for t to finish and release it; *result (result may be NULL)
+ * receives fn's return value. Blocks (parks the caller). Returns 0,
+ * WEFT_ECANCELED when t was cancelled before it started (it never ran) or
+ * when the caller is cancelled while waiting (t stays joinable),
+ * WEFT_EINVAL for NULL, a detached task, a task another join already
+ * claimed, or a released handle (detected while its memory is not reused),
+ * WEFT_EDEADLK for the caller itself, WEFT_EPERM outside a task.
+ * Inside a task.
+ */
+WEFT_API int weft_join(weft_task *t, void **result);
+
+/*
+ * Let t run on unjoined: it is released when it finishes. Returns 0,
+ * WEFT_EINVAL for NULL, an already detached task, or one being joined.
+ * Does not block. Any thread.
+ */
+WEFT_API int weft_detach(weft_task *t);
+
+/*
+ * Ask t to stop: the blocking weft call it is parked in, or its next one,
+ * returns WEFT_ECANCELED, and it keeps returning that from blocking calls.
+ * A task that has not started yet never runs. Cancelling a task that has
+ * finished, or twice, is harmless. Returns 0 or WEFT_EINVAL for NULL.
+ * Does not block. Any thread, while the handle is valid.
+ */
+WEFT_API int weft_cancel(weft_task *t);
+
+/* Nonzero when the calling task has been cancelled; 0 outside a task. */
+WEFT_API int weft_canceled(void);
+
+/*
+ * Let the other ready tasks of this worker run before the caller runs
+ * again. Outside a task it does nothing. Inside a task.
+ */
+WEFT_API void weft_yield(void);
+
+/* The calling task, or NULL outside a task. Any thread. */
+WEFT_API weft_task *weft_self(void);
+
+/* A task's id: unique in its runtime, never 0. 0 for NULL. */
+WEFT_API uint64_t weft_task_id(const weft_task *t);
+
+/* A task's name ("" when it has none; NULL for NULL). */
+WEFT_API const char *weft_task_name(const weft_task *t);
+
+/* Milliseconds on a monotonic clock, the clock of every deadline. */
+WEFT_API int64_t weft_now(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_H */

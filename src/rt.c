@@ -1,0 +1,263 @@
+/*
+ * rt.c - the runtime's lifecycle: configuration, creation, foreign-thread
+ * spawning, waiting, shutdown, and weft_main.
+ *
+ * Shutdown order (weft_rt_free):
+ *   1. closing = 1, then cancel every task in the registry (task.c,
+ *      "cancel"); tasks spawned from now on start cancelled (weft__spawn
+ *      reads closing after registering, so none slips between);
+ *   2. wait until ntasks is 0: parked tasks return WEFT_ECANCELED and
+ *      unwind, unstarted ones are finished without running;
+ *   3. stop the workers (sched.c) and join their threads;
+ *   4. free the caches, deques and stacks; every stack must be back.
+ */
+#define _GNU_SOURCE
+#include "runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 1024
+#define DEFAULT_STACK ((size_t)256 * 1024)
+
+const char *weft_version(void) {
+  return "0.1.0";
+}
+
+int64_t weft_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Parse a decimal count with an optional k/m/g suffix; -1 when malformed. */
+static long long env_size(const char *name) {
+  const char *s = getenv(name);
+  char *end;
+  long long v;
+  if (!s || !*s)
+    return -1;
+  v = strtoll(s, &end, 10);
+  if (end == s || v < 0)
+    return -1;
+  switch (*end) {
+  case 'k': case 'K': v <<= 10; end++; break;
+  case 'm': case 'M': v <<= 20; end++; break;
+  case 'g': case 'G': v <<= 30; end++; break;
+  default: break;
+  }
+  return *end ? -1 : v;
+}
+
+void weft_config_init(weft_config *cfg) {
+  long long v;
+  if (!cfg)
+    return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->stack_size = DEFAULT_STACK;
+  if ((v = env_size("WEFT_WORKERS")) > 0 && v <= MAX_WORKERS)
+    cfg->workers = (unsigned)v;
+  if ((v = env_size("WEFT_STACK_SIZE")) > 0 && (unsigned long long)v <= WEFT_STACK_MAX)
+    cfg->stack_size = (size_t)v;
+}
+
+static unsigned online_cpus(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (unsigned)(n > MAX_WORKERS ? MAX_WORKERS : n) : 1;
+}
+
+static int workers_init(weft_rt *rt) {
+  void *mem;
+  if (posix_memalign(&mem, WEFT_CACHELINE, rt->nworkers * sizeof(weft__worker)))
+    return WEFT_ENOMEM;
+  rt->workers = mem;
+  memset(mem, 0, rt->nworkers * sizeof(weft__worker));
+  rt->shards = calloc(rt->nworkers + 1, sizeof *rt->shards);
+  if (!rt->shards)
+    return WEFT_ENOMEM;
+  for (unsigned i = 0; i <= rt->nworkers; i++)
+    pthread_mutex_init(&rt->shards[i].lock, NULL);
+  for (unsigned i = 0; i < rt->nworkers; i++) {
+    weft__worker *w = &rt->workers[i];
+    w->rt = rt;
+    w->idx = i;
+    w->rng = UINT64_C(0x9E3779B97F4A7C15) * (i + 1);
+    if (weft__deque_init(&w->dq, 256))
+      return WEFT_ENOMEM;
+    w->dq_ready = true;
+  }
+  return 0;
+}
+
+static void rt_destroy(weft_rt *rt) {
+  if (rt->workers) {
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+      weft__worker *w = &rt->workers[i];
+      weft__stack_cache_drain(&w->stacks);
+      weft__task_cache_drain(w);
+      if (w->dq_ready)
+        weft__deque_destroy(&w->dq);
+    }
+    free(rt->workers);
+  }
+  if (rt->shards) {
+    for (unsigned i = 0; i <= rt->nworkers; i++)
+      pthread_mutex_destroy(&rt->shards[i].lock);
+    free(rt->shards);
+  }
+  if (rt->stacks.dflt)
+    weft__stacks_destroy(&rt->stacks);
+  pthread_mutex_destroy(&rt->inj_lock);
+  pthread_mutex_destroy(&rt->idle_lock);
+  pthread_mutex_destroy(&rt->wait_lock);
+  pthread_cond_destroy(&rt->wait_cv);
+  free(rt);
+}
+
+/* Stop and join the first n workers' threads. */
+static void workers_join(weft_rt *rt, unsigned n) {
+  weft__sched_stop(rt);
+  for (unsigned i = 0; i < n; i++)
+    pthread_join(rt->workers[i].thread, NULL);
+}
+
+int weft_rt_new(weft_rt **out, const weft_config *cfg) {
+  weft_config dflt;
+  weft_rt *rt;
+  int rc;
+  unsigned started = 0;
+
+  if (!out)
+    return WEFT_EINVAL;
+  *out = NULL;
+  if (weft_self())
+    return WEFT_EPERM;
+  if (!cfg) {
+    weft_config_init(&dflt);
+    cfg = &dflt;
+  }
+  if (cfg->workers > MAX_WORKERS)
+    return WEFT_EINVAL;
+  rt = calloc(1, sizeof *rt);
+  if (!rt)
+    return WEFT_ENOMEM;
+  pthread_mutex_init(&rt->inj_lock, NULL);
+  pthread_mutex_init(&rt->idle_lock, NULL);
+  pthread_mutex_init(&rt->wait_lock, NULL);
+  pthread_cond_init(&rt->wait_cv, NULL);
+  atomic_init(&rt->next_id, 1);
+  rt->nworkers = cfg->workers ? cfg->workers : online_cpus();
+  rt->stack_size = weft__stack_round(cfg->stack_size, DEFAULT_STACK);
+  if (!rt->stack_size) {
+    rc = WEFT_EINVAL;
+    goto out_destroy;
+  }
+  if ((rc = weft__stacks_init(&rt->stacks, rt->stack_size)) || (rc = workers_init(rt)))
+    goto out_destroy;
+  weft__overflow_install();
+  for (; started < rt->nworkers; started++) {
+    rc = -pthread_create(&rt->workers[started].thread, NULL, weft__worker_main,
+                         &rt->workers[started]);
+    if (rc)
+      goto out_join;
+  }
+  *out = rt;
+  return 0;
+
+out_join:
+  workers_join(rt, started);
+out_destroy:
+  rt_destroy(rt);
+  return rc;
+}
+
+int weft_rt_spawn(weft_rt *rt, weft_task **out, void *(*fn)(void *), void *arg) {
+  return weft_rt_spawn_ex(rt, out, NULL, fn, arg);
+}
+
+int weft_rt_spawn_ex(weft_rt *rt, weft_task **out, const weft_spawn_attr *attr,
+                     void *(*fn)(void *), void *arg) {
+  weft__worker *w = weft__worker_current();
+  if (!rt)
+    return WEFT_EINVAL;
+  if (!out && attr && !attr->detached)
+    return WEFT_EINVAL;
+  return weft__spawn(rt, w && w->rt == rt ? w : NULL, out, attr, fn, arg);
+}
+
+int weft_rt_wait(weft_rt *rt) {
+  if (!rt)
+    return WEFT_EINVAL;
+  if (weft_self())
+    return WEFT_EPERM;
+  pthread_mutex_lock(&rt->wait_lock);
+  while (atomic_load(&rt->ntasks) > 0)
+    pthread_cond_wait(&rt->wait_cv, &rt->wait_lock);
+  pthread_mutex_unlock(&rt->wait_lock);
+  return 0;
+}
+
+int weft_rt_free(weft_rt *rt) {
+  if (!rt)
+    return WEFT_EINVAL;
+  if (weft_self())
+    return WEFT_EPERM;
+  atomic_store(&rt->closing, true);
+  weft__task_cancel_all(rt);
+  weft_rt_wait(rt);
+  workers_join(rt, rt->nworkers);
+  rt_destroy(rt);
+  return 0;
+}
+
+/* weft_main's main task and how the calling thread learns it finished. */
+struct main_call {
+  int (*fn)(void *);
+  void *arg;
+  int result;
+  bool done;
+  pthread_mutex_t lock;
+  pthread_cond_t cv;
+};
+
+static void *main_task(void *arg) {
+  struct main_call *m = arg;
+  int r = m->fn(m->arg);
+  pthread_mutex_lock(&m->lock);
+  m->result = r;
+  m->done = true;
+  pthread_cond_signal(&m->cv);
+  pthread_mutex_unlock(&m->lock);
+  return NULL;
+}
+
+int weft_main(const weft_config *cfg, int (*fn)(void *), void *arg) {
+  struct main_call m = {.fn = fn, .arg = arg};
+  weft_spawn_attr attr;
+  weft_rt *rt;
+  int rc;
+
+  if (!fn)
+    return WEFT_EINVAL;
+  if ((rc = weft_rt_new(&rt, cfg)))
+    return rc;
+  pthread_mutex_init(&m.lock, NULL);
+  pthread_cond_init(&m.cv, NULL);
+  weft_spawn_attr_init(&attr);
+  attr.name = "main";
+  attr.detached = 1;
+  rc = weft_rt_spawn_ex(rt, NULL, &attr, main_task, &m);
+  if (rc == 0) {
+    pthread_mutex_lock(&m.lock);
+    while (!m.done)
+      pthread_cond_wait(&m.cv, &m.lock);
+    pthread_mutex_unlock(&m.lock);
+    rc = m.result;
+  }
+  weft_rt_free(rt);
+  pthread_cond_destroy(&m.cv);
+  pthread_mutex_destroy(&m.lock);
+  return rc;
+}

@@ -1,0 +1,169 @@
+/*
+ * runtime.h - the runtime, its workers and its tasks: the structures that
+ * sched.c, task.c and rt.c share. The protocols that govern each field are
+ * told at the top of sched.c (workers, queues, parking) and task.c (task
+ * lifecycle, join, cancellation).
+ */
+#ifndef WEFT_RUNTIME_H
+#define WEFT_RUNTIME_H
+
+#include "context/context.h"
+#include "deque.h"
+#include "stack.h"
+#include "weft-int.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#define WEFT_TASK_MAGIC 0x7461736bu /* "task": a live handle */
+#define WEFT_TASK_DEAD 0x64656164u  /* "dead": released */
+#define WEFT_TASK_NAME 32
+
+/*
+ * Task states. Who owns the task (may touch its context and stack) in each:
+ *  READY    a run queue holds it (a deque, the injection queue or a yield
+ *           queue); whoever takes it from the queue owns it next.
+ *  RUNNING  the worker running it, on the task's own stack.
+ *  PARKED   nobody runs it; its context is saved and it is registered with
+ *           exactly one waker (a joinee, later a channel or I/O request).
+ *           The waker, or a canceller that withdrew it, makes it READY.
+ *  DONE     finished; the stack is gone; only the join word matters.
+ * The field is written by whoever moves the task and read by the dump.
+ */
+enum { TASK_READY, TASK_RUNNING, TASK_PARKED, TASK_DONE };
+
+/* What a task asks its worker to do once it is off the task's stack. */
+enum { ACT_NONE, ACT_YIELD, ACT_PARK, ACT_EXIT };
+
+/* Register a parking task with what it waits on. Runs on the scheduler's
+ * stack, with t's context saved and t->wait_lock held (task.c, "park"). */
+typedef void (*weft__publish_fn)(weft_task *t, void *arg);
+/* Take a parked task back out of what it waits on, for cancellation.
+ * Returns true if it was still there (the caller then wakes it). Called
+ * with t->wait_lock held. */
+typedef bool (*weft__withdraw_fn)(weft_task *t);
+
+struct weft_task {
+  weft_ctx ctx;           /* saved context; the task's owner (see states) */
+  weft__stack *stack;     /* owner; NULL once DONE */
+  void *(*fn)(void *);    /* immutable after spawn */
+  void *arg;              /* immutable after spawn */
+  void *result;           /* written before DONE is published (join word) */
+  weft_rt *rt;            /* immutable */
+  uint64_t id;            /* immutable */
+  uint32_t magic;         /* WEFT_TASK_MAGIC while the handle is valid */
+  _Atomic int state;      /* see the states; relaxed, for the dump */
+  int shard;              /* registry shard; immutable */
+  bool started;           /* the worker running it */
+  bool never_ran;         /* cancelled before it started; before DONE */
+  int wake_result;        /* written by the one waker before weft__ready */
+  atomic_uintptr_t join;  /* join protocol (task.c): NONE, DETACHED, DONE or the joiner */
+  atomic_bool claimed;    /* a join or detach holds the handle */
+  atomic_bool cancel_req; /* weft_cancel was called; any thread */
+  atomic_flag wait_lock;  /* guards withdraw (task.c, "park" and "cancel") */
+  weft__withdraw_fn withdraw; /* under wait_lock; NULL when not parked */
+  void *wait_obj;         /* what the task waits on; under wait_lock */
+  weft_task *next;        /* run-queue link; whoever holds it in a queue */
+  weft_task *reg_prev;    /* registry links; under the shard's lock */
+  weft_task *reg_next;
+  void *asan_fake;        /* AddressSanitizer's fake stack while suspended */
+  void *tsan_fiber;       /* ThreadSanitizer's fiber; created on first run */
+  char name[WEFT_TASK_NAME]; /* immutable after spawn */
+};
+
+/* Counters of one worker: written by it only (relaxed), read by anyone. */
+struct weft__counters {
+  atomic_uint_fast64_t spawned, completed, switches, steals, steal_attempts, parks, injected;
+};
+
+/* One shard of the registry of live tasks (for cancel-all and the dump). */
+struct weft__shard {
+  _Alignas(WEFT_CACHELINE) pthread_mutex_t lock;
+  weft_task *head; /* under lock */
+};
+
+typedef struct weft__worker {
+  weft__deque dq;           /* owner pushes/pops; thieves steal */
+  bool dq_ready;            /* dq initialised; for teardown */
+  weft_rt *rt;              /* immutable */
+  unsigned idx;             /* immutable */
+  weft_ctx sched;           /* the scheduler context; owner only */
+  weft_task *current;       /* the running task; owner only */
+  int action;               /* after-switch action; owner only */
+  weft__publish_fn publish; /* with ACT_PARK; owner only */
+  void *publish_arg;
+  weft_task *yq_head;       /* yield queue, oldest first; owner only */
+  weft_task *yq_tail;
+  uint64_t rng;             /* victim choice; owner only */
+  uint32_t tick;            /* scheduling ticks; owner only */
+  bool searching;           /* counted in rt->nsearching; owner only */
+  uint64_t id_next, id_end; /* block of task ids; owner only */
+  weft_task *tcache;        /* released task structs; owner only */
+  unsigned ntcache;
+  weft__stack_cache stacks; /* owner only */
+  /* Parking (sched.c, "park"): */
+  atomic_uint park_word;    /* 1: asleep or about to; 0: woken */
+  bool idle;                /* on rt->idle_list; under rt->idle_lock */
+  struct weft__worker *idle_next; /* under rt->idle_lock */
+  pthread_t thread;
+  void *tsan_fiber;         /* the scheduler's ThreadSanitizer fiber */
+  void *asan_fake;          /* the scheduler's fake stack while in a task */
+  void *stack_lo;           /* the thread's own stack, for AddressSanitizer */
+  size_t stack_size;
+  void *altstack;           /* signal stack for overflow reports */
+  struct weft__counters n;
+} weft__worker;
+
+struct weft_rt {
+  weft__worker *workers;    /* immutable array */
+  unsigned nworkers;        /* immutable */
+  size_t stack_size;        /* default, rounded; immutable */
+  weft__stacks stacks;
+  struct weft__shard *shards; /* nworkers + 1 (the last for foreign threads) */
+  /* The injection queue (sched.c): */
+  _Alignas(WEFT_CACHELINE) pthread_mutex_t inj_lock;
+  weft_task *inj_head, *inj_tail; /* under inj_lock */
+  atomic_long inj_len;      /* written under inj_lock; read by anyone */
+  /* Idle workers (sched.c, "park"): */
+  _Alignas(WEFT_CACHELINE) pthread_mutex_t idle_lock;
+  weft__worker *idle_list;  /* under idle_lock */
+  atomic_uint nidle;        /* written under idle_lock; read by anyone */
+  atomic_uint nsearching;   /* workers looking for work to steal */
+  atomic_bool stop;         /* workers exit */
+  /* Task accounting (task.c, rt.c): */
+  _Alignas(WEFT_CACHELINE) atomic_long ntasks; /* spawned and not finished */
+  atomic_uint_fast64_t next_id;
+  atomic_bool closing;      /* weft_rt_free has begun: new tasks start cancelled */
+  pthread_mutex_t wait_lock;
+  pthread_cond_t wait_cv;   /* signalled when ntasks reaches 0 */
+  atomic_uint_fast64_t foreign_spawned;
+};
+
+/* sched.c */
+weft__worker *weft__worker_current(void);
+void weft__ready(weft_task *t);
+void weft__switch_out(weft__worker *w, weft_task *t, bool exiting);
+void weft__sched_notify(weft_rt *rt);
+void weft__sched_stop(weft_rt *rt);
+void *weft__worker_main(void *arg);
+void weft__inject(weft_rt *rt, weft_task *t);
+
+/* task.c */
+void weft__task_run_first(weft__worker *w, weft_task *t);
+void weft__task_entry(void *arg);
+void weft__task_after_switch(weft__worker *w, weft_task *t);
+void weft__task_cancel_all(weft_rt *rt);
+void weft__task_cache_drain(weft__worker *w);
+int weft__park(weft__publish_fn publish, void *arg);
+void weft__wake(weft_task *t, int result);
+int weft__spawn(weft_rt *rt, weft__worker *w, weft_task **out, const weft_spawn_attr *attr,
+                void *(*fn)(void *), void *arg);
+
+/* overflow.c */
+void weft__overflow_install(void);
+_Noreturn void weft__overflow_report(const weft_task *t);
+int weft__altstack_start(weft__worker *w);
+void weft__altstack_stop(weft__worker *w);
+
+#endif /* WEFT_RUNTIME_H */

@@ -1,0 +1,448 @@
+/*
+ * sched.c - workers: the run loop, run queues, stealing, parking, waking.
+ *
+ * Concepts
+ * --------
+ * A runtime has N workers, each a thread with a scheduler context (its own
+ * thread stack) from which it switches into tasks and to which tasks switch
+ * back. Ready tasks sit in one of:
+ *  - the worker's Chase-Lev deque (deque.c): the owner pushes and pops at
+ *    the bottom, LIFO, so a freshly spawned or woken task runs next while
+ *    its data is warm; thieves take the oldest from the top;
+ *  - the worker's yield queue: tasks that called weft_yield, FIFO, owner
+ *    only; it is moved into the deque when the deque runs dry, so a task
+ *    that loops on weft_yield never runs before its worker's other ready
+ *    tasks;
+ *  - the runtime's injection queue: tasks made ready by threads that are not
+ *    workers of this runtime (foreign spawners, later the I/O thread); a
+ *    mutex-guarded FIFO with a lock-free length for cheap emptiness checks.
+ *
+ * Finding work (next_task), in order:
+ *   1. every 61st tick: the injection queue, then the oldest task of the own
+ *      deque (stolen from its top). LIFO order alone would let two tasks
+ *      that wake each other run forever on the bottom while older tasks
+ *      wait; this bounds every ready task's wait. (61 is Go's figure.)
+ *   2. the own deque (bottom);
+ *   3. the injection queue (a batch moves to the own deque);
+ *   4. the yield queue (moved into the deque, oldest on the bottom);
+ *   5. searching: steal half of a victim's deque, victims in random order,
+ *      and the injection queue, a few rounds;
+ *   6. park.
+ * At most half of the workers search at once (steps 5), as in Go and
+ * Tokio: searching workers burn CPU the busy ones could use.
+ *
+ * Protocol "park" (no lost wakeups, DESIGN.md section 4, invariant 2)
+ * ------------------------------------------------------------------
+ * Making work available ("producer": a push to a deque, the injection
+ * queue) and going to sleep ("parker") are ordered like Dekker's algorithm:
+ *
+ *   producer                              parker
+ *   P1 publish the task (release)         K1 park_word = 1
+ *   P2 seq_cst fence                      K2 under idle_lock: join idle_list,
+ *   P3 read nsearching and nidle;            nidle++; stop searching first
+ *      if nobody searches and someone     K3 seq_cst fence
+ *      is idle: claim nsearching 0 -> 1,  K4 look at every deque and the
+ *      pop an idle worker, park_word = 0,    injection queue; if anything
+ *      futex_wake it                         is there, leave idle_list (or,
+ *                                            if a producer already took us
+ *                                            off it, accept its wakeup)
+ *                                         K5 sleep while park_word == 1
+ *
+ * The fences P2 and K3 are totally ordered. If K3 comes first, P3 sees the
+ * parker counted in nidle (K2 precedes K3) and wakes a worker; if P2 comes
+ * first, K4 sees the task. So either the task is seen by the parker or the
+ * producer wakes someone. A producer that sees a searching worker leaves the
+ * wakeup to it: a searcher that stops searching does K2-K4 itself, and one
+ * that finds work while it is the last searcher wakes another (Go's rule
+ * in resetspinning), so a burst of work spreads over the idle workers.
+ * The futex word itself: K5 reads it with acquire, the waker's store of 0 is
+ * a release, and FUTEX_WAIT rechecks it in the kernel, so a wake between K4
+ * and the sleep is not lost.
+ *
+ * An idle runtime uses no CPU: parked workers sleep in FUTEX_WAIT with no
+ * timeout; nothing polls.
+ *
+ * Alternatives rejected: a condition variable per worker (a mutex on every
+ * wake; the futex word needs none), a global run queue only (contended on
+ * every spawn), unbounded spinning before sleep (burns the idle cores).
+ */
+#define _GNU_SOURCE
+#include "runtime.h"
+
+#include "sanitizer.h"
+
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define FAIR_TICKS 61
+#define SEARCH_ROUNDS 3
+#define INJECT_BATCH 32
+
+static _Thread_local weft__worker *tls_worker;
+
+/*
+ * The current thread's worker, or NULL. Tasks migrate between threads and
+ * the compiler may keep a thread-local address in a register across a call
+ * that switches; reading through this function, which is never inlined and
+ * whose asm barrier hides the load from the optimiser, gives the thread
+ * the task is running on now (DESIGN.md section 5). Any thread.
+ */
+__attribute__((noinline)) weft__worker *weft__worker_current(void) {
+  weft__worker *w = tls_worker;
+  __asm__ volatile("" : "+r"(w)::"memory");
+  return w;
+}
+
+static void futex_wait(atomic_uint *word, unsigned val) {
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(atomic_uint *word) {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static uint32_t rng_next(weft__worker *w) {
+  /* xorshift64*: victim choice needs spread, not quality. */
+  w->rng ^= w->rng >> 12;
+  w->rng ^= w->rng << 25;
+  w->rng ^= w->rng >> 27;
+  return (uint32_t)((w->rng * UINT64_C(2685821657736338717)) >> 32);
+}
+
+/* ---- the injection queue ---- */
+
+void weft__inject(weft_rt *rt, weft_task *t) {
+  t->next = NULL;
+  pthread_mutex_lock(&rt->inj_lock);
+  if (rt->inj_tail)
+    rt->inj_tail->next = t;
+  else
+    rt->inj_head = t;
+  rt->inj_tail = t;
+  atomic_store_explicit(&rt->inj_len, atomic_load_explicit(&rt->inj_len, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  pthread_mutex_unlock(&rt->inj_lock);
+}
+
+/* Take a batch from the injection queue: the first is returned, the rest
+ * go to w's deque. Owner worker only. */
+static weft_task *inject_take(weft__worker *w) {
+  weft_rt *rt = w->rt;
+  weft_task *first, *t;
+  long len, n;
+
+  if (atomic_load_explicit(&rt->inj_len, memory_order_relaxed) == 0)
+    return NULL;
+  pthread_mutex_lock(&rt->inj_lock);
+  len = atomic_load_explicit(&rt->inj_len, memory_order_relaxed);
+  n = len / (long)rt->nworkers + 1;
+  if (n > INJECT_BATCH)
+    n = INJECT_BATCH;
+  if (n > len)
+    n = len;
+  first = rt->inj_head;
+  for (long i = 0; i < n; i++) {
+    t = rt->inj_head;
+    rt->inj_head = t->next;
+    if (i > 0 && !weft__deque_push(&w->dq, t)) {
+      rt->inj_head = t; /* no memory to grow the deque: leave the rest */
+      n = i;
+      break;
+    }
+  }
+  if (!rt->inj_head)
+    rt->inj_tail = NULL;
+  atomic_store_explicit(&rt->inj_len, len - n, memory_order_relaxed);
+  pthread_mutex_unlock(&rt->inj_lock);
+  atomic_fetch_add_explicit(&w->n.injected, (uint64_t)n, memory_order_relaxed);
+  return first;
+}
+
+/* ---- making tasks ready ---- */
+
+/*
+ * Make t runnable. On a worker of t's runtime it goes to that worker's
+ * deque bottom (it runs next there unless stolen); anywhere else to the
+ * injection queue. Then the "park" protocol's producer side. Any thread.
+ */
+void weft__ready(weft_task *t) {
+  weft__worker *w = weft__worker_current();
+  weft_rt *rt = t->rt;
+
+  atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
+  if (!(w && w->rt == rt && weft__deque_push(&w->dq, t)))
+    weft__inject(rt, t);
+  weft__sched_notify(rt);
+}
+
+/* Wake one idle worker as a searcher if nobody is searching ("park", P2-P3).
+ * Any thread. */
+void weft__sched_notify(weft_rt *rt) {
+  unsigned zero = 0;
+  weft__worker *w;
+
+  atomic_thread_fence(memory_order_seq_cst); /* P2; pairs with K3 in park() */
+  if (atomic_load_explicit(&rt->nsearching, memory_order_relaxed) != 0 ||
+      atomic_load_explicit(&rt->nidle, memory_order_relaxed) == 0)
+    return;
+  if (!atomic_compare_exchange_strong(&rt->nsearching, &zero, 1))
+    return;
+  pthread_mutex_lock(&rt->idle_lock);
+  w = rt->idle_list;
+  if (w) {
+    rt->idle_list = w->idle_next;
+    w->idle = false;
+    atomic_fetch_sub(&rt->nidle, 1);
+  }
+  pthread_mutex_unlock(&rt->idle_lock);
+  if (!w) {
+    atomic_fetch_sub(&rt->nsearching, 1);
+    return;
+  }
+  /* Release; pairs with the acquire load in park()'s sleep loop. The woken
+   * worker runs as a searcher: the nsearching we claimed is now its. */
+  atomic_store_explicit(&w->park_word, 0, memory_order_release);
+  futex_wake(&w->park_word);
+}
+
+/* Wake every parked worker to exit. Any thread. */
+void weft__sched_stop(weft_rt *rt) {
+  weft__worker *w;
+
+  atomic_store(&rt->stop, true); /* seq_cst: parkers see it at K4 */
+  pthread_mutex_lock(&rt->idle_lock);
+  while ((w = rt->idle_list)) {
+    rt->idle_list = w->idle_next;
+    w->idle = false;
+    atomic_fetch_sub(&rt->nidle, 1);
+    atomic_store_explicit(&w->park_word, 0, memory_order_release);
+    futex_wake(&w->park_word);
+  }
+  pthread_mutex_unlock(&rt->idle_lock);
+}
+
+/* ---- finding work ---- */
+
+/* Move the yield queue into the deque so the oldest yielder pops first. */
+static void yq_flush(weft__worker *w) {
+  weft_task *rev = NULL, *t, *next;
+  for (t = w->yq_head; t; t = next) { /* reverse: newest first */
+    next = t->next;
+    t->next = rev;
+    rev = t;
+  }
+  w->yq_head = w->yq_tail = NULL;
+  for (t = rev; t; t = next) {
+    next = t->next;
+    if (!weft__deque_push(&w->dq, t))
+      weft__inject(w->rt, t);
+  }
+}
+
+/* Steal up to half of victim's deque into w's; returns the first. */
+static weft_task *steal_from(weft__worker *w, weft__worker *victim) {
+  long want = (weft__deque_size(&victim->dq) + 1) / 2;
+  weft_task *first = NULL, *t;
+  bool lost = false;
+  uint64_t got = 0;
+
+  WEFT_COUNT(w->n.steal_attempts);
+  for (long i = 0; i < want; i++) {
+    t = weft__deque_steal(&victim->dq, &lost);
+    if (!t)
+      break;
+    got++;
+    if (!first)
+      first = t;
+    else if (!weft__deque_push(&w->dq, t))
+      weft__inject(w->rt, t);
+  }
+  if (got && victim != w)
+    atomic_store_explicit(&w->n.steals,
+                          atomic_load_explicit(&w->n.steals, memory_order_relaxed) + got,
+                          memory_order_relaxed);
+  return first;
+}
+
+static weft_task *steal_any(weft__worker *w) {
+  weft_rt *rt = w->rt;
+  unsigned n = rt->nworkers, start = rng_next(w) % n;
+  weft_task *t;
+
+  for (unsigned i = 0; i < n; i++) {
+    weft__worker *v = &rt->workers[(start + i) % n];
+    if (v == w || weft__deque_size(&v->dq) == 0)
+      continue;
+    if ((t = steal_from(w, v)))
+      return t;
+  }
+  return NULL;
+}
+
+/* Anything runnable anywhere? ("park", K4) */
+static bool work_visible(weft_rt *rt) {
+  if (atomic_load_explicit(&rt->inj_len, memory_order_relaxed) > 0)
+    return true;
+  for (unsigned i = 0; i < rt->nworkers; i++)
+    if (weft__deque_size(&rt->workers[i].dq) > 0)
+      return true;
+  return false;
+}
+
+static void start_searching(weft__worker *w) {
+  if (!w->searching) {
+    w->searching = true;
+    atomic_fetch_add(&w->rt->nsearching, 1);
+  }
+}
+
+/* Stop searching; the last searcher that found work wakes another. */
+static void stop_searching(weft__worker *w, bool found) {
+  if (!w->searching)
+    return;
+  w->searching = false;
+  if (atomic_fetch_sub(&w->rt->nsearching, 1) == 1 && found)
+    weft__sched_notify(w->rt);
+}
+
+/* "park", K1-K5. Returns when there may be work (or on stop). */
+static void park(weft__worker *w) {
+  weft_rt *rt = w->rt;
+
+  atomic_store_explicit(&w->park_word, 1, memory_order_relaxed); /* K1 */
+  pthread_mutex_lock(&rt->idle_lock);                             /* K2 */
+  w->idle = true;
+  w->idle_next = rt->idle_list;
+  rt->idle_list = w;
+  atomic_fetch_add(&rt->nidle, 1);
+  pthread_mutex_unlock(&rt->idle_lock);
+  atomic_thread_fence(memory_order_seq_cst); /* K3; pairs with P2 */
+  if (work_visible(rt) || atomic_load(&rt->stop)) { /* K4 */
+    bool was_idle;
+    pthread_mutex_lock(&rt->idle_lock);
+    was_idle = w->idle;
+    if (was_idle) {
+      weft__worker **p = &rt->idle_list;
+      while (*p != w)
+        p = &(*p)->idle_next;
+      *p = w->idle_next;
+      w->idle = false;
+      atomic_fetch_sub(&rt->nidle, 1);
+    }
+    pthread_mutex_unlock(&rt->idle_lock);
+    if (was_idle)
+      return;
+    /* A producer took us off the list: its wakeup (and the search
+     * count it claimed for us) is on its way; accept it below. */
+  }
+  WEFT_COUNT(w->n.parks);
+  while (atomic_load_explicit(&w->park_word, memory_order_acquire) == 1) /* K5 */
+    futex_wait(&w->park_word, 1);
+  if (!atomic_load(&rt->stop))
+    w->searching = true; /* the waker counted us in nsearching */
+}
+
+/* Steps 5-6 of finding work. Returns NULL only when the runtime stops. */
+static weft_task *search(weft__worker *w) {
+  weft_rt *rt = w->rt;
+  weft_task *t;
+
+  for (;;) {
+    if (atomic_load_explicit(&rt->stop, memory_order_relaxed))
+      return NULL;
+    if (w->searching || 2 * atomic_load(&rt->nsearching) < rt->nworkers) {
+      start_searching(w);
+      for (int round = 0; round < SEARCH_ROUNDS; round++) {
+        if ((t = weft__deque_pop(&w->dq)) || (t = inject_take(w)) ||
+            (rt->nworkers > 1 && (t = steal_any(w)))) {
+          stop_searching(w, true);
+          return t;
+        }
+      }
+      stop_searching(w, false);
+    }
+    park(w);
+  }
+}
+
+static weft_task *next_task(weft__worker *w) {
+  weft_task *t;
+  bool lost = false;
+
+  if (++w->tick % FAIR_TICKS == 0) {
+    if ((t = inject_take(w)) || (t = weft__deque_steal(&w->dq, &lost)))
+      return t;
+  }
+  if ((t = weft__deque_pop(&w->dq)) || (t = inject_take(w)))
+    return t;
+  if (w->yq_head) {
+    yq_flush(w);
+    if ((t = weft__deque_pop(&w->dq)))
+      return t;
+  }
+  return search(w);
+}
+
+/* ---- switching ---- */
+
+/*
+ * Leave task t for w's scheduler, which then performs w->action. Returns
+ * when t is resumed, possibly on another worker. The caller must not use
+ * w afterwards. Task only; may switch.
+ */
+void weft__switch_out(weft__worker *w, weft_task *t, bool exiting) {
+  weft__asan_start_switch(exiting ? NULL : &t->asan_fake, w->stack_lo, w->stack_size);
+  weft__tsan_switch(w->tsan_fiber);
+  weft__ctx_switch(&t->ctx, &w->sched);
+  weft__asan_finish_switch(t->asan_fake);
+}
+
+/* Run t until it switches back, then do what it asked. Owner worker. */
+static void run(weft__worker *w, weft_task *t) {
+  if (unlikely(!t->started)) {
+    weft__task_run_first(w, t);
+    if (!t->started)
+      return; /* cancelled before it started: already finished */
+  }
+  w->current = t;
+  w->action = ACT_NONE;
+  atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
+  WEFT_COUNT(w->n.switches);
+  weft__asan_start_switch(&w->asan_fake, t->stack->lo, t->stack->size);
+  weft__tsan_switch(t->tsan_fiber);
+  weft__ctx_switch(&w->sched, &t->ctx);
+  weft__asan_finish_switch(w->asan_fake);
+  w->current = NULL;
+  if (unlikely(!weft__stack_intact(t->stack)))
+    weft__overflow_report(t);
+  weft__task_after_switch(w, t);
+}
+
+static void thread_stack(weft__worker *w) {
+  pthread_attr_t a;
+  w->stack_lo = NULL;
+  w->stack_size = 0;
+  if (pthread_getattr_np(pthread_self(), &a) == 0) {
+    pthread_attr_getstack(&a, &w->stack_lo, &w->stack_size);
+    pthread_attr_destroy(&a);
+  }
+}
+
+void *weft__worker_main(void *arg) {
+  weft__worker *w = arg;
+  weft_task *t;
+
+  tls_worker = w;
+  thread_stack(w);
+  w->tsan_fiber = weft__tsan_current();
+  weft__altstack_start(w);
+  while ((t = next_task(w)))
+    run(w, t);
+  weft__altstack_stop(w);
+  weft__stack_cache_drain(&w->stacks);
+  weft__task_cache_drain(w);
+  tls_worker = NULL;
+  return NULL;
+}

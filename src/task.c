@@ -1,0 +1,454 @@
+/*
+ * task.c - the task lifecycle: spawn, run, park and wake, join, detach,
+ * cancel, yield, exit.
+ *
+ * Ownership
+ * ---------
+ * A task struct is allocated at spawn and released (returned to a worker's
+ * cache or freed) exactly once, by whoever learns last that both (a) the
+ * task has finished and (b) nobody will read its result: the finishing
+ * worker for a detached task, the joiner otherwise, or weft_detach when it
+ * comes after the finish. The join word below decides which. The stack is
+ * released by the worker that saw the task exit, once it is off that stack.
+ *
+ * Protocol "join" (the word t->join)
+ * ----------------------------------
+ *   NONE       running, nobody waiting, not detached
+ *   DETACHED   nobody will join; the finisher releases t
+ *   DONE       finished; result and never_ran are final
+ *   <task *>   that task is parked waiting for t
+ * A handle is claimed once (t->claimed, by join or detach), so at most one
+ * joiner ever registers. The finisher does exchange(join, DONE) with
+ * acq_rel after writing the result: if it gets DETACHED it releases t, if
+ * a joiner it wakes it, if NONE it leaves t for a later join/detach, which
+ * sees DONE (acquire) and so sees the result. A joiner registers itself
+ * with CAS(NONE -> self) after its context is saved ("park"); if the CAS
+ * fails the task is DONE and it wakes itself.
+ *
+ * Protocol "park" (DESIGN.md section 4, invariant 1)
+ * --------------------------------------------------
+ * A task that blocks must not become visible to its waker before its
+ * context is saved, or the waker could resume it on another worker while
+ * it is still running here. So it never registers itself:
+ *   1. weft__park(publish, arg): if cancellation was requested, return
+ *      WEFT_ECANCELED at once. Else set the worker's action to ACT_PARK and
+ *      switch to the scheduler.
+ *   2. The scheduler, off the task's stack, takes t->wait_lock, marks t
+ *      PARKED and calls publish(t, arg), which registers t with its waker
+ *      and sets t->withdraw. Then, still under wait_lock, it checks
+ *      cancel_req; if set and withdraw succeeds, it wakes t with
+ *      WEFT_ECANCELED. Unlock.
+ *   3. A waker that takes t out of the wait structure calls weft__wake,
+ *      which records the result and makes t READY.
+ *   4. Resumed, t clears withdraw under wait_lock and returns the result.
+ *
+ * Protocol "cancel"
+ * -----------------
+ * weft_cancel(t) stores cancel_req (seq_cst), then takes t->wait_lock and,
+ * if t->withdraw is set, calls it; if it withdrew t, the canceller wakes t
+ * with WEFT_ECANCELED. Exactly one of waker and canceller wakes t: both
+ * remove t from the same wait structure by a CAS or under that structure's
+ * lock, and only the one that removed it wakes it. wait_lock orders the
+ * canceller against step 2: if the canceller locks first it sees no
+ * withdraw, but step 2 then sees cancel_req (stored before the canceller's
+ * lock); if step 2 locks first the canceller sees withdraw. The wait object
+ * stays alive while t is registered with it (for join: only t, the joiner,
+ * can release the joinee), and step 4 clears withdraw before t can go on,
+ * so a canceller never calls a stale withdraw.
+ * A task cancelled before it first runs never runs: the worker finishes it
+ * at once and join reports WEFT_ECANCELED.
+ *
+ * Registry: every live task is on one shard's list (the spawning worker's,
+ * or the foreign shard), so weft_rt_free can cancel all of them and the dump
+ * can list them. Tasks mostly finish where they were spawned, so a shard's
+ * lock is rarely contended.
+ */
+#include "runtime.h"
+
+#include "sanitizer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define JOIN_NONE ((uintptr_t)0)
+#define JOIN_DETACHED ((uintptr_t)1)
+#define JOIN_DONE ((uintptr_t)2)
+
+#define TASK_CACHE 256
+#define ID_BLOCK 1024
+
+/* ---- allocation ---- */
+
+static weft_task *task_alloc(weft__worker *w) {
+  weft_task *t;
+  if (w && w->tcache) {
+    t = w->tcache;
+    w->tcache = t->next;
+    w->ntcache--;
+    memset(t, 0, sizeof *t);
+    return t;
+  }
+  return calloc(1, sizeof(weft_task));
+}
+
+/* Release a task struct. The handle becomes invalid: its magic says so
+ * while the memory is not reused. */
+static void task_release(weft_task *t) {
+  weft__worker *w = weft__worker_current();
+  t->magic = WEFT_TASK_DEAD;
+  if (w && w->rt == t->rt && w->ntcache < TASK_CACHE) {
+    t->next = w->tcache;
+    w->tcache = t;
+    w->ntcache++;
+    return;
+  }
+  free(t);
+}
+
+void weft__task_cache_drain(weft__worker *w) {
+  weft_task *t, *next;
+  for (t = w->tcache; t; t = next) {
+    next = t->next;
+    free(t);
+  }
+  w->tcache = NULL;
+  w->ntcache = 0;
+}
+
+static uint64_t next_id(weft_rt *rt, weft__worker *w) {
+  if (!w)
+    return atomic_fetch_add(&rt->next_id, 1);
+  if (w->id_next == w->id_end) {
+    w->id_next = atomic_fetch_add(&rt->next_id, ID_BLOCK);
+    w->id_end = w->id_next + ID_BLOCK;
+  }
+  return w->id_next++;
+}
+
+/* ---- registry ---- */
+
+static void registry_add(weft_rt *rt, weft_task *t) {
+  struct weft__shard *s = &rt->shards[t->shard];
+  pthread_mutex_lock(&s->lock);
+  t->reg_prev = NULL;
+  t->reg_next = s->head;
+  if (s->head)
+    s->head->reg_prev = t;
+  s->head = t;
+  pthread_mutex_unlock(&s->lock);
+}
+
+static void registry_remove(weft_rt *rt, weft_task *t) {
+  struct weft__shard *s = &rt->shards[t->shard];
+  pthread_mutex_lock(&s->lock);
+  if (t->reg_prev)
+    t->reg_prev->reg_next = t->reg_next;
+  else
+    s->head = t->reg_next;
+  if (t->reg_next)
+    t->reg_next->reg_prev = t->reg_prev;
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- spawn ---- */
+
+int weft__spawn(weft_rt *rt, weft__worker *w, weft_task **out, const weft_spawn_attr *attr,
+                void *(*fn)(void *), void *arg) {
+  bool detached = !out || (attr && attr->detached);
+  size_t size = weft__stack_round(attr ? attr->stack_size : 0, rt->stack_size);
+  weft_task *t;
+
+  if (!fn || !size)
+    return WEFT_EINVAL;
+  t = task_alloc(w);
+  if (!t)
+    return WEFT_ENOMEM;
+  t->stack = weft__stack_get(&rt->stacks, size, w ? &w->stacks : NULL);
+  if (!t->stack) {
+    free(t);
+    return WEFT_ENOMEM;
+  }
+  t->fn = fn;
+  t->arg = arg;
+  t->rt = rt;
+  t->magic = WEFT_TASK_MAGIC;
+  t->id = next_id(rt, w);
+  t->shard = w ? (int)w->idx : (int)rt->nworkers;
+  if (attr && attr->name)
+    strncpy(t->name, attr->name, sizeof t->name - 1);
+  atomic_init(&t->join, detached ? JOIN_DETACHED : JOIN_NONE);
+  atomic_init(&t->claimed, detached);
+  atomic_flag_clear(&t->wait_lock);
+  weft__ctx_init(&t->ctx, t->stack->lo, t->stack->size, weft__task_entry, t);
+
+  atomic_fetch_add(&rt->ntasks, 1);
+  registry_add(rt, t);
+  /* After registering: weft_rt_free either finds t in the registry or set
+   * closing before our read (its store precedes its registry scan). */
+  if (atomic_load(&rt->closing))
+    atomic_store(&t->cancel_req, true);
+  if (w)
+    WEFT_COUNT(w->n.spawned);
+  else
+    atomic_fetch_add(&rt->foreign_spawned, 1);
+  if (out)
+    *out = detached ? NULL : t;
+  weft__ready(t);
+  return 0;
+}
+
+/* ---- running and finishing ---- */
+
+/* The first code on a task's stack. */
+void weft__task_entry(void *arg) {
+  weft_task *t = arg;
+  weft__worker *w;
+
+  weft__asan_finish_switch(NULL);
+  t->result = t->fn(t->arg);
+  w = weft__worker_current();
+  w->action = ACT_EXIT;
+  weft__switch_out(w, t, true);
+  weft__fatal(__FILE__, __LINE__, "a finished task was resumed");
+}
+
+/* Everything after the task's last instruction: release the stack, leave the
+ * registry, then the "join" exchange. Owner worker, off t's stack. */
+static void finish(weft__worker *w, weft_task *t) {
+  weft_rt *rt = t->rt;
+  uintptr_t old;
+
+  atomic_store_explicit(&t->state, TASK_DONE, memory_order_relaxed);
+  weft__stack_put(t->stack, &w->stacks);
+  t->stack = NULL;
+  if (t->tsan_fiber) {
+    weft__tsan_destroy(t->tsan_fiber);
+    t->tsan_fiber = NULL;
+  }
+  registry_remove(rt, t);
+  WEFT_COUNT(w->n.completed);
+  old = atomic_exchange_explicit(&t->join, JOIN_DONE, memory_order_acq_rel); /* "join" */
+  if (old == JOIN_DETACHED)
+    task_release(t);
+  else if (old != JOIN_NONE)
+    weft__wake((weft_task *)old, 0);
+  /* t may be gone now. */
+  if (atomic_fetch_sub(&rt->ntasks, 1) == 1) {
+    pthread_mutex_lock(&rt->wait_lock);
+    pthread_cond_broadcast(&rt->wait_cv);
+    pthread_mutex_unlock(&rt->wait_lock);
+  }
+}
+
+/* Before a task's first switch: cancelled ones never start. */
+void weft__task_run_first(weft__worker *w, weft_task *t) {
+  if (atomic_load(&t->cancel_req)) {
+    t->never_ran = true;
+    finish(w, t);
+    return;
+  }
+  t->started = true;
+  t->tsan_fiber = weft__tsan_create();
+}
+
+void weft__task_after_switch(weft__worker *w, weft_task *t) {
+  switch (w->action) {
+  case ACT_YIELD:
+    atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
+    t->next = NULL;
+    if (w->yq_tail)
+      w->yq_tail->next = t;
+    else
+      w->yq_head = t;
+    w->yq_tail = t;
+    break;
+  case ACT_PARK: /* "park", step 2 */
+    while (atomic_flag_test_and_set_explicit(&t->wait_lock, memory_order_acquire))
+      ;
+    atomic_store_explicit(&t->state, TASK_PARKED, memory_order_relaxed);
+    w->publish(t, w->publish_arg);
+    if (t->withdraw && atomic_load(&t->cancel_req) && t->withdraw(t)) {
+      t->withdraw = NULL;
+      weft__wake(t, WEFT_ECANCELED);
+    }
+    atomic_flag_clear_explicit(&t->wait_lock, memory_order_release);
+    break;
+  case ACT_EXIT:
+    finish(w, t);
+    break;
+  default:
+    weft__fatal(__FILE__, __LINE__, "a task switched out with no action");
+  }
+}
+
+/* ---- park and wake ---- */
+
+static weft_task *self_in(weft__worker **wp) {
+  weft__worker *w = weft__worker_current();
+  *wp = w;
+  return w ? w->current : NULL;
+}
+
+int weft__park(weft__publish_fn publish, void *arg) {
+  weft__worker *w;
+  weft_task *t = self_in(&w);
+  int rc;
+
+  if (atomic_load(&t->cancel_req)) /* "park", step 1 */
+    return WEFT_ECANCELED;
+  w->action = ACT_PARK;
+  w->publish = publish;
+  w->publish_arg = arg;
+  weft__switch_out(w, t, false);
+  while (atomic_flag_test_and_set_explicit(&t->wait_lock, memory_order_acquire)) /* step 4 */
+    ;
+  t->withdraw = NULL;
+  t->wait_obj = NULL;
+  rc = t->wake_result;
+  atomic_flag_clear_explicit(&t->wait_lock, memory_order_release);
+  return rc;
+}
+
+/* "park", step 3. The caller has removed t from what it waited on. */
+void weft__wake(weft_task *t, int result) {
+  t->wake_result = result;
+  weft__ready(t);
+}
+
+/* ---- the public task calls ---- */
+
+weft_task *weft_self(void) {
+  weft__worker *w;
+  return self_in(&w);
+}
+
+int weft_spawn(weft_task **out, void *(*fn)(void *), void *arg) {
+  return weft_spawn_ex(out, NULL, fn, arg);
+}
+
+int weft_spawn_ex(weft_task **out, const weft_spawn_attr *attr, void *(*fn)(void *), void *arg) {
+  weft__worker *w;
+  if (!self_in(&w))
+    return WEFT_EPERM;
+  if (!out && attr && !attr->detached)
+    return WEFT_EINVAL;
+  return weft__spawn(w->rt, w, out, attr, fn, arg);
+}
+
+void weft_spawn_attr_init(weft_spawn_attr *attr) {
+  if (attr)
+    memset(attr, 0, sizeof *attr);
+}
+
+static bool valid(const weft_task *t) {
+  return t && t->magic == WEFT_TASK_MAGIC;
+}
+
+/* "join": register the parked joiner with the joinee (arg). */
+static bool join_withdraw(weft_task *self);
+
+static void join_publish(weft_task *self, void *arg) {
+  weft_task *t = arg;
+  uintptr_t expect = JOIN_NONE;
+  if (atomic_compare_exchange_strong_explicit(&t->join, &expect, (uintptr_t)self,
+                                              memory_order_acq_rel, memory_order_acquire)) {
+    self->withdraw = join_withdraw;
+    self->wait_obj = t;
+    return;
+  }
+  weft__wake(self, 0); /* t finished meanwhile */
+}
+
+static bool join_withdraw(weft_task *self) {
+  weft_task *t = self->wait_obj;
+  uintptr_t expect = (uintptr_t)self;
+  return atomic_compare_exchange_strong(&t->join, &expect, JOIN_NONE);
+}
+
+int weft_join(weft_task *t, void **result) {
+  weft__worker *w;
+  weft_task *self = self_in(&w);
+  int rc = 0;
+
+  if (!self)
+    return WEFT_EPERM;
+  if (!valid(t))
+    return WEFT_EINVAL;
+  if (t == self)
+    return WEFT_EDEADLK;
+  if (atomic_exchange(&t->claimed, true))
+    return WEFT_EINVAL; /* detached, or another join holds it */
+  if (atomic_load_explicit(&t->join, memory_order_acquire) != JOIN_DONE) {
+    rc = weft__park(join_publish, t);
+    if (rc) { /* cancelled: t stays joinable */
+      atomic_store(&t->claimed, false);
+      return rc;
+    }
+  }
+  rc = t->never_ran ? WEFT_ECANCELED : 0;
+  if (result)
+    *result = t->never_ran ? NULL : t->result;
+  task_release(t);
+  return rc;
+}
+
+int weft_detach(weft_task *t) {
+  uintptr_t expect = JOIN_NONE;
+  if (!valid(t) || atomic_exchange(&t->claimed, true))
+    return WEFT_EINVAL;
+  if (!atomic_compare_exchange_strong_explicit(&t->join, &expect, JOIN_DETACHED,
+                                               memory_order_acq_rel, memory_order_acquire))
+    task_release(t); /* already DONE: nobody else will */
+  return 0;
+}
+
+/* "cancel". t must be valid (the registry or a handle holds it). */
+static void cancel(weft_task *t) {
+  atomic_store(&t->cancel_req, true);
+  while (atomic_flag_test_and_set_explicit(&t->wait_lock, memory_order_acquire))
+    ;
+  if (t->withdraw && t->withdraw(t)) {
+    t->withdraw = NULL;
+    weft__wake(t, WEFT_ECANCELED);
+  }
+  atomic_flag_clear_explicit(&t->wait_lock, memory_order_release);
+}
+
+int weft_cancel(weft_task *t) {
+  if (!valid(t))
+    return WEFT_EINVAL;
+  cancel(t);
+  return 0;
+}
+
+void weft__task_cancel_all(weft_rt *rt) {
+  for (unsigned i = 0; i <= rt->nworkers; i++) {
+    struct weft__shard *s = &rt->shards[i];
+    pthread_mutex_lock(&s->lock);
+    for (weft_task *t = s->head; t; t = t->reg_next)
+      cancel(t);
+    pthread_mutex_unlock(&s->lock);
+  }
+}
+
+int weft_canceled(void) {
+  weft_task *t = weft_self();
+  return t ? atomic_load(&t->cancel_req) : 0;
+}
+
+void weft_yield(void) {
+  weft__worker *w;
+  weft_task *t = self_in(&w);
+  if (!t)
+    return;
+  w->action = ACT_YIELD;
+  weft__switch_out(w, t, false);
+}
+
+uint64_t weft_task_id(const weft_task *t) {
+  return t ? t->id : 0;
+}
+
+const char *weft_task_name(const weft_task *t) {
+  return t ? t->name : NULL;
+}

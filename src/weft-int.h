@@ -1,0 +1,47 @@
+/*
+ * weft-int.h - what every file of the library shares: small macros, the
+ * always-on assertion, and the weft__ declarations that cross files.
+ * Nothing here is installed.
+ */
+#ifndef WEFT_INT_H
+#define WEFT_INT_H
+
+#define WEFT_BUILDING 1
+#include "weft.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define WEFT_CACHELINE 64
+
+/*
+ * A broken internal invariant is a bug, not an error code: WEFT_CHECK is
+ * always on and aborts with what broke. WEFT_DEBUG_CHECK is compiled in
+ * with --enable-debug only (it guards hot paths).
+ */
+_Noreturn void weft__fatal(const char *file, int line, const char *what);
+#define WEFT_CHECK(cond)                                                                           \
+  do {                                                                                             \
+    if (unlikely(!(cond)))                                                                         \
+      weft__fatal(__FILE__, __LINE__, #cond);                                                      \
+  } while (0)
+#ifdef WEFT_DEBUG
+#define WEFT_DEBUG_CHECK(cond) WEFT_CHECK(cond)
+#else
+#define WEFT_DEBUG_CHECK(cond) ((void)0)
+#endif
+
+/* Relaxed counter bump for a field only one thread writes. */
+#define WEFT_COUNT(field)                                                                          \
+  atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + 1,         \
+                        memory_order_relaxed)
+
+size_t weft__page_size(void);
+
+#endif /* WEFT_INT_H */

@@ -1,0 +1,40 @@
+/*
+ * testutil.h - what the Check programs share: a main() that runs one suite
+ * through the automake driver, and a way to run a test body as a task.
+ */
+#ifndef WEFT_TESTUTIL_H
+#define WEFT_TESTUTIL_H
+
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <weft.h>
+
+/* Run body(arg) as the main task of a fresh runtime with n workers and
+ * return what it returned. The runtime lives inside the forked test. */
+static inline int run_in_task(unsigned workers, int (*body)(void *), void *arg) {
+  weft_config cfg;
+  weft_config_init(&cfg);
+  cfg.workers = workers;
+  return weft_main(&cfg, body, arg);
+}
+
+/* Scale heavy loops down under sanitizers or Valgrind (WEFT_TEST_SCALE=N
+ * divides them); the assertions stay the same. */
+static inline long scaled(long n) {
+  const char *s = getenv("WEFT_TEST_SCALE");
+  long d = s ? atol(s) : 1;
+  return d > 1 ? n / d : n;
+}
+
+#define WEFT_TEST_MAIN(suite_fn)                                                                   \
+  int main(void) {                                                                                 \
+    SRunner *sr = srunner_create(suite_fn());                                                      \
+    int failed;                                                                                    \
+    srunner_run_all(sr, CK_NORMAL);                                                                \
+    failed = srunner_ntests_failed(sr);                                                            \
+    srunner_free(sr);                                                                              \
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;                                                   \
+  }
+
+#endif /* WEFT_TESTUTIL_H */
