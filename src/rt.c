@@ -9,7 +9,8 @@
  *   2. wait until ntasks is 0: parked tasks return WEFT_ECANCELED and
  *      unwind, unstarted ones are finished without running;
  *   3. stop the workers (sched.c) and join their threads;
- *   4. free the caches, deques and stacks; every stack must be back.
+ *   4. free the caches, deques and stacks (every stack must be back), and
+ *      the finished tasks whose handles were never joined or detached.
  */
 #define _GNU_SOURCE
 #include "runtime.h"
@@ -103,6 +104,7 @@ static void rt_destroy(weft_rt *rt) {
     free(rt->workers);
   }
   if (rt->shards) {
+    weft__task_free_unjoined(rt);
     for (unsigned i = 0; i <= rt->nworkers; i++)
       pthread_mutex_destroy(&rt->shards[i].lock);
     free(rt->shards);

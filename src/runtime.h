@@ -154,6 +154,7 @@ void weft__task_run_first(weft__worker *w, weft_task *t);
 void weft__task_entry(void *arg);
 void weft__task_after_switch(weft__worker *w, weft_task *t);
 void weft__task_cancel_all(weft_rt *rt);
+void weft__task_free_unjoined(weft_rt *rt);
 void weft__task_cache_drain(weft__worker *w);
 int weft__park(weft__publish_fn publish, void *arg);
 void weft__wake(weft_task *t, int result);

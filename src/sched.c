@@ -157,6 +157,8 @@ static weft_task *inject_take(weft__worker *w) {
   atomic_store_explicit(&rt->inj_len, len - n, memory_order_relaxed);
   pthread_mutex_unlock(&rt->inj_lock);
   atomic_fetch_add_explicit(&w->n.injected, (uint64_t)n, memory_order_relaxed);
+  if (n > 1) /* the rest sit in our deque: an idle worker may take some */
+    weft__sched_notify(rt);
   return first;
 }
 
@@ -239,6 +241,8 @@ static void yq_flush(weft__worker *w) {
     if (!weft__deque_push(&w->dq, t))
       weft__inject(w->rt, t);
   }
+  if (rev && rev->next) /* more than the one we run next: others may steal */
+    weft__sched_notify(w->rt);
 }
 
 /* Steal up to half of victim's deque into w's; returns the first. */

@@ -29,7 +29,10 @@
  * When every stack of a chunk is back in the pool and the pool holds more
  * than POOL_KEEP free stacks, the chunk's pages are released with
  * MADV_DONTNEED (guard markers survive it), so memory returns to the system
- * after a burst without giving up the address space.
+ * after a burst without giving up the address space. When a chunk cannot
+ * be mapped (address space or mappings exhausted), every chunk whose stacks
+ * are all free is unmapped, in every pool of the runtime, and the mapping is
+ * tried once more; only then does spawn fail with WEFT_ENOMEM.
  */
 #define _GNU_SOURCE
 #include "stack.h"
@@ -171,6 +174,8 @@ static struct stack_chunk *chunk_new(struct stack_pool *pool) {
     free(c);
     return NULL;
   }
+  /* Transparent huge pages would commit 2 MiB where a stack touches 4 KiB. */
+  madvise(c->base, c->len, MADV_NOHUGEPAGE);
   for (unsigned i = 0; i < n; i++) {
     weft__stack *st = &c->stacks[i];
     st->lo = c->base + i * stride + pg;
@@ -227,6 +232,40 @@ static weft__stack *pool_pop(struct stack_pool *pool) {
   }
   pthread_mutex_unlock(&pool->lock);
   return st;
+}
+
+/* Unmap the chunks whose stacks are all in the pool. Under pool->lock. */
+static void pool_trim(struct stack_pool *pool) {
+  struct stack_chunk **cp = &pool->chunks, *c;
+  weft__stack **sp = &pool->free;
+
+  while (*sp) { /* unlink the stacks of fully free chunks */
+    if ((*sp)->chunk->nfree == (*sp)->chunk->nstacks)
+      *sp = (*sp)->next;
+    else
+      sp = &(*sp)->next;
+  }
+  while ((c = *cp)) {
+    if (c->nfree == c->nstacks) {
+      *cp = c->next;
+      pool->nfree -= c->nstacks;
+      pool->nmapped -= c->nstacks;
+      chunk_free(c);
+    } else {
+      cp = &c->next;
+    }
+  }
+}
+
+/* When address space runs out: give back every fully free chunk. */
+static void trim_all(weft__stacks *s) {
+  pthread_mutex_lock(&s->lock);
+  for (struct stack_pool *p = s->pools; p; p = p->next) {
+    pthread_mutex_lock(&p->lock);
+    pool_trim(p);
+    pthread_mutex_unlock(&p->lock);
+  }
+  pthread_mutex_unlock(&s->lock);
 }
 
 static struct stack_pool *pool_new(size_t size) {
@@ -286,9 +325,8 @@ void weft__stacks_destroy(weft__stacks *s) {
   pthread_mutex_destroy(&s->lock);
 }
 
-/* Prepare a stack for a new task: sanitizer state and canary. */
+/* Prepare a stack for a new task: the canary of an unguarded one. */
 static weft__stack *fresh(weft__stack *st) {
-  weft__asan_unpoison(st->lo, st->size);
   if (!st->guarded)
     *(uint64_t *)st->lo = CANARY;
   return st;
@@ -302,6 +340,10 @@ weft__stack *weft__stack_get(weft__stacks *s, size_t size, weft__stack_cache *ca
   if (cache && pool->cacheable && cache->n > 0)
     return fresh(cache->items[--cache->n]);
   st = pool_pop(pool);
+  if (!st) { /* out of memory or mappings: free what idles, try once more */
+    trim_all(s);
+    st = pool_pop(pool);
+  }
   return st ? fresh(st) : NULL;
 }
 
@@ -320,8 +362,20 @@ static void cache_spill(weft__stack_cache *cache, unsigned keep) {
   cache->n = keep;
 }
 
+/*
+ * A finished task's last frames (its entry and the final switch-out) never
+ * returned, so AddressSanitizer still has their redzones poisoned. They sit
+ * at the top of the stack; every deeper frame returned and unpoisoned its
+ * own. Clearing only the top keeps the shadow memory of a million mostly
+ * unused stacks untouched.
+ */
+#define ASAN_DIRTY_TOP ((size_t)16 * 1024)
+
 void weft__stack_put(weft__stack *st, weft__stack_cache *cache) {
   struct stack_pool *pool = st->pool;
+  size_t dirty = st->size < ASAN_DIRTY_TOP ? st->size : ASAN_DIRTY_TOP;
+
+  weft__asan_unpoison(st->lo + st->size - dirty, dirty);
   if (cache && pool->cacheable) {
     if (cache->n == WEFT_STACK_CACHE)
       cache_spill(cache, WEFT_STACK_CACHE / 2);
@@ -338,9 +392,11 @@ void weft__stack_cache_drain(weft__stack_cache *cache) {
     cache_spill(cache, 0);
 }
 
+/* A fault in the page below an unguarded stack is an overflow too: there
+ * the neighbour is unmapped memory. */
 bool weft__stack_guard_hit(const weft__stack *st, const void *addr) {
   const char *a = addr;
-  return st->guarded && a >= st->lo - weft__page_size() && a < st->lo;
+  return a >= st->lo - weft__page_size() && a < st->lo;
 }
 
 bool weft__stack_intact(const weft__stack *st) {

@@ -55,7 +55,7 @@ void weft__stack_put(weft__stack *st, weft__stack_cache *cache);
 /* Empty a worker's cache into the pools. */
 void weft__stack_cache_drain(weft__stack_cache *cache);
 
-/* True when addr lies in st's guard page (overflow). Async-signal-safe. */
+/* True when addr lies in the page below st (overflow). Async-signal-safe. */
 bool weft__stack_guard_hit(const weft__stack *st, const void *addr);
 /* False when an unguarded stack's canary was overwritten (overflow). */
 bool weft__stack_intact(const weft__stack *st);

@@ -58,10 +58,11 @@
  * A task cancelled before it first runs never runs: the worker finishes it
  * at once and join reports WEFT_ECANCELED.
  *
- * Registry: every live task is on one shard's list (the spawning worker's,
- * or the foreign shard), so weft_rt_free can cancel all of them and the dump
- * can list them. Tasks mostly finish where they were spawned, so a shard's
- * lock is rarely contended.
+ * Registry: every task struct not yet released is on one shard's list (the
+ * spawning worker's, or the foreign shard), so weft_rt_free can cancel all
+ * of them and free the finished ones nobody joined, and the dump can list
+ * them. Tasks mostly finish where they were spawned, so a shard's lock is
+ * rarely contended.
  */
 #include "runtime.h"
 
@@ -91,10 +92,13 @@ static weft_task *task_alloc(weft__worker *w) {
   return calloc(1, sizeof(weft_task));
 }
 
+static void registry_remove(weft_rt *rt, weft_task *t);
+
 /* Release a task struct. The handle becomes invalid: its magic says so
  * while the memory is not reused. */
 static void task_release(weft_task *t) {
   weft__worker *w = weft__worker_current();
+  registry_remove(t->rt, t);
   t->magic = WEFT_TASK_DEAD;
   if (w && w->rt == t->rt && w->ntcache < TASK_CACHE) {
     t->next = w->tcache;
@@ -225,7 +229,6 @@ static void finish(weft__worker *w, weft_task *t) {
     weft__tsan_destroy(t->tsan_fiber);
     t->tsan_fiber = NULL;
   }
-  registry_remove(rt, t);
   WEFT_COUNT(w->n.completed);
   old = atomic_exchange_explicit(&t->join, JOIN_DONE, memory_order_acq_rel); /* "join" */
   if (old == JOIN_DETACHED)
@@ -419,6 +422,19 @@ int weft_cancel(weft_task *t) {
     return WEFT_EINVAL;
   cancel(t);
   return 0;
+}
+
+/* Free the finished tasks nobody joined or detached. Workers stopped. */
+void weft__task_free_unjoined(weft_rt *rt) {
+  for (unsigned i = 0; i <= rt->nworkers; i++) {
+    weft_task *t, *next;
+    for (t = rt->shards[i].head; t; t = next) {
+      next = t->reg_next;
+      WEFT_CHECK(atomic_load(&t->join) == JOIN_DONE);
+      free(t);
+    }
+    rt->shards[i].head = NULL;
+  }
 }
 
 void weft__task_cancel_all(weft_rt *rt) {
