@@ -65,6 +65,7 @@ int weft__deque_init(weft__deque *d, long capacity) {
     return WEFT_ENOMEM;
   atomic_init(&d->top, 0);
   atomic_init(&d->bottom, 0);
+  atomic_init(&d->fence, 0);
   atomic_init(&d->buf, b);
   d->retired = NULL;
   return 0;
@@ -115,7 +116,7 @@ void *weft__deque_pop(weft__deque *d) {
   void *x;
 
   atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
-  atomic_thread_fence(memory_order_seq_cst); /* (O) */
+  weft__fence_sc(&d->fence); /* (O) */
   t = atomic_load_explicit(&d->top, memory_order_relaxed);
   if (t > b) { /* empty */
     atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
@@ -137,7 +138,7 @@ void *weft__deque_steal(weft__deque *d, bool *lost) {
   struct deque_buf *a;
   void *x;
 
-  atomic_thread_fence(memory_order_seq_cst); /* (O) */
+  weft__fence_sc(&d->fence); /* (O) */
   b = atomic_load_explicit(&d->bottom, memory_order_acquire);
   if (t >= b)
     return NULL;

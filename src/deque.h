@@ -15,6 +15,7 @@ typedef struct weft__deque {
   _Alignas(WEFT_CACHELINE) atomic_long bottom; /* owner's end; written by the owner only */
   _Atomic(struct deque_buf *) buf;             /* replaced by the owner when it grows */
   struct deque_buf *retired;                   /* old buffers; owner only, freed at destroy */
+  atomic_long fence;                           /* weft__fence_sc's word (ThreadSanitizer) */
 } weft__deque;
 
 int weft__deque_init(weft__deque *d, long capacity);

@@ -131,6 +131,7 @@ struct weft_rt {
   atomic_uint nidle;        /* written under idle_lock; read by anyone */
   atomic_uint nsearching;   /* workers looking for work to steal */
   atomic_bool stop;         /* workers exit */
+  atomic_long fence;        /* weft__fence_sc's word for "park" (ThreadSanitizer) */
   /* Task accounting (task.c, rt.c): */
   _Alignas(WEFT_CACHELINE) atomic_long ntasks; /* spawned and not finished */
   atomic_uint_fast64_t next_id;
@@ -150,7 +151,7 @@ void *weft__worker_main(void *arg);
 void weft__inject(weft_rt *rt, weft_task *t);
 
 /* task.c */
-void weft__task_run_first(weft__worker *w, weft_task *t);
+bool weft__task_run_first(weft__worker *w, weft_task *t);
 void weft__task_entry(void *arg);
 void weft__task_after_switch(weft__worker *w, weft_task *t);
 void weft__task_cancel_all(weft_rt *rt);

@@ -185,7 +185,7 @@ void weft__sched_notify(weft_rt *rt) {
   unsigned zero = 0;
   weft__worker *w;
 
-  atomic_thread_fence(memory_order_seq_cst); /* P2; pairs with K3 in park() */
+  weft__fence_sc(&rt->fence); /* P2; pairs with K3 in park() */
   if (atomic_load_explicit(&rt->nsearching, memory_order_relaxed) != 0 ||
       atomic_load_explicit(&rt->nidle, memory_order_relaxed) == 0)
     return;
@@ -322,7 +322,7 @@ static void park(weft__worker *w) {
   rt->idle_list = w;
   atomic_fetch_add(&rt->nidle, 1);
   pthread_mutex_unlock(&rt->idle_lock);
-  atomic_thread_fence(memory_order_seq_cst); /* K3; pairs with P2 */
+  weft__fence_sc(&rt->fence); /* K3; pairs with P2 */
   if (work_visible(rt) || atomic_load(&rt->stop)) { /* K4 */
     bool was_idle;
     pthread_mutex_lock(&rt->idle_lock);
@@ -405,11 +405,8 @@ void weft__switch_out(weft__worker *w, weft_task *t, bool exiting) {
 
 /* Run t until it switches back, then do what it asked. Owner worker. */
 static void run(weft__worker *w, weft_task *t) {
-  if (unlikely(!t->started)) {
-    weft__task_run_first(w, t);
-    if (!t->started)
-      return; /* cancelled before it started: already finished */
-  }
+  if (unlikely(!t->started) && !weft__task_run_first(w, t))
+    return; /* cancelled before it started: finished (and maybe freed) */
   w->current = t;
   w->action = ACT_NONE;
   atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);

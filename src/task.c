@@ -243,15 +243,17 @@ static void finish(weft__worker *w, weft_task *t) {
   }
 }
 
-/* Before a task's first switch: cancelled ones never start. */
-void weft__task_run_first(weft__worker *w, weft_task *t) {
+/* Before a task's first switch. A cancelled one never starts: it is
+ * finished here and false returned (t may be freed then). */
+bool weft__task_run_first(weft__worker *w, weft_task *t) {
   if (atomic_load(&t->cancel_req)) {
     t->never_ran = true;
     finish(w, t);
-    return;
+    return false;
   }
   t->started = true;
   t->tsan_fiber = weft__tsan_create();
+  return true;
 }
 
 void weft__task_after_switch(weft__worker *w, weft_task *t) {

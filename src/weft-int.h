@@ -42,6 +42,21 @@ _Noreturn void weft__fatal(const char *file, int line, const char *what);
   atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + 1,         \
                         memory_order_relaxed)
 
+/*
+ * A sequentially consistent fence. ThreadSanitizer does not model
+ * atomic_thread_fence, so under it the fence becomes a seq_cst
+ * read-modify-write of a word that every party to the protocol also
+ * updates: the RMWs are totally ordered on that word and each synchronises
+ * with the one before, which orders the accesses around them the same way
+ * the fences do. Pass the word the protocol shares.
+ */
+#include "sanitizer.h"
+#ifdef WEFT_TSAN
+#define weft__fence_sc(word) ((void)atomic_fetch_add_explicit((word), 0, memory_order_seq_cst))
+#else
+#define weft__fence_sc(word) ((void)(word), atomic_thread_fence(memory_order_seq_cst))
+#endif
+
 size_t weft__page_size(void);
 
 #endif /* WEFT_INT_H */
