@@ -7,6 +7,9 @@
 #ifndef WEFT_SANITIZER_H
 #define WEFT_SANITIZER_H
 
+#ifdef HAVE_CONFIG_H
+#include "config.h" /* configure's choices: context back-end, valgrind.h */
+#endif
 #include <stddef.h>
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -25,11 +25,11 @@
  * WEFT_STACK_GUARD=mprotect|canary forces the older schemes (for tests).
  *
  * Caches. A freed stack goes to its worker's cache (no lock, no syscall);
- * an overflowing cache moves half of itself to the pool under one lock.
- * When every stack of a chunk is back in the pool and the pool holds more
- * than POOL_KEEP free stacks, the chunk's pages are released with
- * MADV_DONTNEED (guard markers survive it), so memory returns to the system
- * after a burst without giving up the address space. When a chunk cannot
+ * an overflowing cache moves half of itself to the pool, and an empty one
+ * takes half its capacity from the pool, each under one lock. Stacks keep
+ * their touched pages while pooled: releasing them on every return made a
+ * workload that keeps a thousand tasks alive fault its stacks back in on
+ * each round. When a chunk cannot
  * be mapped (address space or mappings exhausted), every chunk whose stacks
  * are all free is unmapped, in every pool of the runtime, and the mapping is
  * tried once more; only then does spawn fail with WEFT_ENOMEM.
@@ -53,7 +53,6 @@
 
 #define CHUNK_BYTES ((size_t)16 << 20)
 #define CHUNK_STACKS 64
-#define POOL_KEEP 256
 #define CANARY UINT64_C(0x77656674f00dcafe)
 
 enum guard_mode { GUARD_MADVISE, GUARD_MPROTECT, GUARD_CANARY };
@@ -197,41 +196,40 @@ static void chunk_free(struct stack_chunk *c) {
 
 /* Return one stack to its pool. Under pool->lock. */
 static void pool_push(struct stack_pool *pool, weft__stack *st) {
-  struct stack_chunk *c = st->chunk;
   st->next = pool->free;
   pool->free = st;
   pool->nfree++;
-  if (++c->nfree == c->nstacks && pool->nfree > POOL_KEEP)
-    madvise(c->base, c->len, MADV_DONTNEED);
+  st->chunk->nfree++;
 }
 
-/* Take one stack from the pool, mapping a chunk when it is empty. */
-static weft__stack *pool_pop(struct stack_pool *pool) {
-  weft__stack *st;
+/* Map a new chunk into the pool. Under pool->lock. */
+static void pool_grow(struct stack_pool *pool) {
+  struct stack_chunk *c = chunk_new(pool);
+  if (!c)
+    return;
+  c->next = pool->chunks;
+  pool->chunks = c;
+  pool->nmapped += c->nstacks;
+  for (unsigned i = c->nstacks; i-- > 0;)
+    pool_push(pool, &c->stacks[i]);
+}
 
+/* Take up to n stacks from the pool into out[], mapping a chunk when it is
+ * empty. Returns how many. */
+static unsigned pool_pop(struct stack_pool *pool, weft__stack **out, unsigned n) {
+  unsigned got = 0;
   pthread_mutex_lock(&pool->lock);
-  if (!pool->free) {
-    struct stack_chunk *c = chunk_new(pool);
-    if (c) {
-      c->next = pool->chunks;
-      pool->chunks = c;
-      pool->nmapped += c->nstacks;
-      pool->nfree += c->nstacks;
-      c->nfree = c->nstacks;
-      for (unsigned i = c->nstacks; i-- > 0;) {
-        c->stacks[i].next = pool->free;
-        pool->free = &c->stacks[i];
-      }
-    }
-  }
-  st = pool->free;
-  if (st) {
+  if (!pool->free)
+    pool_grow(pool);
+  while (got < n && pool->free) {
+    weft__stack *st = pool->free;
     pool->free = st->next;
     pool->nfree--;
     st->chunk->nfree--;
+    out[got++] = st;
   }
   pthread_mutex_unlock(&pool->lock);
-  return st;
+  return got;
 }
 
 /* Unmap the chunks whose stacks are all in the pool. Under pool->lock. */
@@ -332,19 +330,26 @@ static weft__stack *fresh(weft__stack *st) {
   return st;
 }
 
+/* Refill an empty cache with half its capacity under one lock. */
+static bool cache_refill(struct stack_pool *pool, weft__stack_cache *cache) {
+  cache->n = pool_pop(pool, cache->items, WEFT_STACK_CACHE / 2);
+  return cache->n > 0;
+}
+
 weft__stack *weft__stack_get(weft__stacks *s, size_t size, weft__stack_cache *cache) {
   struct stack_pool *pool = pool_for(s, size);
-  weft__stack *st;
+  weft__stack *st = NULL;
   if (!pool)
     return NULL;
-  if (cache && pool->cacheable && cache->n > 0)
-    return fresh(cache->items[--cache->n]);
-  st = pool_pop(pool);
-  if (!st) { /* out of memory or mappings: free what idles, try once more */
-    trim_all(s);
-    st = pool_pop(pool);
+  if (cache && pool->cacheable) {
+    if (cache->n > 0 || cache_refill(pool, cache))
+      return fresh(cache->items[--cache->n]);
+  } else if (pool_pop(pool, &st, 1)) {
+    return fresh(st);
   }
-  return st ? fresh(st) : NULL;
+  /* Out of memory or mappings: give back what idles and try once more. */
+  trim_all(s);
+  return pool_pop(pool, &st, 1) ? fresh(st) : NULL;
 }
 
 /* Move the older half of a full cache to the pool under one lock. */

@@ -75,7 +75,7 @@
 #define JOIN_DETACHED ((uintptr_t)1)
 #define JOIN_DONE ((uintptr_t)2)
 
-#define TASK_CACHE 256
+#define TASK_CACHE 1024
 #define ID_BLOCK 1024
 
 /* ---- allocation ---- */

@@ -6,6 +6,9 @@
 #ifndef WEFT_INT_H
 #define WEFT_INT_H
 
+#ifdef HAVE_CONFIG_H
+#include "config.h" /* configure's choices: context back-end, valgrind.h */
+#endif
 #define WEFT_BUILDING 1
 #include "weft.h"
 

@@ -192,9 +192,9 @@ static int sizes_body(void *arg) {
   attr.stack_size = WEFT_STACK_MAX + 1;
   ck_assert_int_eq(weft_spawn_ex(&t, &attr, stack_user, NULL), WEFT_EINVAL);
   attr.stack_size = 100 * 1000 + 1; /* not a page multiple */
-  ck_assert_int_eq(weft_spawn_ex(&t, &attr, stack_user, (void *)(intptr_t)(90 * 1024)), 0);
+  ck_assert_int_eq(weft_spawn_ex(&t, &attr, stack_user, (void *)(intptr_t)(60 * 1024)), 0);
   ck_assert_int_eq(weft_join(t, &r), 0);
-  ck_assert_int_eq((long)(intptr_t)r, 90);
+  ck_assert_int_eq((long)(intptr_t)r, 60);
   return 0;
 }
 

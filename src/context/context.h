@@ -13,6 +13,9 @@
 #ifndef WEFT_CONTEXT_H
 #define WEFT_CONTEXT_H
 
+#ifdef HAVE_CONFIG_H
+#include "config.h" /* configure's choices: context back-end, valgrind.h */
+#endif
 #include <stddef.h>
 
 #ifdef WEFT_CTX_UCONTEXT
