@@ -115,6 +115,11 @@ void *weft__deque_pop(weft__deque *d) {
   long t;
   void *x;
 
+  /* Empty without the fence: top only grows, so a stale top that already
+   * reaches bottom proves the deque empty. */
+  if (atomic_load_explicit(&d->top, memory_order_relaxed) > b)
+    return NULL;
+
   atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
   weft__fence_sc(&d->fence); /* (O) */
   t = atomic_load_explicit(&d->top, memory_order_relaxed);

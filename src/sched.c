@@ -230,6 +230,7 @@ void weft__sched_stop(weft_rt *rt) {
 /* Move the yield queue into the deque so the oldest yielder pops first. */
 static void yq_flush(weft__worker *w) {
   weft_task *rev = NULL, *t, *next;
+  unsigned n = 0;
   for (t = w->yq_head; t; t = next) { /* reverse: newest first */
     next = t->next;
     t->next = rev;
@@ -237,11 +238,12 @@ static void yq_flush(weft__worker *w) {
   }
   w->yq_head = w->yq_tail = NULL;
   for (t = rev; t; t = next) {
-    next = t->next;
+    next = t->next; /* before the push: once pushed, t may be stolen */
     if (!weft__deque_push(&w->dq, t))
       weft__inject(w->rt, t);
+    n++;
   }
-  if (rev && rev->next) /* more than the one we run next: others may steal */
+  if (n > 1) /* more than the one we run next: others may steal */
     weft__sched_notify(w->rt);
 }
 
@@ -403,6 +405,59 @@ void weft__switch_out(weft__worker *w, weft_task *t, bool exiting) {
   weft__asan_finish_switch(t->asan_fake);
 }
 
+/*
+ * weft_yield's fast path: switch from t straight to the next task of this
+ * worker, without a round trip through the scheduler context. It takes
+ * what next_task would take (the deque's bottom, or the only yielder
+ * waiting) and leaves every other case, including the fairness tick and a
+ * non-empty injection queue, to the scheduler (returns false). t goes on
+ * the yield queue before the switch: that queue is this worker's alone,
+ * and nothing takes t from it until this worker next schedules, after the
+ * switch has saved t's context (DESIGN.md section 4, invariant 1).
+ * Returns true when t may simply continue (it ran again or had no rival).
+ * Task only; may switch.
+ */
+bool weft__sched_yield(weft__worker *w, weft_task *t) {
+  weft_task *next;
+
+  if ((w->tick + 1) % FAIR_TICKS == 0)
+    return false;
+  next = weft__deque_pop(&w->dq);
+  if (next && !next->started) {
+    if (!weft__deque_push(&w->dq, next))
+      weft__inject(w->rt, next);
+    return false; /* its first run belongs to the scheduler */
+  }
+  if (!next) {
+    if (atomic_load_explicit(&w->rt->inj_len, memory_order_relaxed) > 0)
+      return false;
+    if (!w->yq_head)
+      return true; /* nobody else is ready here */
+    if (w->yq_head != w->yq_tail)
+      return false; /* several: the scheduler spreads them */
+    next = w->yq_head;
+    w->yq_head = w->yq_tail = NULL;
+  }
+  w->tick++;
+  atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
+  t->next = NULL;
+  if (w->yq_tail)
+    w->yq_tail->next = t;
+  else
+    w->yq_head = t;
+  w->yq_tail = t;
+  if (unlikely(!weft__stack_intact(t->stack)))
+    weft__overflow_report(t);
+  w->current = next;
+  atomic_store_explicit(&next->state, TASK_RUNNING, memory_order_relaxed);
+  WEFT_COUNT(w->n.switches);
+  weft__asan_start_switch(&t->asan_fake, next->stack->lo, next->stack->size);
+  weft__tsan_switch(next->tsan_fiber);
+  weft__ctx_switch(&t->ctx, &next->ctx);
+  weft__asan_finish_switch(t->asan_fake);
+  return true;
+}
+
 /* Run t until it switches back, then do what it asked. Owner worker. */
 static void run(weft__worker *w, weft_task *t) {
   if (unlikely(!t->started) && !weft__task_run_first(w, t))
@@ -415,6 +470,7 @@ static void run(weft__worker *w, weft_task *t) {
   weft__tsan_switch(t->tsan_fiber);
   weft__ctx_switch(&w->sched, &t->ctx);
   weft__asan_finish_switch(w->asan_fake);
+  t = w->current; /* the task that switched back: t may have yielded to it */
   w->current = NULL;
   if (unlikely(!weft__stack_intact(t->stack)))
     weft__overflow_report(t);

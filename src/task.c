@@ -457,7 +457,7 @@ int weft_canceled(void) {
 void weft_yield(void) {
   weft__worker *w;
   weft_task *t = self_in(&w);
-  if (!t)
+  if (!t || weft__sched_yield(w, t))
     return;
   w->action = ACT_YIELD;
   weft__switch_out(w, t, false);

@@ -47,7 +47,11 @@ weft__ctx_switch:
 	ldr	x9, [x1]		/* sp = to->sp */
 	mov	sp, x9
 	ldr	x9, [sp, #160]
+	mrs	x10, fpcr		/* writing FPCR is slow and rarely needed */
+	cmp	x9, x10
+	b.eq	1f
 	msr	fpcr, x9
+1:
 	ldp	x19, x20, [sp, #0]
 	ldp	x21, x22, [sp, #16]
 	ldp	x23, x24, [sp, #32]
