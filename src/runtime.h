@@ -146,6 +146,7 @@ weft__worker *weft__worker_current(void);
 void weft__ready(weft_task *t);
 void weft__switch_out(weft__worker *w, weft_task *t, bool exiting);
 bool weft__sched_yield(weft__worker *w, weft_task *t);
+void weft__yq_push(weft__worker *w, weft_task *t);
 void weft__sched_notify(weft_rt *rt);
 void weft__sched_stop(weft_rt *rt);
 void *weft__worker_main(void *arg);

@@ -173,6 +173,8 @@ void weft__ready(weft_task *t) {
   weft__worker *w = weft__worker_current();
   weft_rt *rt = t->rt;
 
+  WEFT_DEBUG_CHECK(t->magic == WEFT_TASK_MAGIC);
+  WEFT_DEBUG_CHECK(atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_RUNNING);
   atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
   if (!(w && w->rt == rt && weft__deque_push(&w->dq, t)))
     weft__inject(rt, t);
@@ -399,10 +401,35 @@ static weft_task *next_task(weft__worker *w) {
  * w afterwards. Task only; may switch.
  */
 void weft__switch_out(weft__worker *w, weft_task *t, bool exiting) {
+  WEFT_DEBUG_CHECK(w->current == t && w->action != ACT_NONE);
   weft__asan_start_switch(exiting ? NULL : &t->asan_fake, w->stack_lo, w->stack_size);
   weft__tsan_switch(w->tsan_fiber);
   weft__ctx_switch(&t->ctx, &w->sched);
   weft__asan_finish_switch(t->asan_fake);
+}
+
+/* Append t to w's yield queue. Owner worker. */
+void weft__yq_push(weft__worker *w, weft_task *t) {
+  atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
+  t->next = NULL;
+  if (w->yq_tail)
+    w->yq_tail->next = t;
+  else
+    w->yq_head = t;
+  w->yq_tail = t;
+}
+
+/* Make t w's running task and switch to it from the context `from` (the
+ * scheduler's or a yielding task's), telling the sanitizers. Returns when
+ * something switches back to `from`. Owner worker; switches. */
+static void switch_into(weft__worker *w, weft_task *t, weft_ctx *from, void **asan_save) {
+  w->current = t;
+  atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
+  WEFT_COUNT(w->n.switches);
+  weft__asan_start_switch(asan_save, t->stack->lo, t->stack->size);
+  weft__tsan_switch(t->tsan_fiber);
+  weft__ctx_switch(from, &t->ctx);
+  weft__asan_finish_switch(*asan_save);
 }
 
 /*
@@ -439,22 +466,10 @@ bool weft__sched_yield(weft__worker *w, weft_task *t) {
     w->yq_head = w->yq_tail = NULL;
   }
   w->tick++;
-  atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
-  t->next = NULL;
-  if (w->yq_tail)
-    w->yq_tail->next = t;
-  else
-    w->yq_head = t;
-  w->yq_tail = t;
+  weft__yq_push(w, t);
   if (unlikely(!weft__stack_intact(t->stack)))
     weft__overflow_report(t);
-  w->current = next;
-  atomic_store_explicit(&next->state, TASK_RUNNING, memory_order_relaxed);
-  WEFT_COUNT(w->n.switches);
-  weft__asan_start_switch(&t->asan_fake, next->stack->lo, next->stack->size);
-  weft__tsan_switch(next->tsan_fiber);
-  weft__ctx_switch(&t->ctx, &next->ctx);
-  weft__asan_finish_switch(t->asan_fake);
+  switch_into(w, next, &t->ctx, &t->asan_fake);
   return true;
 }
 
@@ -462,15 +477,10 @@ bool weft__sched_yield(weft__worker *w, weft_task *t) {
 static void run(weft__worker *w, weft_task *t) {
   if (unlikely(!t->started) && !weft__task_run_first(w, t))
     return; /* cancelled before it started: finished (and maybe freed) */
-  w->current = t;
   w->action = ACT_NONE;
-  atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
-  WEFT_COUNT(w->n.switches);
-  weft__asan_start_switch(&w->asan_fake, t->stack->lo, t->stack->size);
-  weft__tsan_switch(t->tsan_fiber);
-  weft__ctx_switch(&w->sched, &t->ctx);
-  weft__asan_finish_switch(w->asan_fake);
+  switch_into(w, t, &w->sched, &w->asan_fake);
   t = w->current; /* the task that switched back: t may have yielded to it */
+  WEFT_DEBUG_CHECK(t && t->magic == WEFT_TASK_MAGIC);
   w->current = NULL;
   if (unlikely(!weft__stack_intact(t->stack)))
     weft__overflow_report(t);

@@ -222,6 +222,7 @@ static void finish(weft__worker *w, weft_task *t) {
   weft_rt *rt = t->rt;
   uintptr_t old;
 
+  WEFT_DEBUG_CHECK(t->withdraw == NULL && t->stack);
   atomic_store_explicit(&t->state, TASK_DONE, memory_order_relaxed);
   weft__stack_put(t->stack, &w->stacks);
   t->stack = NULL;
@@ -259,13 +260,7 @@ bool weft__task_run_first(weft__worker *w, weft_task *t) {
 void weft__task_after_switch(weft__worker *w, weft_task *t) {
   switch (w->action) {
   case ACT_YIELD:
-    atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
-    t->next = NULL;
-    if (w->yq_tail)
-      w->yq_tail->next = t;
-    else
-      w->yq_head = t;
-    w->yq_tail = t;
+    weft__yq_push(w, t);
     break;
   case ACT_PARK: /* "park", step 2 */
     while (atomic_flag_test_and_set_explicit(&t->wait_lock, memory_order_acquire))
