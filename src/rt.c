@@ -79,7 +79,7 @@ static int workers_init(weft_rt *rt) {
   if (!rt->shards)
     return WEFT_ENOMEM;
   for (unsigned i = 0; i <= rt->nworkers; i++)
-    pthread_mutex_init(&rt->shards[i].lock, NULL);
+    atomic_flag_clear(&rt->shards[i].lock);
   for (unsigned i = 0; i < rt->nworkers; i++) {
     weft__worker *w = &rt->workers[i];
     w->rt = rt;
@@ -105,8 +105,6 @@ static void rt_destroy(weft_rt *rt) {
   }
   if (rt->shards) {
     weft__task_free_unjoined(rt);
-    for (unsigned i = 0; i <= rt->nworkers; i++)
-      pthread_mutex_destroy(&rt->shards[i].lock);
     free(rt->shards);
   }
   if (rt->stacks.dflt)

@@ -79,7 +79,7 @@ struct weft__counters {
 
 /* One shard of the registry of live tasks (for cancel-all and the dump). */
 struct weft__shard {
-  _Alignas(WEFT_CACHELINE) pthread_mutex_t lock;
+  _Alignas(WEFT_CACHELINE) atomic_flag lock;
   weft_task *head; /* under lock */
 };
 

@@ -77,7 +77,7 @@
 #include <unistd.h>
 
 #define FAIR_TICKS 61
-#define SEARCH_ROUNDS 3
+#define SEARCH_ROUNDS 64 /* about 10-50 us of looking before sleeping */
 #define INJECT_BATCH 32
 
 static _Thread_local weft__worker *tls_worker;
@@ -368,6 +368,7 @@ static weft_task *search(weft__worker *w) {
           stop_searching(w, true);
           return t;
         }
+        weft__cpu_relax();
       }
       stop_searching(w, false);
     }

@@ -25,7 +25,7 @@ typedef struct weft__stack {
 } weft__stack;
 
 /* A worker's cache of default-size stacks. Owner worker only. */
-#define WEFT_STACK_CACHE 64
+#define WEFT_STACK_CACHE 256
 typedef struct weft__stack_cache {
   unsigned n;
   weft__stack *items[WEFT_STACK_CACHE];

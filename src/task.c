@@ -133,25 +133,25 @@ static uint64_t next_id(weft_rt *rt, weft__worker *w) {
 
 static void registry_add(weft_rt *rt, weft_task *t) {
   struct weft__shard *s = &rt->shards[t->shard];
-  pthread_mutex_lock(&s->lock);
+  weft__spin_lock(&s->lock);
   t->reg_prev = NULL;
   t->reg_next = s->head;
   if (s->head)
     s->head->reg_prev = t;
   s->head = t;
-  pthread_mutex_unlock(&s->lock);
+  weft__spin_unlock(&s->lock);
 }
 
 static void registry_remove(weft_rt *rt, weft_task *t) {
   struct weft__shard *s = &rt->shards[t->shard];
-  pthread_mutex_lock(&s->lock);
+  weft__spin_lock(&s->lock);
   if (t->reg_prev)
     t->reg_prev->reg_next = t->reg_next;
   else
     s->head = t->reg_next;
   if (t->reg_next)
     t->reg_next->reg_prev = t->reg_prev;
-  pthread_mutex_unlock(&s->lock);
+  weft__spin_unlock(&s->lock);
 }
 
 /* ---- spawn ---- */
@@ -263,15 +263,14 @@ void weft__task_after_switch(weft__worker *w, weft_task *t) {
     weft__yq_push(w, t);
     break;
   case ACT_PARK: /* "park", step 2 */
-    while (atomic_flag_test_and_set_explicit(&t->wait_lock, memory_order_acquire))
-      ;
+    weft__spin_lock(&t->wait_lock);
     atomic_store_explicit(&t->state, TASK_PARKED, memory_order_relaxed);
     w->publish(t, w->publish_arg);
     if (t->withdraw && atomic_load(&t->cancel_req) && t->withdraw(t)) {
       t->withdraw = NULL;
       weft__wake(t, WEFT_ECANCELED);
     }
-    atomic_flag_clear_explicit(&t->wait_lock, memory_order_release);
+    weft__spin_unlock(&t->wait_lock);
     break;
   case ACT_EXIT:
     finish(w, t);
@@ -300,12 +299,11 @@ int weft__park(weft__publish_fn publish, void *arg) {
   w->publish = publish;
   w->publish_arg = arg;
   weft__switch_out(w, t, false);
-  while (atomic_flag_test_and_set_explicit(&t->wait_lock, memory_order_acquire)) /* step 4 */
-    ;
+  weft__spin_lock(&t->wait_lock); /* step 4 */
   t->withdraw = NULL;
   t->wait_obj = NULL;
   rc = t->wake_result;
-  atomic_flag_clear_explicit(&t->wait_lock, memory_order_release);
+  weft__spin_unlock(&t->wait_lock);
   return rc;
 }
 
@@ -405,13 +403,12 @@ int weft_detach(weft_task *t) {
 /* "cancel". t must be valid (the registry or a handle holds it). */
 static void cancel(weft_task *t) {
   atomic_store(&t->cancel_req, true);
-  while (atomic_flag_test_and_set_explicit(&t->wait_lock, memory_order_acquire))
-    ;
+  weft__spin_lock(&t->wait_lock);
   if (t->withdraw && t->withdraw(t)) {
     t->withdraw = NULL;
     weft__wake(t, WEFT_ECANCELED);
   }
-  atomic_flag_clear_explicit(&t->wait_lock, memory_order_release);
+  weft__spin_unlock(&t->wait_lock);
 }
 
 int weft_cancel(weft_task *t) {
@@ -437,10 +434,10 @@ void weft__task_free_unjoined(weft_rt *rt) {
 void weft__task_cancel_all(weft_rt *rt) {
   for (unsigned i = 0; i <= rt->nworkers; i++) {
     struct weft__shard *s = &rt->shards[i];
-    pthread_mutex_lock(&s->lock);
+    weft__spin_lock(&s->lock);
     for (weft_task *t = s->head; t; t = t->reg_next)
       cancel(t);
-    pthread_mutex_unlock(&s->lock);
+    weft__spin_unlock(&s->lock);
   }
 }
 

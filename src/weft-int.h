@@ -60,6 +60,24 @@ _Noreturn void weft__fatal(const char *file, int line, const char *what);
 #define weft__fence_sc(word) ((void)(word), atomic_thread_fence(memory_order_seq_cst))
 #endif
 
+/*
+ * A spinlock for critical sections of a few instructions (the registry's
+ * list links, a task's wait_lock). Acquire pairs with the release in
+ * weft__spin_unlock. With more workers than cores the holder may be
+ * preempted, so a waiter that keeps failing gives its core away.
+ */
+#include <sched.h>
+static inline void weft__spin_lock(atomic_flag *l) {
+  unsigned spins = 0;
+  while (atomic_flag_test_and_set_explicit(l, memory_order_acquire))
+    if (++spins % 128 == 0)
+      sched_yield();
+}
+
+static inline void weft__spin_unlock(atomic_flag *l) {
+  atomic_flag_clear_explicit(l, memory_order_release);
+}
+
 size_t weft__page_size(void);
 
 #endif /* WEFT_INT_H */
