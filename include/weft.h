@@ -226,8 +226,24 @@ WEFT_API uint64_t weft_task_id(const weft_task *t);
 /* A task's name ("" when it has none; NULL for NULL). */
 WEFT_API const char *weft_task_name(const weft_task *t);
 
-/* Milliseconds on a monotonic clock, the clock of every deadline. */
+/* Milliseconds on a monotonic clock (CLOCK_MONOTONIC), the clock of every
+ * deadline. Any thread. */
 WEFT_API int64_t weft_now(void);
+
+/*
+ * Park the calling task for ms milliseconds (its worker runs other tasks).
+ * It never wakes early; how late it wakes depends on load. Returns 0,
+ * WEFT_ECANCELED when the task is cancelled (before or during), WEFT_EINVAL
+ * for a negative ms, WEFT_ENOMEM, WEFT_EPERM outside a task. Blocks.
+ */
+WEFT_API int weft_sleep(int64_t ms);
+
+/*
+ * Park the calling task until weft_now() >= deadline; -1 sleeps until the
+ * task is cancelled. A deadline already past returns 0 at once. Returns as
+ * weft_sleep. Blocks; inside a task.
+ */
+WEFT_API int weft_sleep_until(int64_t deadline);
 
 #ifdef __cplusplus
 }

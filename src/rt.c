@@ -8,12 +8,15 @@
  *      reads closing after registering, so none slips between);
  *   2. wait until ntasks is 0: parked tasks return WEFT_ECANCELED and
  *      unwind, unstarted ones are finished without running;
- *   3. stop the workers (sched.c) and join their threads;
+ *   3. stop the I/O thread (no op is pending now: io/loop.c), then the
+ *      workers (sched.c), and join their threads;
  *   4. free the caches, deques and stacks (every stack must be back), and
  *      the finished tasks whose handles were never joined or detached.
  */
 #define _GNU_SOURCE
 #include "runtime.h"
+
+#include "io/io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +157,8 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
     rc = WEFT_EINVAL;
     goto out_destroy;
   }
-  if ((rc = weft__stacks_init(&rt->stacks, rt->stack_size)) || (rc = workers_init(rt)))
+  if ((rc = weft__stacks_init(&rt->stacks, rt->stack_size)) || (rc = workers_init(rt)) ||
+      (rc = weft__io_start(rt, &rt->io)))
     goto out_destroy;
   weft__overflow_install();
   for (; started < rt->nworkers; started++) {
@@ -169,6 +173,8 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
 out_join:
   workers_join(rt, started);
 out_destroy:
+  if (rt->io)
+    weft__io_stop(rt->io);
   rt_destroy(rt);
   return rc;
 }
@@ -207,6 +213,7 @@ int weft_rt_free(weft_rt *rt) {
   atomic_store(&rt->closing, true);
   weft__task_cancel_all(rt);
   weft_rt_wait(rt);
+  weft__io_stop(rt->io);
   workers_join(rt, rt->nworkers);
   rt_destroy(rt);
   return 0;

@@ -115,8 +115,11 @@ typedef struct weft__worker {
   struct weft__counters n;
 } weft__worker;
 
+struct weft__io;
+
 struct weft_rt {
   weft__worker *workers;    /* immutable array */
+  struct weft__io *io;      /* the I/O thread (io/loop.c); immutable */
   unsigned nworkers;        /* immutable */
   size_t stack_size;        /* default, rounded; immutable */
   weft__stacks stacks;

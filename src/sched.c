@@ -23,7 +23,7 @@
  *      that wake each other run forever on the bottom while older tasks
  *      wait; this bounds every ready task's wait. (61 is Go's figure.)
  *   2. the own deque (bottom);
- *   3. the injection queue (a batch moves to the own deque);
+ *   3. the injection queue (its oldest task);
  *   4. the yield queue (moved into the deque, oldest on the bottom);
  *   5. searching: steal half of a victim's deque, victims in random order,
  *      and the injection queue, a few rounds;
@@ -78,7 +78,6 @@
 
 #define FAIR_TICKS 61
 #define SEARCH_ROUNDS 64 /* about 10-50 us of looking before sleeping */
-#define INJECT_BATCH 32
 
 static _Thread_local weft__worker *tls_worker;
 
@@ -126,40 +125,35 @@ void weft__inject(weft_rt *rt, weft_task *t) {
   pthread_mutex_unlock(&rt->inj_lock);
 }
 
-/* Take a batch from the injection queue: the first is returned, the rest
- * go to w's deque. Owner worker only. */
+/*
+ * Take the oldest task from the injection queue. One at a time, not a
+ * batch: a batch moved into the deque would pop newest first (the owner's
+ * end is LIFO), so tasks woken in deadline order would run out of order;
+ * and a worker that finds more waiting here wakes another to share it.
+ * Owner worker only.
+ */
 static weft_task *inject_take(weft__worker *w) {
   weft_rt *rt = w->rt;
-  weft_task *first, *t;
-  long len, n;
+  weft_task *t;
+  long len;
 
   if (atomic_load_explicit(&rt->inj_len, memory_order_relaxed) == 0)
     return NULL;
   pthread_mutex_lock(&rt->inj_lock);
-  len = atomic_load_explicit(&rt->inj_len, memory_order_relaxed);
-  n = len / (long)rt->nworkers + 1;
-  if (n > INJECT_BATCH)
-    n = INJECT_BATCH;
-  if (n > len)
-    n = len;
-  first = rt->inj_head;
-  for (long i = 0; i < n; i++) {
-    t = rt->inj_head;
+  t = rt->inj_head;
+  if (t) {
     rt->inj_head = t->next;
-    if (i > 0 && !weft__deque_push(&w->dq, t)) {
-      rt->inj_head = t; /* no memory to grow the deque: leave the rest */
-      n = i;
-      break;
-    }
+    if (!rt->inj_head)
+      rt->inj_tail = NULL;
   }
-  if (!rt->inj_head)
-    rt->inj_tail = NULL;
-  atomic_store_explicit(&rt->inj_len, len - n, memory_order_relaxed);
+  len = atomic_load_explicit(&rt->inj_len, memory_order_relaxed) - (t != NULL);
+  atomic_store_explicit(&rt->inj_len, len, memory_order_relaxed);
   pthread_mutex_unlock(&rt->inj_lock);
-  atomic_fetch_add_explicit(&w->n.injected, (uint64_t)n, memory_order_relaxed);
-  if (n > 1) /* the rest sit in our deque: an idle worker may take some */
+  if (t)
+    WEFT_COUNT(w->n.injected);
+  if (len > 0)
     weft__sched_notify(rt);
-  return first;
+  return t;
 }
 
 /* ---- making tasks ready ---- */

@@ -1,0 +1,65 @@
+/*
+ * io.h - the I/O thread as the rest of weft sees it: start and stop it,
+ * and the "io op" protocol by which a task waits for something the I/O
+ * thread watches. No libuv type appears here; only files under src/io/
+ * include uv.h.
+ */
+#ifndef WEFT_IO_H
+#define WEFT_IO_H
+
+#include "runtime.h"
+
+typedef struct weft__io weft__io;
+
+/* A message to the I/O thread: run(m) is called there, in the order the
+ * messages were sent. */
+typedef struct weft__io_msg {
+  struct weft__io_msg *next; /* inbox link; the sender's until it is sent */
+  void (*run)(struct weft__io_msg *m);
+} weft__io_msg;
+
+/*
+ * An io op: one blocking wait of one task on the I/O thread (a timer, a
+ * poll, a resolver or file request...). Protocol "io op" (loop.c).
+ */
+typedef struct weft__io_op weft__io_op;
+struct weft__io_op {
+  weft__io_msg start_msg;  /* sent when the task has parked */
+  weft__io_msg cancel_msg; /* sent at most once, by a canceller */
+  void (*start)(weft__io_op *op);  /* I/O thread: begin the libuv work */
+  void (*cancel)(weft__io_op *op); /* I/O thread: stop it; it must still end in weft__io_finish */
+  void (*destroy)(weft__io_op *op); /* any thread: free op, last reference gone */
+  weft__io *io;            /* immutable */
+  weft_task *task;         /* the waiting task; immutable */
+  atomic_int refs;         /* the task's, the I/O thread's, a cancel message's */
+  atomic_bool cancel_sent; /* cancel_msg was sent */
+  bool finished;           /* I/O thread only: the task was woken */
+};
+
+int weft__io_start(weft_rt *rt, weft__io **out);
+/* Stop the thread once no op is pending; every handle is closed and the
+ * loop closes cleanly. Foreign thread (weft_rt_free). */
+void weft__io_stop(weft__io *io);
+
+/* The calling task's runtime's I/O thread, or NULL outside a task. */
+weft__io *weft__io_current(void);
+
+/* Send m to the I/O thread. Any thread. */
+void weft__io_send(weft__io *io, weft__io_msg *m);
+
+/* Park the calling task until the I/O thread finishes op (the caller has
+ * filled start/cancel/destroy and its own fields). Returns the result given
+ * to weft__io_finish, or WEFT_ECANCELED. The caller still holds its
+ * reference: read the op's results, then weft__io_op_unref. Task only. */
+int weft__io_wait(weft__io *io, weft__io_op *op);
+/* I/O thread: wake op's task with result, once; later calls do nothing. */
+void weft__io_finish(weft__io_op *op, int result);
+void weft__io_op_unref(weft__io_op *op);
+
+/* Milliseconds from now to deadline on the I/O thread's clock, at least 0.
+ * I/O thread only. */
+uint64_t weft__io_timeout(weft__io *io, int64_t deadline);
+/* The libuv loop; I/O thread only (returned as void * to keep uv.h out). */
+void *weft__io_loop(weft__io *io);
+
+#endif /* WEFT_IO_H */

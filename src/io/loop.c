@@ -1,0 +1,221 @@
+/*
+ * loop.c - the I/O thread: one per runtime, owning a libuv loop.
+ *
+ * Concepts
+ * --------
+ * weft_rt_new starts exactly one I/O thread, which runs uv_run on a loop
+ * nobody else touches: no libuv function is called on that loop from any
+ * other thread except uv_async_send, libuv's one thread-safe call. Workers
+ * (and cancellers on any thread) talk to it with messages:
+ *
+ *   sender                                 I/O thread
+ *   1. push the message on the inbox,      3. the async callback takes the
+ *      a lock-free stack (CAS on the          whole inbox with one exchange,
+ *      head; release)                         reverses it into sending order
+ *   2. uv_async_send (libuv coalesces        (acquire) and runs each message
+ *      wakeups; a send during step 3          in turn
+ *      triggers another callback)
+ *
+ * Taking everything in one exchange means no ABA problem (nothing is popped
+ * one by one) and one wakeup serves a whole batch, which is where the speed
+ * comes from. libuv clears its pending flag before it calls the async
+ * callback, so a message pushed after step 3's exchange is followed by a
+ * fresh uv_async_send that runs the callback again: none is left behind.
+ *
+ * Protocol "io op" (how a task waits on the I/O thread)
+ * -----------------------------------------------------
+ * An op is heap-allocated by the task and reference-counted: the task holds
+ * one reference throughout, the I/O thread one while the op is in its
+ * hands, and a cancel message one while it is in flight.
+ *   1. The task parks (task.c, "park"). Its publish step, on the scheduler
+ *      stack after the task's context is saved, takes the I/O thread's
+ *      reference, records the op as what the task waits on (withdraw,
+ *      wait_obj) and sends start_msg. Only now can the I/O thread see the
+ *      task (DESIGN.md section 4, invariant 1).
+ *   2. The I/O thread runs op->start, which starts the libuv work. When it
+ *      completes, weft__io_finish marks the op finished and wakes the task
+ *      with the result. The I/O thread drops its reference once libuv is
+ *      done with the op's memory (a handle's close callback, say).
+ *   3. A canceller (task.c, "cancel") calls withdraw under the task's
+ *      wait_lock. It cannot stop libuv work from its own thread, so it sends
+ *      cancel_msg (once: cancel_sent), holding a reference for it, and
+ *      reports "not withdrawn": the wakeup stays the I/O thread's job. There
+ *      cancel_msg runs op->cancel unless the op has finished; the op then
+ *      finishes with WEFT_ECANCELED.
+ * Exactly one wakeup: only the I/O thread wakes the task, and `finished`,
+ * touched only there, lets the first of completion and cancellation win.
+ * The memory is safe: the op outlives every message that names it, because
+ * each message holds a reference, and the task reads its results after the
+ * wakeup while its own reference is still held.
+ *
+ * Shutdown: weft_rt_free has cancelled every task and waited for all of
+ * them, so no op is pending. The stop message closes the async handle and
+ * any handle left (uv_walk); uv_run then returns, and uv_loop_close must
+ * return 0.
+ */
+#define _GNU_SOURCE
+#include "io/io.h"
+
+#include <stdlib.h>
+#include <uv.h>
+
+struct weft__io {
+  uv_loop_t loop;           /* I/O thread only */
+  uv_async_t async;         /* uv_async_send from any thread */
+  _Atomic(weft__io_msg *) inbox; /* lock-free stack; any thread pushes */
+  pthread_t thread;
+  weft_rt *rt;              /* immutable */
+  weft__io_msg stop_msg;
+};
+
+static void drain(uv_async_t *a) {
+  weft__io *io = a->data;
+  weft__io_msg *m, *next, *fifo = NULL;
+
+  /* Acquire: pairs with the release CAS in weft__io_send. */
+  m = atomic_exchange_explicit(&io->inbox, NULL, memory_order_acquire);
+  for (; m; m = next) { /* newest first: reverse into sending order */
+    next = m->next;
+    m->next = fifo;
+    fifo = m;
+  }
+  for (m = fifo; m; m = next) {
+    next = m->next; /* run() may free m */
+    m->run(m);
+  }
+}
+
+void weft__io_send(weft__io *io, weft__io_msg *m) {
+  weft__io_msg *head = atomic_load_explicit(&io->inbox, memory_order_relaxed);
+  do
+    m->next = head;
+  while (!atomic_compare_exchange_weak_explicit(&io->inbox, &head, m, memory_order_release,
+                                                memory_order_relaxed));
+  uv_async_send(&io->async);
+}
+
+static void close_any(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+static void stop(weft__io_msg *m) {
+  weft__io *io = container_of(m, weft__io, stop_msg);
+  uv_walk(&io->loop, close_any, NULL);
+}
+
+static void *io_main(void *arg) {
+  weft__io *io = arg;
+  uv_run(&io->loop, UV_RUN_DEFAULT);
+  /* A busy result means a handle outlived shutdown: a leak, so a bug. */
+  WEFT_CHECK(uv_loop_close(&io->loop) == 0);
+  return NULL;
+}
+
+int weft__io_start(weft_rt *rt, weft__io **out) {
+  weft__io *io = calloc(1, sizeof *io);
+  int rc;
+
+  if (!io)
+    return WEFT_ENOMEM;
+  io->rt = rt;
+  io->stop_msg.run = stop;
+  if ((rc = uv_loop_init(&io->loop)))
+    goto out_free;
+  if ((rc = uv_async_init(&io->loop, &io->async, drain)))
+    goto out_loop;
+  io->async.data = io;
+  if ((rc = -pthread_create(&io->thread, NULL, io_main, io)))
+    goto out_async;
+  *out = io;
+  return 0;
+
+out_async:
+  uv_close((uv_handle_t *)&io->async, NULL);
+  uv_run(&io->loop, UV_RUN_NOWAIT);
+out_loop:
+  uv_loop_close(&io->loop);
+out_free:
+  free(io);
+  return rc;
+}
+
+void weft__io_stop(weft__io *io) {
+  weft__io_send(io, &io->stop_msg);
+  pthread_join(io->thread, NULL);
+  free(io);
+}
+
+void *weft__io_loop(weft__io *io) {
+  return &io->loop;
+}
+
+uint64_t weft__io_timeout(weft__io *io, int64_t deadline) {
+  int64_t now;
+  uv_update_time(&io->loop);
+  now = (int64_t)uv_now(&io->loop);
+  return deadline > now ? (uint64_t)(deadline - now) : 0;
+}
+
+/* ---- protocol "io op" ---- */
+
+weft__io *weft__io_current(void) {
+  weft_task *t = weft_self();
+  return t ? t->rt->io : NULL;
+}
+
+void weft__io_op_unref(weft__io_op *op) {
+  /* acq_rel: the last owner sees every write the others made. */
+  if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1)
+    op->destroy(op);
+}
+
+static void run_start(weft__io_msg *m) {
+  weft__io_op *op = container_of(m, weft__io_op, start_msg);
+  op->start(op);
+}
+
+static void run_cancel(weft__io_msg *m) {
+  weft__io_op *op = container_of(m, weft__io_op, cancel_msg);
+  if (!op->finished)
+    op->cancel(op);
+  weft__io_op_unref(op); /* the cancel message's reference */
+}
+
+/* Step 3: send the cancellation; the I/O thread delivers the wakeup. */
+static bool io_withdraw(weft_task *t) {
+  weft__io_op *op = t->wait_obj;
+  if (!atomic_exchange(&op->cancel_sent, true)) {
+    atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
+    weft__io_send(op->io, &op->cancel_msg);
+  }
+  return false;
+}
+
+/* Step 1, on the scheduler stack with t->wait_lock held. */
+static void io_publish(weft_task *t, void *arg) {
+  weft__io_op *op = arg;
+  atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed); /* the I/O thread's */
+  t->withdraw = io_withdraw;
+  t->wait_obj = op;
+  weft__io_send(op->io, &op->start_msg);
+}
+
+int weft__io_wait(weft__io *io, weft__io_op *op) {
+  op->io = io;
+  op->task = weft_self();
+  op->start_msg.run = run_start;
+  op->cancel_msg.run = run_cancel;
+  atomic_init(&op->refs, 1); /* the task's */
+  atomic_init(&op->cancel_sent, false);
+  op->finished = false;
+  return weft__park(io_publish, op);
+}
+
+void weft__io_finish(weft__io_op *op, int result) {
+  if (op->finished)
+    return;
+  op->finished = true;
+  weft__wake(op->task, result);
+}

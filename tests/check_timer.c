@@ -1,0 +1,253 @@
+/*
+ * check_timer.c - sleeping on the I/O thread: never early, many sleepers in
+ * deadline order, cancellation during a sleep, shutdown with sleepers, and
+ * the errors.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* ---- never early ---- */
+
+static atomic_int early;
+
+static void *sleep_some(void *arg) {
+  int64_t ms = (int64_t)(intptr_t)arg, deadline = weft_now() + ms;
+  if (weft_sleep(ms) != 0)
+    atomic_fetch_add(&early, 1000);
+  if (weft_now() < deadline)
+    atomic_fetch_add(&early, 1);
+  /* and the absolute form */
+  deadline = weft_now() + ms % 7;
+  if (weft_sleep_until(deadline) != 0 || weft_now() < deadline)
+    atomic_fetch_add(&early, 1);
+  return NULL;
+}
+
+static int early_body(void *arg) {
+  weft_task *t[2000];
+  (void)arg;
+  for (int i = 0; i < 2000; i++)
+    ck_assert_int_eq(weft_spawn(&t[i], sleep_some, (void *)(intptr_t)(i % 37)), 0);
+  for (int i = 0; i < 2000; i++) /* weft_main cancels what is left when we return */
+    ck_assert_int_eq(weft_join(t[i], NULL), 0);
+  return 0;
+}
+
+START_TEST(test_timer_wakeups_never_early) {
+  ck_assert_int_eq(run_in_task(2, early_body, NULL), 0);
+  ck_assert_int_eq(atomic_load(&early), 0);
+}
+END_TEST
+
+/* ---- many sleepers: timing and order ---- */
+
+struct sleepers {
+  long n;
+  int spacing;       /* ms between consecutive deadlines */
+  int64_t base;
+  atomic_long woke;  /* sequence of wakeups */
+  long *order;       /* order[seq] = deadline index of the seq-th to wake */
+  atomic_int errors;
+};
+
+static struct sleepers many;
+
+static void *sleeper(void *arg) {
+  long k = (long)(intptr_t)arg;
+  int64_t deadline = many.base + k * many.spacing;
+  if (weft_sleep_until(deadline) != 0 || weft_now() < deadline)
+    atomic_fetch_add(&many.errors, 1);
+  many.order[atomic_fetch_add(&many.woke, 1)] = k;
+  return NULL;
+}
+
+static void *many_body(void *arg) {
+  long groups = (long)(intptr_t)arg;
+  for (long i = 0; i < many.n; i++) /* deadline indices interleaved */
+    CHECK_HOT(weft_spawn(NULL, sleeper, (void *)(intptr_t)((i * 37) % groups)) == 0);
+  /* The sleepers start when this returns (one worker); give them a second
+   * to reach their sleep before the first deadline. */
+  many.base = weft_now() + 1000;
+  return NULL;
+}
+
+static void run_sleepers(long n, long groups, int spacing) {
+  weft_config cfg;
+  weft_rt *rt;
+
+  memset(&many, 0, sizeof many);
+  many.n = n;
+  many.spacing = spacing;
+  many.order = calloc((size_t)n, sizeof *many.order);
+  ck_assert_ptr_nonnull(many.order);
+  weft_config_init(&cfg);
+  cfg.workers = 1; /* one worker: tasks run in the order they were woken */
+  ck_assert_int_eq(weft_rt_new(&rt, &cfg), 0);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, many_body, (void *)(intptr_t)groups), 0);
+  ck_assert_int_eq(weft_rt_wait(rt), 0);
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+  ck_assert_int_eq(atomic_load(&many.errors), 0);
+  ck_assert_int_eq(atomic_load(&many.woke), n);
+}
+
+/* 100,000 sleepers over 100 ms: every one wakes, none early. */
+START_TEST(test_timer_many_sleepers_all_wake) {
+  run_sleepers(scaled(100000), 100, 1);
+  free(many.order);
+}
+END_TEST
+
+/* Deadlines 2 ms apart, started in shuffled order, wake in deadline order. */
+START_TEST(test_timer_sleepers_wake_in_deadline_order) {
+  run_sleepers(500, 500, 2);
+  for (long i = 0; i < many.n; i++)
+    if (many.order[i] != i)
+      ck_abort_msg("wakeup %ld was the sleeper with deadline index %ld", i, many.order[i]);
+  free(many.order);
+}
+END_TEST
+
+/* ---- cancellation ---- */
+
+static void *long_sleep(void *arg) {
+  (void)arg;
+  return (void *)(intptr_t)weft_sleep(3600 * 1000);
+}
+
+static void *forever_sleep(void *arg) {
+  (void)arg;
+  return (void *)(intptr_t)weft_sleep_until(-1);
+}
+
+static int cancel_body(void *arg) {
+  weft_task *a, *b;
+  void *ra, *rb;
+  (void)arg;
+  ck_assert_int_eq(weft_spawn(&a, long_sleep, NULL), 0);
+  ck_assert_int_eq(weft_spawn(&b, forever_sleep, NULL), 0);
+  ck_assert_int_eq(weft_sleep(20), 0); /* both are asleep now */
+  ck_assert_int_eq(weft_cancel(a), 0);
+  ck_assert_int_eq(weft_cancel(b), 0);
+  ck_assert_int_eq(weft_cancel(b), 0); /* twice: one cancel message */
+  ck_assert_int_eq(weft_join(a, &ra), 0);
+  ck_assert_int_eq(weft_join(b, &rb), 0);
+  ck_assert_int_eq((int)(intptr_t)ra, WEFT_ECANCELED);
+  ck_assert_int_eq((int)(intptr_t)rb, WEFT_ECANCELED);
+  /* cancelled before it sleeps: returns at once */
+  ck_assert_int_eq(weft_cancel(weft_self()), 0);
+  ck_assert_int_eq(weft_sleep(3600 * 1000), WEFT_ECANCELED);
+  return 0;
+}
+
+START_TEST(test_timer_cancel_during_sleep) {
+  ck_assert_int_eq(run_in_task(2, cancel_body, NULL), 0);
+}
+END_TEST
+
+/* A cancel racing the timer's own expiry: exactly one wins, nothing leaks. */
+static void *short_sleep(void *arg) {
+  int rc = weft_sleep((int64_t)(intptr_t)arg);
+  return (void *)(intptr_t)(rc == 0 || rc == WEFT_ECANCELED);
+}
+
+static int race_body(void *arg) {
+  (void)arg;
+  for (int round = 0; round < 200; round++) {
+    weft_task *t[8];
+    void *r;
+    for (int i = 0; i < 8; i++)
+      ck_assert_int_eq(weft_spawn(&t[i], short_sleep, (void *)(intptr_t)(i % 3)), 0);
+    ck_assert_int_eq(weft_sleep(round % 3), 0);
+    for (int i = 0; i < 8; i++)
+      weft_cancel(t[i]);
+    for (int i = 0; i < 8; i++) { /* ECANCELED: cancelled before it started */
+      int rc = weft_join(t[i], &r);
+      ck_assert(rc == WEFT_ECANCELED || (rc == 0 && (int)(intptr_t)r == 1));
+    }
+  }
+  return 0;
+}
+
+START_TEST(test_timer_cancel_races_expiry) {
+  ck_assert_int_eq(run_in_task(2, race_body, NULL), 0);
+}
+END_TEST
+
+/* ---- shutdown with sleepers ---- */
+
+static atomic_int cancelled_sleeps;
+
+static void *count_cancelled(void *arg) {
+  (void)arg;
+  if (weft_sleep_until(-1) == WEFT_ECANCELED)
+    atomic_fetch_add(&cancelled_sleeps, 1);
+  return NULL;
+}
+
+START_TEST(test_timer_shutdown_with_sleepers) {
+  weft_config cfg;
+  weft_rt *rt;
+  long n = scaled(10000);
+  weft_config_init(&cfg);
+  cfg.workers = 2;
+  ck_assert_int_eq(weft_rt_new(&rt, &cfg), 0);
+  for (long i = 0; i < n; i++)
+    CHECK_HOT(weft_rt_spawn(rt, NULL, count_cancelled, NULL) == 0);
+  /* Wait (bounded by the test timeout) until most are asleep, then free. */
+  while (1) {
+    weft_stats st;
+    weft_rt_stats(rt, &st, NULL, 0);
+    if (st.switches >= (uint64_t)n)
+      break;
+    sched_yield();
+  }
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+  /* Those that never started never ran; the rest were cancelled asleep. */
+  ck_assert_int_gt(atomic_load(&cancelled_sleeps), 0);
+  ck_assert_int_le(atomic_load(&cancelled_sleeps), n);
+}
+END_TEST
+
+/* ---- errors ---- */
+
+static int errors_body(void *arg) {
+  (void)arg;
+  ck_assert_int_eq(weft_sleep(-1), WEFT_EINVAL);
+  ck_assert_int_eq(weft_sleep(0), 0);
+  ck_assert_int_eq(weft_sleep_until(0), 0);
+  ck_assert_int_eq(weft_sleep_until(weft_now() - 5), 0);
+  return 0;
+}
+
+START_TEST(test_timer_errors) {
+  ck_assert_int_eq(weft_sleep(10), WEFT_EPERM);
+  ck_assert_int_eq(weft_sleep_until(weft_now() + 10), WEFT_EPERM);
+  ck_assert_int_eq(run_in_task(1, errors_body, NULL), 0);
+}
+END_TEST
+
+static Suite *timer_suite(void) {
+  Suite *s = suite_create("timer");
+  TCase *core = tcase_create("core"), *errors = tcase_create("errors"),
+        *stress = tcase_create("stress");
+  tcase_add_test(core, test_timer_wakeups_never_early);
+  tcase_add_test(core, test_timer_cancel_during_sleep);
+  tcase_add_test(core, test_timer_cancel_races_expiry);
+  tcase_add_test(core, test_timer_shutdown_with_sleepers);
+  tcase_set_timeout(core, 120);
+  tcase_add_test(errors, test_timer_errors);
+  tcase_add_test(stress, test_timer_many_sleepers_all_wake);
+  tcase_add_test(stress, test_timer_sleepers_wake_in_deadline_order);
+  tcase_set_timeout(stress, 300);
+  suite_add_tcase(s, core);
+  suite_add_tcase(s, errors);
+  suite_add_tcase(s, stress);
+  return s;
+}
+
+WEFT_TEST_MAIN(timer_suite)
