@@ -19,8 +19,11 @@
 #define WEFT_H
 
 #include <errno.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,6 +60,9 @@ WEFT_API const char *weft_version(void);
 #define WEFT_ECONNREFUSED (-ECONNREFUSED)
 #define WEFT_ECONNRESET (-ECONNRESET)
 #define WEFT_EDONE (-4095)          /* a generator has returned */
+#define WEFT_EAI_NONAME (-3008)     /* host name unknown to the resolver */
+#define WEFT_EAI_AGAIN (-3001)      /* resolver: temporary failure, try again */
+#define WEFT_EAI_FAIL (-3002)       /* resolver: permanent failure */
 
 /* A static string naming err (a WEFT_E* code or any -errno). Any thread. */
 WEFT_API const char *weft_strerror(int err);
@@ -244,6 +250,108 @@ WEFT_API int weft_sleep(int64_t ms);
  * weft_sleep. Blocks; inside a task.
  */
 WEFT_API int weft_sleep_until(int64_t deadline);
+
+/* ------------------------------------------------------------------ */
+/* Sockets, file descriptors, names (the I/O thread)                   */
+/*
+ * Every call that waits takes an absolute deadline in weft_now()
+ * milliseconds (-1: none, 0: do not wait) and returns WEFT_ETIMEDOUT when
+ * it passes, WEFT_ECANCELED when the task is cancelled (before or during
+ * the call), WEFT_EPERM outside a task. Sockets are non-blocking: the task
+ * tries the system call on its worker and parks only when it would block.
+ * SIGPIPE is never raised (MSG_NOSIGNAL).
+ */
+
+typedef struct weft_sock weft_sock;
+
+#define WEFT_READABLE 1
+#define WEFT_WRITABLE 2
+
+/*
+ * Listen on host:port (host NULL or "" for every address; port "0" for
+ * any free port, see weft_sock_port). backlog <= 0 means SOMAXCONN. Host
+ * names are resolved as by weft_getaddrinfo; the first address that binds
+ * is used. Returns 0, WEFT_EINVAL (NULL out, a port out of 0-65535 or not a
+ * number, a malformed host), a resolver error, or -errno from bind/listen.
+ * May block (name resolution). Inside a task.
+ */
+WEFT_API int weft_tcp_listen(weft_sock **out, const char *host, const char *port, int backlog);
+
+/*
+ * Accept a connection (TCP_NODELAY set). Returns 0, WEFT_EBADF for a NULL
+ * or closed socket, WEFT_EINVAL when l is not a listener or out is NULL,
+ * WEFT_EMFILE/WEFT_ENFILE when out of descriptors (l stays usable),
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED. Blocks; inside a task.
+ */
+WEFT_API int weft_tcp_accept(weft_sock *l, weft_sock **out, int64_t deadline);
+
+/*
+ * Connect to host:port, resolving the name through libuv and trying every
+ * address in order until one answers (TCP_NODELAY set). Returns 0,
+ * WEFT_EINVAL (NULL out or host, bad port), WEFT_EAI_NONAME for an unknown
+ * host (or another WEFT_EAI_* code), WEFT_ECONNREFUSED, WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED (also while resolving), or another -errno. Blocks;
+ * inside a task.
+ */
+WEFT_API int weft_tcp_connect(weft_sock **out, const char *host, const char *port,
+                              int64_t deadline);
+
+/*
+ * Receive up to len bytes. Returns the count (0: the peer closed its side),
+ * WEFT_EBADF, WEFT_EINVAL (a listener, NULL buf), WEFT_ECONNRESET,
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED, or another -errno. Blocks; inside a task.
+ */
+WEFT_API ssize_t weft_recv(weft_sock *s, void *buf, size_t len, int64_t deadline);
+
+/*
+ * Send all len bytes, waiting as needed. Returns 0 when all were sent, or
+ * WEFT_EBADF, WEFT_EINVAL, WEFT_EPIPE/WEFT_ECONNRESET (peer gone),
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED (some bytes may have been sent then).
+ * Blocks; inside a task.
+ */
+WEFT_API int weft_send(weft_sock *s, const void *buf, size_t len, int64_t deadline);
+
+/* Shut down reading (SHUT_RD), writing (SHUT_WR) or both. Returns 0,
+ * WEFT_EBADF, WEFT_EINVAL, -errno. Does not block. Any thread. */
+WEFT_API int weft_sock_shutdown(weft_sock *s, int how);
+
+/*
+ * Close s and free it. Tasks still waiting on it wake with WEFT_EBADF.
+ * Returns 0, WEFT_EBADF for NULL or an already closed socket (detected
+ * while the memory is not reused), WEFT_EPERM from outside a task for a
+ * socket that was ever waited on. Parks briefly while the I/O thread lets
+ * go of it; not cancellable.
+ */
+WEFT_API int weft_sock_close(weft_sock *s);
+
+/* The local or peer address (getsockname/getpeername). Returns 0,
+ * WEFT_EBADF, WEFT_EINVAL, -errno. Any thread. */
+WEFT_API int weft_sock_local_addr(weft_sock *s, struct sockaddr *addr, socklen_t *len);
+WEFT_API int weft_sock_peer_addr(weft_sock *s, struct sockaddr *addr, socklen_t *len);
+/* The local port number, or WEFT_EBADF. Any thread. */
+WEFT_API int weft_sock_port(weft_sock *s);
+/* The descriptor, for setsockopt and the like (do not close it), or
+ * WEFT_EBADF. Any thread. */
+WEFT_API int weft_sock_fd(weft_sock *s);
+
+/*
+ * Wait until fd (a pipe, an eventfd, a socket of the program's own; it
+ * should be non-blocking) is readable and/or writable as events asks
+ * (WEFT_READABLE | WEFT_WRITABLE). Returns the ready events (positive),
+ * WEFT_EBADF, WEFT_EINVAL (no or unknown events), WEFT_EBUSY when another
+ * task waits on the same fd through weft_fd_wait, WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED. Blocks; inside a task.
+ */
+WEFT_API int weft_fd_wait(int fd, int events, int64_t deadline);
+
+/*
+ * Resolve host:port for a TCP connection through libuv's resolver (numeric
+ * addresses without it). *out is freed with weft_freeaddrinfo. Returns 0,
+ * WEFT_EINVAL, WEFT_EAI_NONAME, WEFT_EAI_AGAIN, WEFT_EAI_FAIL, WEFT_ENOMEM,
+ * WEFT_ECANCELED. Blocks; inside a task.
+ */
+WEFT_API int weft_getaddrinfo(const char *host, const char *port, struct addrinfo **out);
+WEFT_API void weft_freeaddrinfo(struct addrinfo *ai);
 
 #ifdef __cplusplus
 }

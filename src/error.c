@@ -24,6 +24,14 @@ const char *weft_strerror(int err) {
   case WEFT_ECONNREFUSED: return "connection refused";
   case WEFT_ECONNRESET: return "connection reset by peer";
   case WEFT_EDONE: return "generator finished";
+  case WEFT_EAI_NONAME: return "host name not known";
+  case WEFT_EAI_AGAIN: return "temporary failure in name resolution";
+  case WEFT_EAI_FAIL: return "name resolution failed";
+  case -ENFILE: return "too many open files in the system";
+  case -EADDRINUSE: return "address already in use";
+  case -ENOTCONN: return "socket not connected";
+  case -EHOSTUNREACH: return "host unreachable";
+  case -ENETUNREACH: return "network unreachable";
   default: return "unknown error";
   }
 }

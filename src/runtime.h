@@ -162,7 +162,7 @@ void weft__task_after_switch(weft__worker *w, weft_task *t);
 void weft__task_cancel_all(weft_rt *rt);
 void weft__task_free_unjoined(weft_rt *rt);
 void weft__task_cache_drain(weft__worker *w);
-int weft__park(weft__publish_fn publish, void *arg);
+int weft__park(weft__publish_fn publish, void *arg, bool cancellable);
 void weft__wake(weft_task *t, int result);
 int weft__spawn(weft_rt *rt, weft__worker *w, weft_task **out, const weft_spawn_attr *attr,
                 void *(*fn)(void *), void *arg);

@@ -30,8 +30,8 @@
  * A task that blocks must not become visible to its waker before its
  * context is saved, or the waker could resume it on another worker while
  * it is still running here. So it never registers itself:
- *   1. weft__park(publish, arg): if cancellation was requested, return
- *      WEFT_ECANCELED at once. Else set the worker's action to ACT_PARK and
+ *   1. weft__park(publish, arg, cancellable): if cancellation was requested
+ *      (and the wait is cancellable), return WEFT_ECANCELED at once. Else set the worker's action to ACT_PARK and
  *      switch to the scheduler.
  *   2. The scheduler, off the task's stack, takes t->wait_lock, marks t
  *      PARKED and calls publish(t, arg), which registers t with its waker
@@ -288,12 +288,12 @@ static weft_task *self_in(weft__worker **wp) {
   return w ? w->current : NULL;
 }
 
-int weft__park(weft__publish_fn publish, void *arg) {
+int weft__park(weft__publish_fn publish, void *arg, bool cancellable) {
   weft__worker *w;
   weft_task *t = self_in(&w);
   int rc;
 
-  if (atomic_load(&t->cancel_req)) /* "park", step 1 */
+  if (cancellable && atomic_load(&t->cancel_req)) /* "park", step 1 */
     return WEFT_ECANCELED;
   w->action = ACT_PARK;
   w->publish = publish;
@@ -377,7 +377,7 @@ int weft_join(weft_task *t, void **result) {
   if (atomic_exchange(&t->claimed, true))
     return WEFT_EINVAL; /* detached, or another join holds it */
   if (atomic_load_explicit(&t->join, memory_order_acquire) != JOIN_DONE) {
-    rc = weft__park(join_publish, t);
+    rc = weft__park(join_publish, t, true);
     if (rc) { /* cancelled: t stays joinable */
       atomic_store(&t->claimed, false);
       return rc;

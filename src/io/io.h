@@ -34,6 +34,7 @@ struct weft__io_op {
   atomic_int refs;         /* the task's, the I/O thread's, a cancel message's */
   atomic_bool cancel_sent; /* cancel_msg was sent */
   bool finished;           /* I/O thread only: the task was woken */
+  bool cancellable;        /* immutable: false for waits that must run to their end */
 };
 
 int weft__io_start(weft_rt *rt, weft__io **out);
@@ -49,9 +50,10 @@ void weft__io_send(weft__io *io, weft__io_msg *m);
 
 /* Park the calling task until the I/O thread finishes op (the caller has
  * filled start/cancel/destroy and its own fields). Returns the result given
- * to weft__io_finish, or WEFT_ECANCELED. The caller still holds its
+ * to weft__io_finish, or WEFT_ECANCELED (only when cancellable: a wait that
+ * is not, such as a close, ignores cancellation). The caller still holds its
  * reference: read the op's results, then weft__io_op_unref. Task only. */
-int weft__io_wait(weft__io *io, weft__io_op *op);
+int weft__io_wait(weft__io *io, weft__io_op *op, bool cancellable);
 /* I/O thread: wake op's task with result, once; later calls do nothing. */
 void weft__io_finish(weft__io_op *op, int result);
 void weft__io_op_unref(weft__io_op *op);

@@ -55,6 +55,7 @@
  */
 #define _GNU_SOURCE
 #include "io/io.h"
+#include "io/sock.h"
 
 #include <stdlib.h>
 #include <uv.h>
@@ -66,7 +67,12 @@ struct weft__io {
   pthread_t thread;
   weft_rt *rt;              /* immutable */
   weft__io_msg stop_msg;
+  struct weft__watch *watches; /* every fd watch (poll.c); I/O thread only */
 };
+
+struct weft__watch **weft__io_watches(weft__io *io) {
+  return &io->watches;
+}
 
 static void drain(uv_async_t *a) {
   weft__io *io = a->data;
@@ -102,6 +108,7 @@ static void close_any(uv_handle_t *h, void *arg) {
 
 static void stop(weft__io_msg *m) {
   weft__io *io = container_of(m, weft__io, stop_msg);
+  weft__poll_close_all(io); /* sockets the program never closed */
   uv_walk(&io->loop, close_any, NULL);
 }
 
@@ -197,20 +204,23 @@ static bool io_withdraw(weft_task *t) {
 static void io_publish(weft_task *t, void *arg) {
   weft__io_op *op = arg;
   atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed); /* the I/O thread's */
-  t->withdraw = io_withdraw;
-  t->wait_obj = op;
+  if (op->cancellable) {
+    t->withdraw = io_withdraw;
+    t->wait_obj = op;
+  }
   weft__io_send(op->io, &op->start_msg);
 }
 
-int weft__io_wait(weft__io *io, weft__io_op *op) {
+int weft__io_wait(weft__io *io, weft__io_op *op, bool cancellable) {
   op->io = io;
   op->task = weft_self();
   op->start_msg.run = run_start;
   op->cancel_msg.run = run_cancel;
+  op->cancellable = cancellable;
   atomic_init(&op->refs, 1); /* the task's */
   atomic_init(&op->cancel_sent, false);
   op->finished = false;
-  return weft__park(io_publish, op);
+  return weft__park(io_publish, op, cancellable);
 }
 
 void weft__io_finish(weft__io_op *op, int result) {

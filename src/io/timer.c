@@ -76,7 +76,7 @@ int weft_sleep_until(int64_t deadline) {
   s->op.start = start;
   s->op.cancel = cancel;
   s->op.destroy = destroy;
-  rc = weft__io_wait(io, &s->op);
+  rc = weft__io_wait(io, &s->op, true);
   weft__io_op_unref(&s->op);
   return rc;
 }

@@ -1,0 +1,167 @@
+/*
+ * dns.c - name resolution through libuv's resolver (uv_getaddrinfo runs
+ * getaddrinfo on libuv's thread pool), as an io op (loop.c). Numeric
+ * addresses never leave the task's worker.
+ *
+ * Cancelling a lookup wakes the task at once with WEFT_ECANCELED; the pool
+ * job itself cannot be stopped once running, so its result, when it comes,
+ * is freed on the I/O thread and dropped.
+ */
+#define _GNU_SOURCE
+#include "io/sock.h"
+
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+struct dns_op {
+  weft__io_op op;
+  uv_getaddrinfo_t req;     /* I/O thread only */
+  const char *host, *port;  /* the caller's strings; valid while it waits */
+  struct addrinfo hints;
+  struct addrinfo *result;  /* handed to the task when it finished normally */
+};
+
+int weft__uv_error(int uv_code) {
+  switch (uv_code) {
+  case UV_EAI_NONAME:
+  case UV_EAI_NODATA:
+  case UV_EAI_SERVICE:
+    return WEFT_EAI_NONAME;
+  case UV_EAI_AGAIN:
+    return WEFT_EAI_AGAIN;
+  case UV_EAI_MEMORY:
+    return WEFT_ENOMEM;
+  case UV_EAI_FAIL:
+  case UV_EAI_ADDRFAMILY:
+  case UV_EAI_BADFLAGS:
+  case UV_EAI_BADHINTS:
+  case UV_EAI_FAMILY:
+  case UV_EAI_OVERFLOW:
+  case UV_EAI_PROTOCOL:
+  case UV_EAI_SOCKTYPE:
+    return WEFT_EAI_FAIL;
+  case UV_EAI_CANCELED:
+  case UV_ECANCELED:
+    return WEFT_ECANCELED;
+  default:
+    return uv_code; /* -errno on Unix, as WEFT_E* */
+  }
+}
+
+static void destroy(weft__io_op *op) {
+  struct dns_op *d = container_of(op, struct dns_op, op);
+  if (d->result)
+    uv_freeaddrinfo(d->result);
+  free(d);
+}
+
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  struct dns_op *d = req->data;
+  if (!d->op.finished && status == 0) {
+    d->result = res; /* the task takes it */
+    weft__io_finish(&d->op, 0);
+  } else {
+    if (res)
+      uv_freeaddrinfo(res); /* cancelled meanwhile: drop it */
+    weft__io_finish(&d->op, weft__uv_error(status));
+  }
+  weft__io_op_unref(&d->op); /* the I/O thread's reference */
+}
+
+static void start(weft__io_op *op) {
+  struct dns_op *d = container_of(op, struct dns_op, op);
+  int rc;
+  d->req.data = d;
+  rc = uv_getaddrinfo(weft__io_loop(op->io), &d->req, resolved, d->host, d->port, &d->hints);
+  if (rc) {
+    weft__io_finish(op, weft__uv_error(rc));
+    weft__io_op_unref(op);
+  }
+}
+
+static void cancel(weft__io_op *op) {
+  struct dns_op *d = container_of(op, struct dns_op, op);
+  /* Queued jobs are withdrawn (the callback then reports UV_EAI_CANCELED);
+   * a running one is not, and its result is dropped when it arrives. */
+  uv_cancel((uv_req_t *)&d->req);
+  weft__io_finish(op, WEFT_ECANCELED);
+}
+
+/* Is host a numeric address (or empty, for a wildcard)? */
+static int numeric(const char *host, const char *port, const struct addrinfo *hints,
+                   struct addrinfo **out) {
+  struct addrinfo h = *hints;
+  int rc;
+  h.ai_flags |= AI_NUMERICHOST | AI_NUMERICSERV;
+  rc = getaddrinfo(host, port, &h, out);
+  return rc == 0 ? 0 : -1;
+}
+
+static int check_port(const char *port) {
+  char *end;
+  long v;
+  if (!port || !*port)
+    return WEFT_EINVAL;
+  v = strtol(port, &end, 10);
+  if (*end || v < 0 || v > 65535)
+    return WEFT_EINVAL;
+  return 0;
+}
+
+int weft__resolve(const char *host, const char *port, int passive, struct addrinfo **out) {
+  struct dns_op *d;
+  struct addrinfo hints;
+  weft__io *io = weft__io_current();
+  int rc;
+
+  *out = NULL;
+  if (!io)
+    return WEFT_EPERM;
+  if ((rc = check_port(port)))
+    return rc;
+  if (host && !*host)
+    host = NULL;
+  if (!host && !passive)
+    return WEFT_EINVAL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = (passive ? AI_PASSIVE : 0) | AI_ADDRCONFIG;
+  if (!host || numeric(host, port, &hints, out) == 0) {
+    if (!host && getaddrinfo(NULL, port, &hints, out) != 0)
+      return WEFT_EINVAL;
+    return 0;
+  }
+  if (strlen(host) > 253 || strpbrk(host, " /\\\t\r\n"))
+    return WEFT_EINVAL; /* not a host name at all */
+  d = calloc(1, sizeof *d);
+  if (!d)
+    return WEFT_ENOMEM;
+  d->host = host;
+  d->port = port;
+  d->hints = hints;
+  d->op.start = start;
+  d->op.cancel = cancel;
+  d->op.destroy = destroy;
+  rc = weft__io_wait(io, &d->op, true);
+  if (rc == 0) {
+    *out = d->result;
+    d->result = NULL;
+  }
+  weft__io_op_unref(&d->op);
+  return rc;
+}
+
+int weft_getaddrinfo(const char *host, const char *port, struct addrinfo **out) {
+  if (!out)
+    return WEFT_EINVAL;
+  return weft__resolve(host, port, 0, out);
+}
+
+void weft_freeaddrinfo(struct addrinfo *ai) {
+  if (ai)
+    freeaddrinfo(ai); /* libuv's results come from getaddrinfo too */
+}

@@ -1,0 +1,267 @@
+/*
+ * poll.c - waiting for a file descriptor to become readable or writable:
+ * the "wait second" half of "try first, wait second" (DESIGN.md section 6).
+ *
+ * A task tries its syscall on its own worker; only on EAGAIN does it ask
+ * the I/O thread to watch the fd, as an io op (loop.c), and park.
+ *
+ * libuv allows one uv_poll_t per fd in a loop (a second one makes epoll
+ * misbehave), but several tasks may wait on one socket (a reader and a
+ * writer). So each fd has one watch on the I/O thread, holding the list of
+ * waiting ops; the poll's event mask is the union of what they wait for
+ * and is stopped when nobody waits. A weft_sock keeps its watch until it
+ * is closed; weft_fd_wait on any other fd makes a watch for that one wait
+ * and closes it afterwards, and a second concurrent wait on the same fd
+ * gets WEFT_EBUSY.
+ *
+ * Every structure here is touched by the I/O thread only, except the op's
+ * immutable request fields, written by the task before it parks.
+ */
+#include "io/sock.h"
+
+#include <stdlib.h>
+#include <uv.h>
+
+struct weft__watch {
+  uv_poll_t poll;
+  int fd;
+  weft_sock *sock;            /* owner, or NULL for a one-wait watch */
+  struct poll_op *waiters;    /* the ops waiting on this fd */
+  struct weft__watch *next;   /* every watch of this I/O thread */
+  struct weft__watch **prevp;
+  weft__io_op *closer;        /* a close op to finish once the poll is closed */
+};
+
+struct poll_op {
+  weft__io_op op;
+  weft_sock *sock;            /* or NULL: fd_wait */
+  int fd;
+  int events;                 /* UV_READABLE | UV_WRITABLE wanted */
+  int revents;                /* what was ready */
+  int64_t deadline;
+  uv_timer_t timer;
+  struct weft__watch *watch;
+  struct poll_op *next;       /* watch->waiters */
+};
+
+static void watch_update(struct weft__watch *w);
+
+static void op_destroy(weft__io_op *op) {
+  free(container_of(op, struct poll_op, op));
+}
+
+static void timer_closed(uv_handle_t *h) {
+  struct poll_op *p = h->data;
+  weft__io_op_unref(&p->op); /* the I/O thread's reference */
+}
+
+/* Take p off its watch and wake its task. */
+static void complete(struct poll_op *p, int rc) {
+  struct poll_op **pp = &p->watch->waiters;
+  while (*pp != p)
+    pp = &(*pp)->next;
+  *pp = p->next;
+  uv_timer_stop(&p->timer);
+  weft__io_finish(&p->op, rc);
+  uv_close((uv_handle_t *)&p->timer, timer_closed);
+}
+
+static void watch_closed(uv_handle_t *h) {
+  struct weft__watch *w = h->data;
+  if (w->closer)
+    weft__io_finish(w->closer, 0);
+  free(w);
+}
+
+static void watch_close(struct weft__watch *w) {
+  *w->prevp = w->next;
+  if (w->next)
+    w->next->prevp = w->prevp;
+  if (w->sock)
+    w->sock->watch = NULL;
+  uv_close((uv_handle_t *)&w->poll, watch_closed);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  struct weft__watch *w = h->data;
+  struct poll_op *p, *next;
+  for (p = w->waiters; p; p = next) {
+    next = p->next;
+    if (status < 0) {
+      /* libuv reports POLLERR as UV_EBADF and stops the poll. The waiters
+       * retry their system call, which tells the real error (a refused
+       * connect's SO_ERROR, a reset's ECONNRESET). */
+      p->revents = p->events;
+      complete(p, 0);
+    } else if (p->events & events) {
+      p->revents = events & (p->events | UV_DISCONNECT);
+      complete(p, 0);
+    }
+  }
+  watch_update(w);
+}
+
+/* The poll mask follows the waiters; a one-wait watch closes when done. */
+static void watch_update(struct weft__watch *w) {
+  int events = 0;
+  for (struct poll_op *p = w->waiters; p; p = p->next)
+    events |= p->events;
+  if (events)
+    uv_poll_start(&w->poll, events, on_poll);
+  else if (!w->sock)
+    watch_close(w);
+  else
+    uv_poll_stop(&w->poll);
+}
+
+static struct weft__watch *watch_new(weft__io *io, int fd, weft_sock *sock, int *rc) {
+  struct weft__watch *w = calloc(1, sizeof *w), **head = weft__io_watches(io);
+  if (!w) {
+    *rc = WEFT_ENOMEM;
+    return NULL;
+  }
+  *rc = sock ? uv_poll_init_socket(weft__io_loop(io), &w->poll, fd)
+             : uv_poll_init(weft__io_loop(io), &w->poll, fd);
+  if (*rc) {
+    free(w);
+    return NULL;
+  }
+  w->poll.data = w;
+  w->fd = fd;
+  w->sock = sock;
+  w->next = *head;
+  if (w->next)
+    w->next->prevp = &w->next;
+  w->prevp = head;
+  *head = w;
+  return w;
+}
+
+/* The watch for p's fd: the socket's own, or a fresh one-wait watch. */
+static struct weft__watch *watch_for(struct poll_op *p, int *rc) {
+  weft__io *io = p->op.io;
+  if (p->sock) {
+    if (!p->sock->watch)
+      p->sock->watch = watch_new(io, p->fd, p->sock, rc);
+    return p->sock->watch;
+  }
+  for (struct weft__watch *w = *weft__io_watches(io); w; w = w->next)
+    if (w->fd == p->fd && !w->sock) {
+      *rc = WEFT_EBUSY; /* another task waits on this fd already */
+      return NULL;
+    }
+  return watch_new(io, p->fd, NULL, rc);
+}
+
+static void on_deadline(uv_timer_t *t) {
+  struct poll_op *p = t->data;
+  struct weft__watch *w = p->watch;
+  complete(p, WEFT_ETIMEDOUT);
+  watch_update(w);
+}
+
+static void start(weft__io_op *op) {
+  struct poll_op *p = container_of(op, struct poll_op, op);
+  int rc = 0;
+
+  uv_timer_init(weft__io_loop(op->io), &p->timer);
+  p->timer.data = p;
+  p->watch = watch_for(p, &rc);
+  if (!p->watch) {
+    weft__io_finish(op, rc);
+    uv_close((uv_handle_t *)&p->timer, timer_closed);
+    return;
+  }
+  p->next = p->watch->waiters;
+  p->watch->waiters = p;
+  watch_update(p->watch);
+  if (p->deadline >= 0)
+    uv_timer_start(&p->timer, on_deadline, weft__io_timeout(op->io, p->deadline), 0);
+}
+
+static void cancel(weft__io_op *op) {
+  struct poll_op *p = container_of(op, struct poll_op, op);
+  struct weft__watch *w = p->watch;
+  complete(p, WEFT_ECANCELED);
+  watch_update(w);
+}
+
+/* Wait until fd (of sock, or a foreign fd when sock is NULL) has one of
+ * events (UV_READABLE, UV_WRITABLE). Returns the ready events, or an error.
+ * Task only; parks. */
+int weft__poll_wait(weft_sock *sock, int fd, int events, int64_t deadline) {
+  weft__io *io = weft__io_current();
+  struct poll_op *p;
+  int rc;
+
+  if (deadline == 0)
+    return WEFT_ETIMEDOUT;
+  p = calloc(1, sizeof *p);
+  if (!p)
+    return WEFT_ENOMEM;
+  p->sock = sock;
+  p->fd = fd;
+  p->events = events;
+  p->deadline = deadline;
+  p->op.start = start;
+  p->op.cancel = cancel;
+  p->op.destroy = op_destroy;
+  if (sock)
+    atomic_store(&sock->watched, true);
+  rc = weft__io_wait(io, &p->op, true);
+  if (rc == 0)
+    rc = p->revents;
+  weft__io_op_unref(&p->op);
+  return rc;
+}
+
+/* ---- closing a watched socket ---- */
+
+static void close_start(weft__io_op *op) {
+  weft_sock *s = ((struct weft__sock_close_op *)op)->sock;
+  struct weft__watch *w = s->watch;
+  struct poll_op *p;
+
+  if (!w) {
+    weft__io_finish(op, 0);
+    weft__io_op_unref(op);
+    return;
+  }
+  while ((p = w->waiters)) /* tasks still waiting on it learn it is gone */
+    complete(p, WEFT_EBADF);
+  w->closer = op;
+  watch_close(w);
+  weft__io_op_unref(op); /* finished, and done with, in watch_closed */
+}
+
+static void close_cancel(weft__io_op *op) {
+  (void)op; /* a close runs to its end: the watch's close callback finishes it */
+}
+
+static void close_destroy(weft__io_op *op) {
+  free(op);
+}
+
+/* Close the I/O thread's watch of s (waking its waiters with WEFT_EBADF)
+ * and wait until libuv has let go of the fd. Task only; parks, not
+ * cancellable. */
+int weft__poll_forget(weft_sock *s) {
+  struct weft__sock_close_op *c = calloc(1, sizeof *c);
+  int rc;
+  if (!c)
+    return WEFT_ENOMEM;
+  c->sock = s;
+  c->op.start = close_start;
+  c->op.cancel = close_cancel;
+  c->op.destroy = close_destroy;
+  rc = weft__io_wait(weft__io_current(), &c->op, false);
+  weft__io_op_unref(&c->op);
+  return rc;
+}
+
+/* At shutdown: close every watch still open (sockets never closed). */
+void weft__poll_close_all(weft__io *io) {
+  struct weft__watch *w;
+  while ((w = *weft__io_watches(io)))
+    watch_close(w);
+}

@@ -1,0 +1,494 @@
+/*
+ * check_sock.c - TCP on loopback through the I/O thread: echo with many
+ * clients, large payloads through partial reads and writes, IPv6, name
+ * resolution, refused and reset connections, deadlines, cancellation,
+ * SIGPIPE, weft_fd_wait, shutdown with tasks blocked in recv, bad input.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define SECONDS(n) (weft_now() + (n)*1000)
+
+/* ---- an echo server as tasks ---- */
+
+struct server {
+  weft_sock *listener;
+  char port[16];
+  weft_task *acceptor;
+  atomic_int conns;
+};
+
+static void *echo_conn(void *arg) {
+  weft_sock *c = arg;
+  char buf[16384];
+  ssize_t n;
+  while ((n = weft_recv(c, buf, sizeof buf, -1)) > 0)
+    if (weft_send(c, buf, (size_t)n, -1) != 0)
+      break;
+  weft_sock_close(c);
+  return NULL;
+}
+
+static void *acceptor(void *arg) {
+  struct server *sv = arg;
+  weft_sock *c;
+  while (weft_tcp_accept(sv->listener, &c, -1) == 0) {
+    atomic_fetch_add(&sv->conns, 1);
+    CHECK_HOT(weft_spawn(NULL, echo_conn, c) == 0);
+  }
+  return NULL;
+}
+
+static void server_start(struct server *sv, const char *host) {
+  memset(sv, 0, sizeof *sv);
+  ck_assert_int_eq(weft_tcp_listen(&sv->listener, host, "0", 1024), 0);
+  snprintf(sv->port, sizeof sv->port, "%d", weft_sock_port(sv->listener));
+  ck_assert_int_eq(weft_spawn(&sv->acceptor, acceptor, sv), 0);
+}
+
+static void server_stop(struct server *sv) {
+  ck_assert_int_eq(weft_cancel(sv->acceptor), 0);
+  ck_assert_int_eq(weft_join(sv->acceptor, NULL), 0);
+  ck_assert_int_eq(weft_sock_close(sv->listener), 0);
+}
+
+/* ---- many clients ---- */
+
+static struct server echo_sv;
+static atomic_int client_failures;
+
+static void *client(void *arg) {
+  long id = (long)(intptr_t)arg;
+  char msg[64], back[64];
+  weft_sock *s;
+  size_t got = 0, len;
+  ssize_t n;
+
+  snprintf(msg, sizeof msg, "hello from client %ld", id);
+  len = strlen(msg);
+  if (weft_tcp_connect(&s, "127.0.0.1", echo_sv.port, SECONDS(30)) != 0) {
+    atomic_fetch_add(&client_failures, 1);
+    return NULL;
+  }
+  for (int round = 0; round < 3; round++) {
+    got = 0;
+    if (weft_send(s, msg, len, SECONDS(30)) != 0)
+      break;
+    while (got < len && (n = weft_recv(s, back + got, len - got, SECONDS(30))) > 0)
+      got += (size_t)n;
+    if (got != len || memcmp(msg, back, len) != 0)
+      break;
+  }
+  if (got != len || memcmp(msg, back, len) != 0)
+    atomic_fetch_add(&client_failures, 1);
+  weft_sock_close(s);
+  return NULL;
+}
+
+static int many_clients_body(void *arg) {
+  long n = *(long *)arg;
+  weft_task **t = calloc((size_t)n, sizeof *t);
+  ck_assert_ptr_nonnull(t);
+  server_start(&echo_sv, "127.0.0.1");
+  for (long i = 0; i < n; i++)
+    CHECK_HOT(weft_spawn(&t[i], client, (void *)(intptr_t)i) == 0);
+  for (long i = 0; i < n; i++)
+    CHECK_HOT(weft_join(t[i], NULL) == 0);
+  server_stop(&echo_sv);
+  ck_assert_int_eq(atomic_load(&echo_sv.conns), n);
+  free(t);
+  return 0;
+}
+
+START_TEST(test_sock_echo_with_1000_clients) {
+  long n = scaled(1000);
+  ck_assert_int_eq(run_in_task(2, many_clients_body, &n), 0);
+  ck_assert_int_eq(atomic_load(&client_failures), 0);
+}
+END_TEST
+
+/* ---- 1 MiB each way through partial reads and writes ---- */
+
+#define BIG (1 << 20)
+
+static void *big_sender(void *arg) {
+  weft_sock *s = arg;
+  unsigned char *buf = malloc(BIG);
+  for (int i = 0; i < BIG; i++)
+    buf[i] = (unsigned char)(i * 7 + i / 251);
+  int rc = weft_send(s, buf, BIG, SECONDS(60));
+  free(buf);
+  return (void *)(intptr_t)rc;
+}
+
+static int big_body(void *arg) {
+  struct server sv;
+  weft_sock *s;
+  weft_task *sender;
+  unsigned char *back = malloc(BIG);
+  size_t got = 0;
+  ssize_t n;
+  void *r;
+  int reads = 0;
+  (void)arg;
+
+  server_start(&sv, "127.0.0.1");
+  ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", sv.port, SECONDS(10)), 0);
+  /* small receive buffers force partial transfers on both sides */
+  int small = 4096;
+  setsockopt(weft_sock_fd(s), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  setsockopt(weft_sock_fd(s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  ck_assert_int_eq(weft_spawn(&sender, big_sender, s), 0);
+  while (got < BIG && (n = weft_recv(s, back + got, BIG - got, SECONDS(60))) > 0) {
+    got += (size_t)n;
+    reads++;
+  }
+  ck_assert_int_eq(weft_join(sender, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, 0);
+  ck_assert_int_eq(got, BIG);
+  ck_assert_int_gt(reads, 1);
+  for (int i = 0; i < BIG; i++)
+    if (back[i] != (unsigned char)(i * 7 + i / 251))
+      ck_abort_msg("byte %d differs", i);
+  ck_assert_int_eq(weft_sock_close(s), 0);
+  server_stop(&sv);
+  free(back);
+  return 0;
+}
+
+START_TEST(test_sock_one_mib_payload) {
+  ck_assert_int_eq(run_in_task(2, big_body, NULL), 0);
+}
+END_TEST
+
+/* ---- addresses and names ---- */
+
+static int names_body(void *arg) {
+  struct server v4, v6;
+  weft_sock *s;
+  struct addrinfo *ai;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char buf[8];
+  (void)arg;
+
+  server_start(&v4, "127.0.0.1");
+  /* localhost goes through libuv's resolver */
+  ck_assert_int_eq(weft_getaddrinfo("localhost", v4.port, &ai), 0);
+  ck_assert_ptr_nonnull(ai);
+  weft_freeaddrinfo(ai);
+  ck_assert_int_eq(weft_tcp_connect(&s, "localhost", v4.port, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_sock_peer_addr(s, (struct sockaddr *)&ss, &len), 0);
+  ck_assert_int_eq(ss.ss_family, AF_INET);
+  ck_assert_int_eq(weft_send(s, "ping", 4, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_recv(s, buf, 4, SECONDS(10)), 4);
+  ck_assert_int_eq(weft_sock_close(s), 0);
+  server_stop(&v4);
+
+  server_start(&v6, "::1");
+  ck_assert_int_eq(weft_tcp_connect(&s, "::1", v6.port, SECONDS(10)), 0);
+  len = sizeof ss;
+  ck_assert_int_eq(weft_sock_local_addr(s, (struct sockaddr *)&ss, &len), 0);
+  ck_assert_int_eq(ss.ss_family, AF_INET6);
+  ck_assert_int_eq(weft_send(s, "ping", 4, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_recv(s, buf, 4, SECONDS(10)), 4);
+  ck_assert_int_eq(weft_sock_close(s), 0);
+  server_stop(&v6);
+
+  ck_assert_int_eq(weft_tcp_connect(&s, "no-such-host.invalid", "80", SECONDS(10)),
+                   WEFT_EAI_NONAME);
+  ck_assert_str_eq(weft_strerror(WEFT_EAI_NONAME), "host name not known");
+  return 0;
+}
+
+START_TEST(test_sock_ipv6_localhost_and_unknown_host) {
+  ck_assert_int_eq(run_in_task(2, names_body, NULL), 0);
+}
+END_TEST
+
+/* ---- refused, reset, SIGPIPE ---- */
+
+static int errors_body(void *arg) {
+  weft_sock *l, *s, *c;
+  char port[16], buf[16];
+  struct linger lin = {1, 0};
+  (void)arg;
+
+  /* refused: a port that was just free */
+  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 8), 0);
+  snprintf(port, sizeof port, "%d", weft_sock_port(l));
+  ck_assert_int_eq(weft_sock_close(l), 0);
+  ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", port, SECONDS(10)), WEFT_ECONNREFUSED);
+
+  /* reset: the peer closes with SO_LINGER 0 */
+  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 8), 0);
+  snprintf(port, sizeof port, "%d", weft_sock_port(l));
+  ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", port, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_tcp_accept(l, &c, SECONDS(10)), 0);
+  setsockopt(weft_sock_fd(c), SOL_SOCKET, SO_LINGER, &lin, sizeof lin);
+  ck_assert_int_eq(weft_sock_close(c), 0);
+  ck_assert_int_eq(weft_recv(s, buf, sizeof buf, SECONDS(10)), WEFT_ECONNRESET);
+  ck_assert_int_eq(weft_sock_close(s), 0);
+
+  /* a send to a closed peer: an error, never SIGPIPE */
+  ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", port, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_tcp_accept(l, &c, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_sock_close(c), 0);
+  int rc = 0;
+  static char chunk[65536];
+  for (int i = 0; i < 100 && rc == 0; i++)
+    rc = weft_send(s, chunk, sizeof chunk, SECONDS(10));
+  ck_assert(rc == WEFT_EPIPE || rc == WEFT_ECONNRESET);
+  ck_assert_int_eq(weft_sock_close(s), 0);
+  ck_assert_int_eq(weft_sock_close(l), 0);
+  return 0;
+}
+
+START_TEST(test_sock_refused_reset_and_no_sigpipe) {
+  signal(SIGPIPE, SIG_DFL); /* the default action would kill the process */
+  ck_assert_int_eq(run_in_task(2, errors_body, NULL), 0);
+}
+END_TEST
+
+/* ---- deadlines ---- */
+
+static int deadline_body(void *arg) {
+  weft_sock *l, *s, *c;
+  char port[16], buf[4];
+  int raw[8], nraw = 0;
+  int64_t t0;
+  (void)arg;
+
+  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 1), 0);
+  snprintf(port, sizeof port, "%d", weft_sock_port(l));
+  /* accept with nobody connecting */
+  t0 = weft_now();
+  ck_assert_int_eq(weft_tcp_accept(l, &c, t0 + 50), WEFT_ETIMEDOUT);
+  ck_assert_int_ge(weft_now(), t0 + 50);
+  /* recv with nothing sent */
+  ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", port, SECONDS(10)), 0);
+  t0 = weft_now();
+  ck_assert_int_eq(weft_recv(s, buf, sizeof buf, t0 + 50), WEFT_ETIMEDOUT);
+  ck_assert_int_ge(weft_now(), t0 + 50);
+  ck_assert_int_eq(weft_recv(s, buf, sizeof buf, 0), WEFT_ETIMEDOUT); /* 0: do not wait */
+  ck_assert_int_eq(weft_sock_close(s), 0);
+  /* connect to a listener whose queue is full: SYNs go unanswered */
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  for (; nraw < 8; nraw++) {
+    raw[nraw] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(raw[nraw], (struct sockaddr *)&sin, sizeof sin);
+  }
+  ck_assert_int_eq(weft_sleep(100), 0);
+  t0 = weft_now();
+  int rc = weft_tcp_connect(&s, "127.0.0.1", port, t0 + 300);
+  ck_assert_int_eq(rc, WEFT_ETIMEDOUT);
+  ck_assert_int_ge(weft_now(), t0 + 300);
+  while (nraw > 0)
+    close(raw[--nraw]);
+  ck_assert_int_eq(weft_sock_close(l), 0);
+  return 0;
+}
+
+START_TEST(test_sock_deadlines_on_accept_recv_connect) {
+  ck_assert_int_eq(run_in_task(2, deadline_body, NULL), 0);
+}
+END_TEST
+
+/* ---- cancellation ---- */
+
+static void *blocked_recv(void *arg) {
+  char buf[8];
+  return (void *)(intptr_t)weft_recv(arg, buf, sizeof buf, -1);
+}
+
+static void *blocked_connect(void *arg) {
+  weft_sock *s;
+  return (void *)(intptr_t)weft_tcp_connect(&s, "127.0.0.1", arg, -1);
+}
+
+static int cancel_body(void *arg) {
+  struct server sv;
+  weft_sock *l, *s;
+  weft_task *t;
+  char port[16];
+  int raw[8];
+  void *r;
+  (void)arg;
+
+  server_start(&sv, "127.0.0.1");
+  ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", sv.port, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_spawn(&t, blocked_recv, s), 0);
+  ck_assert_int_eq(weft_sleep(50), 0);
+  ck_assert_int_eq(weft_cancel(t), 0);
+  ck_assert_int_eq(weft_join(t, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
+  /* the socket still works after a cancelled wait on it */
+  ck_assert_int_eq(weft_send(s, "abc", 3, SECONDS(10)), 0);
+  char buf[3];
+  ck_assert_int_eq(weft_recv(s, buf, 3, SECONDS(10)), 3);
+  ck_assert_int_eq(weft_sock_close(s), 0);
+  server_stop(&sv);
+
+  /* cancel a connect stuck on a full listen queue */
+  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 1), 0);
+  snprintf(port, sizeof port, "%d", weft_sock_port(l));
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  for (int i = 0; i < 8; i++) {
+    raw[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(raw[i], (struct sockaddr *)&sin, sizeof sin);
+  }
+  ck_assert_int_eq(weft_sleep(100), 0);
+  ck_assert_int_eq(weft_spawn(&t, blocked_connect, port), 0);
+  ck_assert_int_eq(weft_sleep(100), 0);
+  ck_assert_int_eq(weft_cancel(t), 0);
+  ck_assert_int_eq(weft_join(t, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
+  for (int i = 0; i < 8; i++)
+    close(raw[i]);
+  ck_assert_int_eq(weft_sock_close(l), 0);
+  return 0;
+}
+
+START_TEST(test_sock_cancel_during_recv_and_connect) {
+  ck_assert_int_eq(run_in_task(2, cancel_body, NULL), 0);
+}
+END_TEST
+
+/* ---- weft_fd_wait on a pipe ---- */
+
+static void *pipe_writer(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  weft_sleep(30);
+  return (void *)(intptr_t)write(fd, "x", 1);
+}
+
+static int fdwait_body(void *arg) {
+  int p[2];
+  weft_task *t;
+  char c;
+  (void)arg;
+  ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+  ck_assert_int_eq(weft_fd_wait(p[0], WEFT_READABLE, weft_now() + 20), WEFT_ETIMEDOUT);
+  ck_assert_int_eq(weft_spawn(&t, pipe_writer, (void *)(intptr_t)p[1]), 0);
+  ck_assert_int_eq(weft_fd_wait(p[0], WEFT_READABLE, SECONDS(10)) & WEFT_READABLE, WEFT_READABLE);
+  ck_assert_int_eq(read(p[0], &c, 1), 1);
+  ck_assert_int_eq(weft_join(t, NULL), 0);
+  ck_assert_int_eq(weft_fd_wait(p[1], WEFT_WRITABLE, SECONDS(10)) & WEFT_WRITABLE, WEFT_WRITABLE);
+  ck_assert_int_eq(weft_fd_wait(p[0], 0, -1), WEFT_EINVAL);
+  ck_assert_int_eq(weft_fd_wait(-1, WEFT_READABLE, -1), WEFT_EBADF);
+  close(p[0]);
+  close(p[1]);
+  return 0;
+}
+
+START_TEST(test_sock_fd_wait_on_a_pipe) {
+  ck_assert_int_eq(run_in_task(2, fdwait_body, NULL), 0);
+}
+END_TEST
+
+/* ---- shutdown with tasks blocked in recv ---- */
+
+static void *hold_and_recv(void *arg) {
+  weft_sock *s;
+  char buf[8];
+  if (weft_tcp_connect(&s, "127.0.0.1", arg, SECONDS(30)) != 0)
+    return NULL;
+  weft_recv(s, buf, sizeof buf, -1); /* until weft_rt_free cancels it */
+  weft_sock_close(s);
+  return NULL;
+}
+
+static void *start_holders(void *arg) {
+  long n = *(long *)arg;
+  static struct server sv;
+  server_start(&sv, "127.0.0.1");
+  for (long i = 0; i < n; i++)
+    CHECK_HOT(weft_spawn(NULL, hold_and_recv, sv.port) == 0);
+  while (atomic_load(&sv.conns) < n) /* every client connected */
+    weft_sleep(10);
+  return NULL;
+}
+
+START_TEST(test_sock_shutdown_with_tasks_blocked_in_recv) {
+  weft_config cfg;
+  weft_rt *rt;
+  weft_task *t;
+  long n = scaled(10000) / 2; /* each holder and its echo task: two fds a pair */
+  weft_config_init(&cfg);
+  cfg.workers = 2;
+  ck_assert_int_eq(weft_rt_new(&rt, &cfg), 0);
+  ck_assert_int_eq(weft_rt_spawn(rt, &t, start_holders, &n), 0);
+  /* rt_free cancels the holders, the echo tasks and the acceptor */
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+}
+END_TEST
+
+/* ---- bad input ---- */
+
+static int bad_body(void *arg) {
+  weft_sock *s;
+  char buf[4];
+  (void)arg;
+  ck_assert_int_eq(weft_recv(NULL, buf, 4, -1), WEFT_EBADF);
+  ck_assert_int_eq(weft_send(NULL, buf, 4, -1), WEFT_EBADF);
+  ck_assert_int_eq(weft_sock_close(NULL), WEFT_EBADF);
+  ck_assert_int_eq(weft_tcp_accept(NULL, &s, -1), WEFT_EBADF);
+  ck_assert_int_eq(weft_tcp_listen(&s, "127.0.0.1", "99999", 8), WEFT_EINVAL);
+  ck_assert_int_eq(weft_tcp_listen(&s, "127.0.0.1", "http", 8), WEFT_EINVAL);
+  ck_assert_int_eq(weft_tcp_listen(NULL, "127.0.0.1", "0", 8), WEFT_EINVAL);
+  ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", "-1", -1), WEFT_EINVAL);
+  ck_assert_int_eq(weft_tcp_connect(&s, "bad host name", "80", -1), WEFT_EINVAL);
+  ck_assert_int_eq(weft_tcp_connect(&s, NULL, "80", -1), WEFT_EINVAL);
+  ck_assert_int_eq(weft_tcp_listen(&s, "127.0.0.1", "0", 8), 0);
+  ck_assert_int_eq(weft_recv(s, buf, 4, -1), WEFT_EINVAL); /* a listener */
+  ck_assert_int_eq(weft_sock_shutdown(s, 42), WEFT_EINVAL);
+  ck_assert_int_eq(weft_sock_close(s), 0);
+  ck_assert_int_eq(weft_getaddrinfo("x", "80", NULL), WEFT_EINVAL);
+  return 0;
+}
+
+START_TEST(test_sock_bad_input) {
+  weft_sock *s;
+  char buf[4];
+  ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", "80", -1), WEFT_EPERM);
+  ck_assert_int_eq(weft_recv(NULL, buf, 4, -1), WEFT_EPERM);
+  ck_assert_int_eq(weft_fd_wait(0, WEFT_READABLE, -1), WEFT_EPERM);
+  ck_assert_int_eq(run_in_task(2, bad_body, NULL), 0);
+}
+END_TEST
+
+static Suite *sock_suite(void) {
+  Suite *s = suite_create("sock");
+  TCase *core = tcase_create("core"), *errors = tcase_create("errors"),
+        *stress = tcase_create("stress");
+  tcase_add_test(core, test_sock_one_mib_payload);
+  tcase_add_test(core, test_sock_ipv6_localhost_and_unknown_host);
+  tcase_add_test(core, test_sock_deadlines_on_accept_recv_connect);
+  tcase_add_test(core, test_sock_cancel_during_recv_and_connect);
+  tcase_add_test(core, test_sock_fd_wait_on_a_pipe);
+  tcase_set_timeout(core, 120);
+  tcase_add_test(errors, test_sock_refused_reset_and_no_sigpipe);
+  tcase_add_test(errors, test_sock_bad_input);
+  tcase_set_timeout(errors, 60);
+  tcase_add_test(stress, test_sock_echo_with_1000_clients);
+  tcase_add_test(stress, test_sock_shutdown_with_tasks_blocked_in_recv);
+  tcase_set_timeout(stress, 300);
+  suite_add_tcase(s, core);
+  suite_add_tcase(s, errors);
+  suite_add_tcase(s, stress);
+  return s;
+}
+
+WEFT_TEST_MAIN(sock_suite)
