@@ -60,6 +60,7 @@ WEFT_API const char *weft_version(void);
 #define WEFT_ECONNREFUSED (-ECONNREFUSED)
 #define WEFT_ECONNRESET (-ECONNRESET)
 #define WEFT_EDONE (-4095)          /* a generator has returned */
+#define WEFT_ESRCH (-ESRCH)         /* no such process (it has exited) */
 #define WEFT_EAI_NONAME (-3008)     /* host name unknown to the resolver */
 #define WEFT_EAI_AGAIN (-3001)      /* resolver: temporary failure, try again */
 #define WEFT_EAI_FAIL (-3002)       /* resolver: permanent failure */
@@ -352,6 +353,99 @@ WEFT_API int weft_fd_wait(int fd, int events, int64_t deadline);
  */
 WEFT_API int weft_getaddrinfo(const char *host, const char *port, struct addrinfo **out);
 WEFT_API void weft_freeaddrinfo(struct addrinfo *ai);
+
+/* ------------------------------------------------------------------ */
+/* Files and blocking work (libuv's thread pool)                       */
+
+/*
+ * Open a file (open(2) flags and mode; O_CLOEXEC is added). Returns the fd,
+ * WEFT_ENOENT, WEFT_EINVAL (NULL path), another -errno, WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED. Blocks; inside a task. A cancelled or timed-out open
+ * that completes anyway has its fd closed.
+ */
+WEFT_API int weft_file_open(const char *path, int flags, int mode, int64_t deadline);
+
+/*
+ * Read or write up to len bytes at offset (-1: at the file position).
+ * Returns the count (0 at end of file), WEFT_EBADF, WEFT_EINVAL, -errno,
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED. A request already running on the pool is
+ * waited for even when cancelled, so buf is never written after the call
+ * returns. Blocks; inside a task.
+ */
+WEFT_API ssize_t weft_file_read(int fd, void *buf, size_t len, int64_t offset, int64_t deadline);
+WEFT_API ssize_t weft_file_write(int fd, const void *buf, size_t len, int64_t offset,
+                                 int64_t deadline);
+/* close(2) for a file opened with weft_file_open. Returns 0 or -errno. */
+WEFT_API int weft_file_close(int fd);
+
+/*
+ * Read the whole file at path in chunks (the task parks between them) into
+ * a malloc'd buffer, NUL-terminated for convenience; *len excludes the NUL.
+ * Free *buf with free(). Returns 0, WEFT_EINVAL, WEFT_ENOENT, WEFT_ENOMEM,
+ * WEFT_ECANCELED, -errno. Blocks; inside a task.
+ */
+WEFT_API int weft_file_read_all(const char *path, char **buf, size_t *len);
+
+/*
+ * Run fn(arg) on libuv's thread pool while the calling task is parked, for
+ * code that must block (a library doing its own I/O); *result (result may
+ * be NULL) receives fn's value. Returns 0, WEFT_EINVAL (NULL fn), WEFT_ENOMEM,
+ * WEFT_ECANCELED: a cancelled call returns at once, but a job already
+ * running cannot be stopped; it runs to its end and its result is dropped,
+ * so arg must stay valid until fn returns. Blocks; inside a task.
+ */
+WEFT_API int weft_offload(void *(*fn)(void *), void *arg, void **result);
+
+/* ------------------------------------------------------------------ */
+/* Child processes (uv_spawn)                                          */
+
+typedef struct weft_proc weft_proc;
+
+#define WEFT_STDIO_INHERIT 0 /* the child shares the parent's stream */
+#define WEFT_STDIO_NULL 1    /* /dev/null */
+#define WEFT_STDIO_PIPE 2    /* a pipe: the parent's end is a weft_sock */
+
+typedef struct weft_proc_opts {
+  const char *file; /* the program (PATH is searched); NULL: argv[0] */
+  char **argv;      /* NULL-terminated; argv[0] required */
+  char **env;       /* NULL-terminated "NAME=value"; NULL: the parent's */
+  const char *cwd;  /* NULL: the parent's */
+  int stdio[3];     /* stdin, stdout, stderr: WEFT_STDIO_* */
+} weft_proc_opts;
+
+/* Zero the options: inherit every stream, the parent's env and cwd. */
+WEFT_API void weft_proc_opts_init(weft_proc_opts *o);
+
+/*
+ * Start a child process. For each stream opts asks to pipe, pipes[i] gets
+ * the parent's end as a weft_sock (use weft_send on stdin, weft_recv on
+ * stdout/stderr; close them with weft_sock_close; closing stdin sends EOF);
+ * the others are set to NULL. pipes may be NULL when nothing is piped.
+ * Returns 0, WEFT_EINVAL, WEFT_ENOENT (no such program), WEFT_ENOMEM,
+ * -errno. Parks briefly; inside a task.
+ */
+WEFT_API int weft_proc_spawn(weft_proc **out, const weft_proc_opts *opts, weft_sock *pipes[3]);
+
+/*
+ * Wait for the child to exit. *exit_status gets its exit code, *term_signal
+ * the signal that killed it (0 if none); either may be NULL. Waiting again
+ * after the exit returns the same. Returns 0, WEFT_EINVAL, WEFT_EBUSY
+ * (another task waits on it), WEFT_ETIMEDOUT (the child keeps running),
+ * WEFT_ECANCELED. Blocks; inside a task.
+ */
+WEFT_API int weft_proc_wait(weft_proc *p, int64_t *exit_status, int *term_signal,
+                            int64_t deadline);
+
+/* Send sig to the child. Returns 0, WEFT_EINVAL, WEFT_ESRCH once it has
+ * exited (never a recycled pid). Inside a task. */
+WEFT_API int weft_proc_kill(weft_proc *p, int sig);
+
+/* The child's process id, or WEFT_EINVAL. */
+WEFT_API int weft_proc_pid(const weft_proc *p);
+
+/* Free an exited child's record. Returns 0, WEFT_EINVAL, WEFT_EBUSY while
+ * it runs (kill and wait first). Inside a task. */
+WEFT_API int weft_proc_free(weft_proc *p);
 
 #ifdef __cplusplus
 }

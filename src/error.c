@@ -27,6 +27,7 @@ const char *weft_strerror(int err) {
   case WEFT_EAI_NONAME: return "host name not known";
   case WEFT_EAI_AGAIN: return "temporary failure in name resolution";
   case WEFT_EAI_FAIL: return "name resolution failed";
+  case WEFT_ESRCH: return "no such process";
   case -ENFILE: return "too many open files in the system";
   case -EADDRINUSE: return "address already in use";
   case -ENOTCONN: return "socket not connected";

@@ -41,6 +41,10 @@ static weft_sock *sock_new(int fd, bool listener) {
   return s;
 }
 
+weft_sock *weft__sock_wrap(int fd) {
+  return sock_new(fd, false);
+}
+
 static void nodelay(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

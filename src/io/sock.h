@@ -26,6 +26,9 @@ struct weft__sock_close_op {
   weft_sock *sock;
 };
 
+/* A weft_sock around a connected, non-blocking stream fd (proc.c's pipes). */
+weft_sock *weft__sock_wrap(int fd);
+
 int weft__poll_wait(weft_sock *sock, int fd, int events, int64_t deadline);
 int weft__poll_forget(weft_sock *s);
 void weft__poll_close_all(weft__io *io);

@@ -1,0 +1,268 @@
+/*
+ * fs.c - files through uv_fs_* and blocking work through uv_queue_work,
+ * both on libuv's thread pool, as io ops (loop.c).
+ *
+ * A pool job that has started cannot be stopped. For file operations the
+ * task waits for it even when cancelled or past its deadline: the job may
+ * be writing into the task's buffer, or may have opened a file that must
+ * then be closed; regular-file operations are short. The request is
+ * withdrawn with uv_cancel where it is still queued, and the result of a
+ * cancelled one is dropped (an opened fd closed). weft_offload runs code
+ * that may block for long, so a cancelled offload wakes its task at once
+ * and the job's result is dropped when it finishes; its argument must
+ * outlive the job (see weft.h).
+ */
+#define _GNU_SOURCE
+#include "io/sock.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+enum fs_kind { FS_OPEN, FS_READ, FS_WRITE };
+
+struct fs_op {
+  weft__io_op op;
+  enum fs_kind kind;        /* immutable */
+  const char *path;         /* FS_OPEN */
+  int flags, mode;          /* FS_OPEN */
+  int fd;                   /* FS_READ, FS_WRITE */
+  uv_buf_t buf;             /* FS_READ, FS_WRITE */
+  int64_t offset;           /* -1: the file position */
+  int64_t deadline;
+  uv_fs_t req;              /* I/O thread only */
+  uv_timer_t timer;         /* I/O thread only */
+  int stop;                 /* I/O thread: WEFT_ECANCELED or WEFT_ETIMEDOUT once asked */
+};
+
+static void fs_destroy(weft__io_op *op) {
+  free(container_of(op, struct fs_op, op));
+}
+
+static void fs_timer_closed(uv_handle_t *h) {
+  struct fs_op *f = h->data;
+  weft__io_op_unref(&f->op); /* the I/O thread's reference */
+}
+
+static void fs_done(uv_fs_t *req) {
+  struct fs_op *f = req->data;
+  ssize_t r = req->result;
+
+  uv_fs_req_cleanup(req);
+  if (f->stop && f->kind == FS_OPEN && r >= 0)
+    close((int)r); /* opened after all: nobody will use it */
+  weft__io_finish(&f->op, f->stop ? f->stop : r < 0 ? weft__uv_error((int)r) : (int)r);
+  uv_timer_stop(&f->timer);
+  uv_close((uv_handle_t *)&f->timer, fs_timer_closed);
+}
+
+/* Ask the job to stop; fs_done still delivers the wakeup. */
+static void fs_stop(struct fs_op *f, int why) {
+  if (!f->stop)
+    f->stop = why;
+  uv_cancel((uv_req_t *)&f->req);
+}
+
+static void fs_deadline(uv_timer_t *t) {
+  fs_stop(t->data, WEFT_ETIMEDOUT);
+}
+
+static void fs_cancel(weft__io_op *op) {
+  fs_stop(container_of(op, struct fs_op, op), WEFT_ECANCELED);
+}
+
+static void fs_start(weft__io_op *op) {
+  struct fs_op *f = container_of(op, struct fs_op, op);
+  uv_loop_t *loop = weft__io_loop(op->io);
+  int rc = 0;
+
+  uv_timer_init(loop, &f->timer);
+  f->timer.data = f;
+  f->req.data = f;
+  switch (f->kind) {
+  case FS_OPEN:
+    rc = uv_fs_open(loop, &f->req, f->path, f->flags, f->mode, fs_done);
+    break;
+  case FS_READ:
+    rc = uv_fs_read(loop, &f->req, f->fd, &f->buf, 1, f->offset, fs_done);
+    break;
+  case FS_WRITE:
+    rc = uv_fs_write(loop, &f->req, f->fd, &f->buf, 1, f->offset, fs_done);
+    break;
+  }
+  if (rc) {
+    weft__io_finish(op, weft__uv_error(rc));
+    uv_close((uv_handle_t *)&f->timer, fs_timer_closed);
+    return;
+  }
+  if (f->deadline >= 0)
+    uv_timer_start(&f->timer, fs_deadline, weft__io_timeout(op->io, f->deadline), 0);
+}
+
+static ssize_t fs_run(struct fs_op *tmpl) {
+  weft__io *io = weft__io_current();
+  struct fs_op *f;
+  int rc;
+
+  if (!io)
+    return WEFT_EPERM;
+  if (weft_canceled())
+    return WEFT_ECANCELED;
+  if (tmpl->deadline == 0)
+    return WEFT_ETIMEDOUT;
+  f = malloc(sizeof *f);
+  if (!f)
+    return WEFT_ENOMEM;
+  *f = *tmpl;
+  f->op.start = fs_start;
+  f->op.cancel = fs_cancel;
+  f->op.destroy = fs_destroy;
+  rc = weft__io_wait(io, &f->op, true);
+  weft__io_op_unref(&f->op);
+  return rc;
+}
+
+int weft_file_open(const char *path, int flags, int mode, int64_t deadline) {
+  struct fs_op f = {.kind = FS_OPEN, .path = path, .flags = flags | O_CLOEXEC, .mode = mode,
+                    .deadline = deadline};
+  if (!path)
+    return WEFT_EINVAL;
+  return (int)fs_run(&f);
+}
+
+static ssize_t rw(enum fs_kind kind, int fd, void *buf, size_t len, int64_t offset,
+                  int64_t deadline) {
+  struct fs_op f = {.kind = kind, .fd = fd, .offset = offset < 0 ? -1 : offset,
+                    .deadline = deadline};
+  if (fd < 0)
+    return WEFT_EBADF;
+  if (!buf && len)
+    return WEFT_EINVAL;
+  if (len > INT32_MAX)
+    len = INT32_MAX; /* a short count, as read(2) may return */
+  f.buf = uv_buf_init(buf, (unsigned)len);
+  return fs_run(&f);
+}
+
+ssize_t weft_file_read(int fd, void *buf, size_t len, int64_t offset, int64_t deadline) {
+  return rw(FS_READ, fd, buf, len, offset, deadline);
+}
+
+ssize_t weft_file_write(int fd, const void *buf, size_t len, int64_t offset, int64_t deadline) {
+  return rw(FS_WRITE, fd, (void *)buf, len, offset, deadline);
+}
+
+int weft_file_close(int fd) {
+  if (fd < 0)
+    return WEFT_EBADF;
+  return close(fd) < 0 ? -errno : 0;
+}
+
+/* The seeds' load_file: read a whole file in chunks, parking between them. */
+int weft_file_read_all(const char *path, char **out, size_t *len) {
+  size_t cap = 65536, used = 0;
+  char *buf, *bigger;
+  ssize_t n;
+  int fd;
+
+  if (!path || !out || !len)
+    return WEFT_EINVAL;
+  *out = NULL;
+  *len = 0;
+  if ((fd = weft_file_open(path, O_RDONLY, 0, -1)) < 0)
+    return fd;
+  if (!(buf = malloc(cap + 1))) {
+    close(fd);
+    return WEFT_ENOMEM;
+  }
+  while ((n = weft_file_read(fd, buf + used, cap - used, (int64_t)used, -1)) > 0) {
+    used += (size_t)n;
+    if (used == cap) {
+      if (!(bigger = realloc(buf, cap * 2 + 1))) {
+        n = WEFT_ENOMEM;
+        break;
+      }
+      buf = bigger;
+      cap *= 2;
+    }
+  }
+  close(fd);
+  if (n < 0) {
+    free(buf);
+    return (int)n;
+  }
+  buf[used] = 0; /* handy for text; len excludes it */
+  *out = buf;
+  *len = used;
+  return 0;
+}
+
+/* ---- weft_offload ---- */
+
+struct work_op {
+  weft__io_op op;
+  void *(*fn)(void *);
+  void *arg;
+  void *result;             /* written by the pool thread, read after the wakeup */
+  uv_work_t work;           /* I/O thread only */
+};
+
+static void work_destroy(weft__io_op *op) {
+  free(container_of(op, struct work_op, op));
+}
+
+static void work_run(uv_work_t *w) {
+  struct work_op *o = w->data;
+  o->result = o->fn(o->arg);
+}
+
+static void work_after(uv_work_t *w, int status) {
+  struct work_op *o = w->data;
+  /* libuv orders work_run before this callback, so result is visible. */
+  weft__io_finish(&o->op, status == UV_ECANCELED ? WEFT_ECANCELED : 0);
+  weft__io_op_unref(&o->op);
+}
+
+static void work_start(weft__io_op *op) {
+  struct work_op *o = container_of(op, struct work_op, op);
+  int rc;
+  o->work.data = o;
+  rc = uv_queue_work(weft__io_loop(op->io), &o->work, work_run, work_after);
+  if (rc) {
+    weft__io_finish(op, weft__uv_error(rc));
+    weft__io_op_unref(op);
+  }
+}
+
+static void work_cancel(weft__io_op *op) {
+  struct work_op *o = container_of(op, struct work_op, op);
+  if (uv_cancel((uv_req_t *)&o->work) != 0) /* running: let it run, drop its result */
+    weft__io_finish(op, WEFT_ECANCELED);
+}
+
+int weft_offload(void *(*fn)(void *), void *arg, void **result) {
+  weft__io *io = weft__io_current();
+  struct work_op *o;
+  int rc;
+
+  if (!fn)
+    return WEFT_EINVAL;
+  if (!io)
+    return WEFT_EPERM;
+  if (weft_canceled())
+    return WEFT_ECANCELED;
+  if (!(o = calloc(1, sizeof *o)))
+    return WEFT_ENOMEM;
+  o->fn = fn;
+  o->arg = arg;
+  o->op.start = work_start;
+  o->op.cancel = work_cancel;
+  o->op.destroy = work_destroy;
+  rc = weft__io_wait(io, &o->op, true);
+  if (rc == 0 && result)
+    *result = o->result;
+  weft__io_op_unref(&o->op);
+  return rc;
+}
