@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -364,6 +365,96 @@ START_TEST(test_sock_cancel_during_recv_and_connect) {
 }
 END_TEST
 
+/* ---- cancelling a connect while its name is still being resolved ---- */
+
+static int pool_block[2];
+
+static void *block_pool_thread(void *arg) {
+  char c;
+  (void)arg;
+  if (read(pool_block[0], &c, 1) != 1)
+    return NULL;
+  return NULL;
+}
+
+static void *occupy_pool(void *arg) {
+  (void)arg;
+  return (void *)(intptr_t)weft_offload(block_pool_thread, NULL, NULL);
+}
+
+static void *connect_localhost(void *arg) {
+  weft_sock *s;
+  (void)arg;
+  return (void *)(intptr_t)weft_tcp_connect(&s, "localhost", "9", -1);
+}
+
+static int resolve_cancel_body(void *arg) {
+  weft_task *busy[4], *t;
+  void *r;
+  (void)arg;
+  /* libuv's pool has 4 threads: with all of them blocked, the lookup of
+   * "localhost" stays queued, and the connect is cancelled mid-resolution. */
+  ck_assert_int_eq(pipe(pool_block), 0);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(weft_spawn(&busy[i], occupy_pool, NULL), 0);
+  ck_assert_int_eq(weft_sleep(50), 0);
+  ck_assert_int_eq(weft_spawn(&t, connect_localhost, NULL), 0);
+  ck_assert_int_eq(weft_sleep(50), 0);
+  ck_assert_int_eq(weft_cancel(t), 0);
+  ck_assert_int_eq(weft_join(t, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
+  ck_assert_int_eq(write(pool_block[1], "xxxx", 4), 4);
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(weft_join(busy[i], &r), 0);
+    ck_assert_int_eq((int)(intptr_t)r, 0);
+  }
+  return 0;
+}
+
+START_TEST(test_sock_cancel_connect_while_resolving) {
+  setenv("UV_THREADPOOL_SIZE", "4", 1);
+  ck_assert_int_eq(run_in_task(2, resolve_cancel_body, NULL), 0);
+}
+END_TEST
+
+/* ---- out of file descriptors ---- */
+
+static int emfile_body(void *arg) {
+  weft_sock *l, *c[4], *acc;
+  char port[16];
+  int spare[64], nspare = 0, rc;
+  (void)arg;
+  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 64), 0);
+  snprintf(port, sizeof port, "%d", weft_sock_port(l));
+  for (int i = 0; i < 4; i++) /* connect before the fds run out */
+    ck_assert_int_eq(weft_tcp_connect(&c[i], "127.0.0.1", port, weft_now() + 10000), 0);
+  while (nspare < 64 && (spare[nspare] = dup(0)) >= 0) /* use up every fd */
+    nspare++;
+  ck_assert_int_lt(nspare, 64);
+  rc = weft_tcp_accept(l, &acc, weft_now() + 10000);
+  ck_assert_int_eq(rc, WEFT_EMFILE);
+  ck_assert_str_eq(weft_strerror(rc), "too many open files");
+  while (nspare > 0) /* fds free up: the listener serves again */
+    close(spare[--nspare]);
+  ck_assert_int_eq(weft_tcp_accept(l, &acc, weft_now() + 10000), 0);
+  ck_assert_int_eq(weft_send(c[0], "hi", 2, weft_now() + 10000), 0);
+  char buf[2];
+  ck_assert_int_eq(weft_recv(acc, buf, 2, weft_now() + 10000), 2);
+  ck_assert_int_eq(weft_sock_close(acc), 0);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(weft_sock_close(c[i]), 0);
+  ck_assert_int_eq(weft_sock_close(l), 0);
+  return 0;
+}
+
+START_TEST(test_sock_out_of_fds_then_serves_again) {
+  /* A low limit, set before the runtime starts (the test runs forked). */
+  struct rlimit rl = {64, 64};
+  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  ck_assert_int_eq(run_in_task(1, emfile_body, NULL), 0);
+}
+END_TEST
+
 /* ---- weft_fd_wait on a pipe ---- */
 
 static void *pipe_writer(void *arg) {
@@ -414,8 +505,9 @@ static void *start_holders(void *arg) {
   server_start(&sv, "127.0.0.1");
   for (long i = 0; i < n; i++)
     CHECK_HOT(weft_spawn(NULL, hold_and_recv, sv.port) == 0);
-  while (atomic_load(&sv.conns) < n) /* every client connected */
-    weft_sleep(10);
+  while (atomic_load(&sv.conns) < n) /* every client connected (or shutdown began) */
+    if (weft_sleep(10) != 0)
+      break;
   return NULL;
 }
 
@@ -476,6 +568,8 @@ static Suite *sock_suite(void) {
   tcase_add_test(core, test_sock_deadlines_on_accept_recv_connect);
   tcase_add_test(core, test_sock_cancel_during_recv_and_connect);
   tcase_add_test(core, test_sock_fd_wait_on_a_pipe);
+  tcase_add_test(core, test_sock_cancel_connect_while_resolving);
+  tcase_add_test(core, test_sock_out_of_fds_then_serves_again);
   tcase_set_timeout(core, 120);
   tcase_add_test(errors, test_sock_refused_reset_and_no_sigpipe);
   tcase_add_test(errors, test_sock_bad_input);

@@ -30,6 +30,7 @@ struct weft__watch {
   struct weft__watch *next;   /* every watch of this I/O thread */
   struct weft__watch **prevp;
   weft__io_op *closer;        /* a close op to finish once the poll is closed */
+  int armed;                  /* the events the poll is started with, 0: stopped */
 };
 
 struct poll_op {
@@ -85,6 +86,10 @@ static void watch_close(struct weft__watch *w) {
 static void on_poll(uv_poll_t *h, int status, int events) {
   struct weft__watch *w = h->data;
   struct poll_op *p, *next;
+  bool useful = false;
+
+  if (status < 0)
+    w->armed = 0; /* libuv stopped the poll */
   for (p = w->waiters; p; p = next) {
     next = p->next;
     if (status < 0) {
@@ -93,25 +98,45 @@ static void on_poll(uv_poll_t *h, int status, int events) {
        * connect's SO_ERROR, a reset's ECONNRESET). */
       p->revents = p->events;
       complete(p, 0);
+      useful = true;
     } else if (p->events & events) {
       p->revents = events & (p->events | UV_DISCONNECT);
       complete(p, 0);
+      useful = true;
     }
   }
+  if (!useful) /* nobody wanted this: arm for the waiters there are */
+    w->armed = 0;
   watch_update(w);
 }
 
-/* The poll mask follows the waiters; a one-wait watch closes when done. */
+/*
+ * The poll follows the waiters lazily. Stopping and restarting a uv_poll_t
+ * costs epoll_ctl calls, and a connection that waits, reads, answers and
+ * waits again would pay them on every request. So a socket's poll stays
+ * armed after its waiters are served, and is narrowed to what the current
+ * waiters want only when it fires for nobody (readiness is level-triggered,
+ * so that happens at most once per idle spell). A one-wait watch closes as
+ * soon as its wait is over.
+ */
 static void watch_update(struct weft__watch *w) {
-  int events = 0;
+  int want = 0;
   for (struct poll_op *p = w->waiters; p; p = p->next)
-    events |= p->events;
-  if (events)
-    uv_poll_start(&w->poll, events, on_poll);
-  else if (!w->sock)
+    want |= p->events;
+  if (!w->sock && !want) {
     watch_close(w);
-  else
+    return;
+  }
+  if (w->armed == 0 && want == 0) {
     uv_poll_stop(&w->poll);
+    return;
+  }
+  if ((want | w->armed) != w->armed) {
+    w->armed |= want;
+    uv_poll_start(&w->poll, w->armed, on_poll);
+  } else if (w->armed && !uv_is_active((uv_handle_t *)&w->poll)) {
+    uv_poll_start(&w->poll, w->armed, on_poll);
+  }
 }
 
 static struct weft__watch *watch_new(weft__io *io, int fd, weft_sock *sock, int *rc) {
