@@ -199,57 +199,55 @@ int weft_tcp_connect(weft_sock **out, const char *host, const char *port, int64_
 
 /* ---- data ---- */
 
-ssize_t weft_recv(weft_sock *s, void *buf, size_t len, int64_t deadline) {
+/* Entry checks of recv and send. */
+static int enter_data(const weft_sock *s, const void *buf, size_t len) {
+  int rc = enter(s);
+  if (rc)
+    return rc;
+  if ((!buf && len) || s->listener)
+    return WEFT_EINVAL;
+  return 0;
+}
+
+/* One recv or send, tried on this worker first; on EAGAIN, wait for the
+ * I/O thread's word that the socket is ready, and try again. Returns the
+ * count moved or an error. */
+static ssize_t transfer(weft_sock *s, bool out, void *buf, size_t len, int64_t deadline) {
   ssize_t n;
   int rc;
-
-  if ((rc = enter(s)))
-    return rc;
-  if (!buf && len)
-    return WEFT_EINVAL;
-  if (s->listener)
-    return WEFT_EINVAL;
   for (;;) {
-    n = recv(s->fd, buf, len, 0);
+    n = out ? send(s->fd, buf, len, MSG_NOSIGNAL) : recv(s->fd, buf, len, 0);
     if (n >= 0)
       return n;
-    rc = -errno;
+    rc = -errno; /* read at once: a wait below may move this task to another thread */
     if (rc == -EINTR)
       continue;
     if (rc != -EAGAIN && rc != -EWOULDBLOCK)
       return rc;
-    if ((rc = weft__poll_wait(s, s->fd, WEFT_READABLE, deadline)) < 0)
+    rc = weft__poll_wait(s, s->fd, out ? WEFT_WRITABLE : WEFT_READABLE, deadline);
+    if (rc < 0)
       return rc;
   }
 }
 
-int weft_send(weft_sock *s, const void *buf, size_t len, int64_t deadline) {
-  const char *p = buf;
-  ssize_t n;
-  int rc;
+ssize_t weft_recv(weft_sock *s, void *buf, size_t len, int64_t deadline) {
+  int rc = enter_data(s, buf, len);
+  return rc ? rc : transfer(s, false, buf, len, deadline);
+}
 
-  if ((rc = enter(s)))
-    return rc;
-  if (!buf && len)
-    return WEFT_EINVAL;
-  if (s->listener)
-    return WEFT_EINVAL;
-  while (len > 0) {
-    n = send(s->fd, p, len, MSG_NOSIGNAL);
-    if (n >= 0) {
-      p += n;
-      len -= (size_t)n;
-      continue;
-    }
-    rc = -errno;
-    if (rc == -EINTR)
-      continue;
-    if (rc != -EAGAIN && rc != -EWOULDBLOCK)
-      return rc;
-    if ((rc = weft__poll_wait(s, s->fd, WEFT_WRITABLE, deadline)) < 0)
-      return rc;
+int weft_send(weft_sock *s, const void *buf, size_t len, int64_t deadline) {
+  char *p = (char *)buf;
+  ssize_t n;
+  int rc = enter_data(s, buf, len);
+
+  while (rc == 0 && len > 0) {
+    n = transfer(s, true, p, len, deadline);
+    if (n < 0)
+      return (int)n;
+    p += n;
+    len -= (size_t)n;
   }
-  return 0;
+  return rc;
 }
 
 int weft_sock_shutdown(weft_sock *s, int how) {
