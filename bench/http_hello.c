@@ -19,16 +19,13 @@
  * comes from wrk. Its twin is bench/peers/go/http_hello/main.go.
  */
 #define _POSIX_C_SOURCE 200809L
+#define BENCH_NAME "http_hello"
 
-#include <weft.h>
+#include "bench.h"
 
-#include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 /* The largest request head, and the room for answers not yet sent. */
 #define IN_SIZE 8192
@@ -40,12 +37,6 @@ static const char response[] = "HTTP/1.1 200 OK\r\n"
                                "\r\n"
                                "Hello, World!";
 
-/* The command line's settings. */
-struct opts {
-  unsigned workers;
-  unsigned port;
-};
-
 /* One connection's state; it lives on its task's stack. */
 struct conn {
   weft_sock *sock;
@@ -55,12 +46,6 @@ struct conn {
   char in[IN_SIZE];
   char out[OUT_SIZE];
 };
-
-/* Print what failed and why, then end the process. */
-static void die(const char *what, int err) {
-  fprintf(stderr, "http_hello: %s: %s\n", what, weft_strerror(err));
-  exit(1);
-}
 
 /* The length of the request head at the start of buf (up to and including
  * its blank line), or 0 when the head is not complete yet. */
@@ -157,93 +142,7 @@ static void *serve_conn(void *arg) {
   return NULL;
 }
 
-/* Give a new connection its own detached task, or close it when no task
- * can be had. Inside a task. */
-static void start_conn(weft_sock *s) {
-  int err = weft_spawn(NULL, serve_conn, s);
-  if (err < 0) {
-    fprintf(stderr, "http_hello: weft_spawn: %s\n", weft_strerror(err));
-    weft_sock_close(s);
-  }
-}
-
-/* Accept connections for ever. Running out of descriptors is waited out;
- * any other failure ends the process. Inside a task. */
-static void accept_loop(weft_sock *l) {
-  for (;;) {
-    weft_sock *s;
-    int err = weft_tcp_accept(l, &s, -1);
-    if (err == WEFT_EMFILE || err == -ENFILE) {
-      weft_sleep(10);
-      continue;
-    }
-    if (err < 0)
-      die("weft_tcp_accept", err);
-    start_conn(s);
-  }
-}
-
-/* The main task: listen, announce the port, serve. */
-static int serve(void *arg) {
-  const struct opts *o = arg;
-  char port[16];
-  weft_sock *l;
-
-  snprintf(port, sizeof port, "%u", o->port);
-  int err = weft_tcp_listen(&l, "127.0.0.1", port, 0);
-  if (err < 0)
-    die("weft_tcp_listen", err);
-  printf("PORT %d\n", weft_sock_port(l));
-  fflush(stdout);
-  fprintf(stderr, "http_hello: listening on 127.0.0.1:%d with %u workers\n", weft_sock_port(l),
-          o->workers);
-  accept_loop(l);
-  return 0;
-}
-
-/* Store s as a whole number in [min, max] in *out; false when it is not one. */
-static bool parse_num(const char *s, unsigned long min, unsigned long max, unsigned *out) {
-  char *end;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v < min || v > max)
-    return false;
-  *out = (unsigned)v;
-  return true;
-}
-
-/* Print how to call the program and exit with status 2. */
-static void usage(void) {
-  fprintf(stderr, "usage: http_hello [-w WORKERS] [-p PORT]\n");
-  exit(2);
-}
-
-/* Parse the command line into *o, or print the usage and exit. */
-static void parse_args(int argc, char **argv, struct opts *o) {
-  int c;
-  while ((c = getopt(argc, argv, "w:p:")) != -1) {
-    bool ok = false;
-    if (c == 'w')
-      ok = parse_num(optarg, 1, 1024, &o->workers);
-    else if (c == 'p')
-      ok = parse_num(optarg, 0, 65535, &o->port);
-    if (!ok)
-      usage();
-  }
-  if (optind != argc)
-    usage();
-}
-
 int main(int argc, char **argv) {
-  struct opts o = {2, 0};
-  weft_config cfg;
-
-  parse_args(argc, argv, &o);
-  weft_config_init(&cfg);
-  cfg.workers = o.workers;
-
-  int err = weft_main(&cfg, serve, &o);
-  if (err != 0)
-    die("weft_main", err);
+  bench_server_main(argc, argv, serve_conn);
   return 0;
 }

@@ -253,6 +253,63 @@ WEFT_API int weft_sleep(int64_t ms);
 WEFT_API int weft_sleep_until(int64_t deadline);
 
 /* ------------------------------------------------------------------ */
+/* Generators: coroutines a task drives (PEP 342's send/yield/close)   */
+/*
+ * A generator runs fn(arg) on its own stack, but only while its driver (the
+ * task that created it, or a generator that task is running) resumes it
+ * with weft_gen_send or weft_gen_next, and only until fn calls
+ * weft_gen_yield. fn may call blocking weft functions: the driving task
+ * parks with the generator active and resumes there. All calls but
+ * weft_gen_state must come from the creating task (else WEFT_EPERM).
+ */
+typedef struct weft_gen weft_gen;
+
+#define WEFT_GEN_CREATED 0   /* not started */
+#define WEFT_GEN_SUSPENDED 1 /* stopped at a weft_gen_yield */
+#define WEFT_GEN_RUNNING 2   /* running (it, or a generator it drives) */
+#define WEFT_GEN_CLOSED 3    /* finished or closed */
+
+/* Create a generator without running it. Returns 0, WEFT_EINVAL (NULL out
+ * or fn), WEFT_ENOMEM, WEFT_EPERM outside a task. Inside a task. */
+WEFT_API int weft_gen_new(weft_gen **out, void *(*fn)(void *), void *arg);
+
+/*
+ * Resume g; inside it, weft_gen_yield returns in. Returns 0 with the next
+ * yielded value in *out (out may be NULL), or WEFT_EDONE with fn's return
+ * value in *out when fn returned (later resumes: WEFT_EDONE again). Errors:
+ * WEFT_EINVAL (NULL or freed g, a non-NULL first send), WEFT_EBUSY (g is
+ * running), WEFT_EPERM (another task's generator). Switches to g and back.
+ */
+WEFT_API int weft_gen_send(weft_gen *g, void *in, void **out);
+/* weft_gen_send(g, NULL, out). */
+WEFT_API int weft_gen_next(weft_gen *g, void **out);
+
+/* Inside a generator: hand value to the resumer and stop until the next
+ * resume; returns what that resume sent. Outside a generator it returns
+ * NULL and does nothing. */
+WEFT_API void *weft_gen_yield(void *value);
+
+/*
+ * Close g: a suspended generator is resumed with weft_gen_yield returning
+ * NULL and weft_gen_closing() true, so its cleanup runs; it must then
+ * return. Returns 0, or WEFT_EINVAL if it yielded again instead (it stays
+ * suspended; Python's RuntimeError). A created or finished generator is
+ * just marked closed. Also WEFT_EBUSY, WEFT_EPERM as weft_gen_send.
+ */
+WEFT_API int weft_gen_close(weft_gen *g);
+
+/* Nonzero inside a generator that weft_gen_close is resuming. */
+WEFT_API int weft_gen_closing(void);
+
+/* WEFT_GEN_CREATED, _SUSPENDED, _RUNNING or _CLOSED; WEFT_EINVAL for NULL. */
+WEFT_API int weft_gen_state(const weft_gen *g);
+
+/* Close g if needed and free it. Returns 0, WEFT_EINVAL (NULL, or it
+ * refused to close: it is freed all the same, its cleanup skipped),
+ * WEFT_EBUSY while it runs, WEFT_EPERM from another task. */
+WEFT_API int weft_gen_free(weft_gen *g);
+
+/* ------------------------------------------------------------------ */
 /* Sockets, file descriptors, names (the I/O thread)                   */
 /*
  * Every call that waits takes an absolute deadline in weft_now()

@@ -53,7 +53,7 @@ _Noreturn void weft__overflow_report(const weft_task *t) {
   p = put_str(p, " '", 4);
   p = put_str(p, t->name, WEFT_TASK_NAME);
   p = put_str(p, "' (stack ", 16);
-  p = put_u64(p, t->stack ? t->stack->size : 0);
+  p = put_u64(p, t->cur_stack ? t->cur_stack->size : 0);
   p = put_str(p, " bytes)\n", 16);
   if (write(STDERR_FILENO, msg, (size_t)(p - msg)) < 0) {
     /* nothing more can be done */
@@ -78,7 +78,7 @@ static void chain(int sig, siginfo_t *si, void *uc) {
 static void on_segv(int sig, siginfo_t *si, void *uc) {
   weft__worker *w = weft__worker_current();
   weft_task *t = w ? w->current : NULL;
-  if (t && t->stack && weft__stack_guard_hit(t->stack, si->si_addr))
+  if (t && t->cur_stack && weft__stack_guard_hit(t->cur_stack, si->si_addr))
     weft__overflow_report(t);
   chain(sig, si, uc);
 }

@@ -69,6 +69,12 @@ struct weft_task {
   weft_task *reg_next;
   void *asan_fake;        /* AddressSanitizer's fake stack while suspended */
   void *tsan_fiber;       /* ThreadSanitizer's fiber; created on first run */
+  /* The context the task runs in now: its own, or that of a generator it
+   * drives (gen.c). Owner (whoever runs the task). */
+  weft__stack *cur_stack; /* the stack its context runs on */
+  void *cur_fiber;        /* that stack's ThreadSanitizer fiber */
+  void **cur_fake;        /* that context's AddressSanitizer fake-stack slot */
+  struct weft_gen *cur_gen; /* the generator running, or NULL */
   char name[WEFT_TASK_NAME]; /* immutable after spawn */
 };
 

@@ -397,10 +397,10 @@ static weft_task *next_task(weft__worker *w) {
  */
 void weft__switch_out(weft__worker *w, weft_task *t, bool exiting) {
   WEFT_DEBUG_CHECK(w->current == t && w->action != ACT_NONE);
-  weft__asan_start_switch(exiting ? NULL : &t->asan_fake, w->stack_lo, w->stack_size);
+  weft__asan_start_switch(exiting ? NULL : t->cur_fake, w->stack_lo, w->stack_size);
   weft__tsan_switch(w->tsan_fiber);
   weft__ctx_switch(&t->ctx, &w->sched);
-  weft__asan_finish_switch(t->asan_fake);
+  weft__asan_finish_switch(*t->cur_fake);
 }
 
 /* Append t to w's yield queue. Owner worker. */
@@ -421,8 +421,8 @@ static void switch_into(weft__worker *w, weft_task *t, weft_ctx *from, void **as
   w->current = t;
   atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
   WEFT_COUNT(w->n.switches);
-  weft__asan_start_switch(asan_save, t->stack->lo, t->stack->size);
-  weft__tsan_switch(t->tsan_fiber);
+  weft__asan_start_switch(asan_save, t->cur_stack->lo, t->cur_stack->size);
+  weft__tsan_switch(t->cur_fiber);
   weft__ctx_switch(from, &t->ctx);
   weft__asan_finish_switch(*asan_save);
 }
@@ -462,9 +462,9 @@ bool weft__sched_yield(weft__worker *w, weft_task *t) {
   }
   w->tick++;
   weft__yq_push(w, t);
-  if (unlikely(!weft__stack_intact(t->stack)))
+  if (unlikely(!weft__stack_intact(t->cur_stack)))
     weft__overflow_report(t);
-  switch_into(w, next, &t->ctx, &t->asan_fake);
+  switch_into(w, next, &t->ctx, t->cur_fake);
   return true;
 }
 
@@ -477,7 +477,7 @@ static void run(weft__worker *w, weft_task *t) {
   t = w->current; /* the task that switched back: t may have yielded to it */
   WEFT_DEBUG_CHECK(t && t->magic == WEFT_TASK_MAGIC);
   w->current = NULL;
-  if (unlikely(!weft__stack_intact(t->stack)))
+  if (unlikely(!weft__stack_intact(t->cur_stack)))
     weft__overflow_report(t);
   weft__task_after_switch(w, t);
 }

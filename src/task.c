@@ -184,6 +184,8 @@ int weft__spawn(weft_rt *rt, weft__worker *w, weft_task **out, const weft_spawn_
   atomic_init(&t->claimed, detached);
   atomic_flag_clear(&t->wait_lock);
   weft__ctx_init(&t->ctx, t->stack->lo, t->stack->size, weft__task_entry, t);
+  t->cur_stack = t->stack;
+  t->cur_fake = &t->asan_fake;
 
   atomic_fetch_add(&rt->ntasks, 1);
   registry_add(rt, t);
@@ -254,6 +256,7 @@ bool weft__task_run_first(weft__worker *w, weft_task *t) {
   }
   t->started = true;
   t->tsan_fiber = weft__tsan_create();
+  t->cur_fiber = t->tsan_fiber;
   return true;
 }
 

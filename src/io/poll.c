@@ -42,7 +42,8 @@ struct poll_op {
   int64_t deadline;
   uv_timer_t timer;
   struct weft__watch *watch;
-  struct poll_op *next;       /* watch->waiters */
+  struct poll_op *next;       /* watch->waiters, then the list to wake */
+  int rc;                     /* the result, between complete and wake_all */
 };
 
 static void watch_update(struct weft__watch *w);
@@ -56,15 +57,28 @@ static void timer_closed(uv_handle_t *h) {
   weft__io_op_unref(&p->op); /* the I/O thread's reference */
 }
 
-/* Take p off its watch and wake its task. */
-static void complete(struct poll_op *p, int rc) {
+/* Take p off its watch and note its result; the caller wakes it with
+ * wake_all after watch_update, so that libuv has let go of a one-wait
+ * watch's fd (epoll_ctl) before the task can close it and the number is
+ * reused. */
+static void complete(struct poll_op *p, int rc, struct poll_op **wake) {
   struct poll_op **pp = &p->watch->waiters;
   while (*pp != p)
     pp = &(*pp)->next;
   *pp = p->next;
   uv_timer_stop(&p->timer);
-  weft__io_finish(&p->op, rc);
-  uv_close((uv_handle_t *)&p->timer, timer_closed);
+  p->rc = rc;
+  p->next = *wake;
+  *wake = p;
+}
+
+static void wake_all(struct poll_op *p) {
+  struct poll_op *next;
+  for (; p; p = next) {
+    next = p->next;
+    weft__io_finish(&p->op, p->rc);
+    uv_close((uv_handle_t *)&p->timer, timer_closed);
+  }
 }
 
 static void watch_closed(uv_handle_t *h) {
@@ -85,7 +99,7 @@ static void watch_close(struct weft__watch *w) {
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   struct weft__watch *w = h->data;
-  struct poll_op *p, *next;
+  struct poll_op *p, *next, *wake = NULL;
   bool useful = false;
 
   if (status < 0)
@@ -97,17 +111,18 @@ static void on_poll(uv_poll_t *h, int status, int events) {
        * retry their system call, which tells the real error (a refused
        * connect's SO_ERROR, a reset's ECONNRESET). */
       p->revents = p->events;
-      complete(p, 0);
+      complete(p, 0, &wake);
       useful = true;
     } else if (p->events & events) {
       p->revents = events & (p->events | UV_DISCONNECT);
-      complete(p, 0);
+      complete(p, 0, &wake);
       useful = true;
     }
   }
   if (!useful) /* nobody wanted this: arm for the waiters there are */
     w->armed = 0;
   watch_update(w);
+  wake_all(wake);
 }
 
 /*
@@ -179,10 +194,11 @@ static struct weft__watch *watch_for(struct poll_op *p, int *rc) {
 }
 
 static void on_deadline(uv_timer_t *t) {
-  struct poll_op *p = t->data;
+  struct poll_op *p = t->data, *wake = NULL;
   struct weft__watch *w = p->watch;
-  complete(p, WEFT_ETIMEDOUT);
+  complete(p, WEFT_ETIMEDOUT, &wake);
   watch_update(w);
+  wake_all(wake);
 }
 
 static void start(weft__io_op *op) {
@@ -205,10 +221,11 @@ static void start(weft__io_op *op) {
 }
 
 static void cancel(weft__io_op *op) {
-  struct poll_op *p = container_of(op, struct poll_op, op);
+  struct poll_op *p = container_of(op, struct poll_op, op), *wake = NULL;
   struct weft__watch *w = p->watch;
-  complete(p, WEFT_ECANCELED);
+  complete(p, WEFT_ECANCELED, &wake);
   watch_update(w);
+  wake_all(wake);
 }
 
 /* Wait until fd (of sock, or a foreign fd when sock is NULL) has one of
@@ -252,10 +269,12 @@ static void close_start(weft__io_op *op) {
     weft__io_op_unref(op);
     return;
   }
+  struct poll_op *wake = NULL;
   while ((p = w->waiters)) /* tasks still waiting on it learn it is gone */
-    complete(p, WEFT_EBADF);
+    complete(p, WEFT_EBADF, &wake);
   w->closer = op;
   watch_close(w);
+  wake_all(wake);
   weft__io_op_unref(op); /* finished, and done with, in watch_closed */
 }
 
