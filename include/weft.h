@@ -253,6 +253,55 @@ WEFT_API int weft_sleep(int64_t ms);
 WEFT_API int weft_sleep_until(int64_t deadline);
 
 /* ------------------------------------------------------------------ */
+/* Channels                                                            */
+
+typedef struct weft_chan weft_chan;
+
+/*
+ * A channel of elements of elem_size bytes (0 is allowed: a pure signal).
+ * capacity 0 makes a rendezvous channel: a send returns only when a
+ * receiver has the value; otherwise a bounded FIFO of capacity elements.
+ * Any number of senders and receivers, on any workers. Returns 0,
+ * WEFT_EINVAL (NULL out, a size that overflows), WEFT_ENOMEM. Any thread.
+ */
+WEFT_API int weft_chan_new(weft_chan **out, size_t elem_size, size_t capacity);
+
+/*
+ * Send the elem_size bytes at elem, waiting while the channel is full (or,
+ * unbuffered, until a receiver takes it). Returns 0, WEFT_EPIPE when the
+ * channel is closed (before or while waiting), WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED, WEFT_EINVAL (NULL or freed channel, NULL elem),
+ * WEFT_EPERM outside a task. Blocks; inside a task.
+ */
+WEFT_API int weft_chan_send(weft_chan *c, const void *elem, int64_t deadline);
+
+/*
+ * Receive into elem, waiting while the channel is empty. After a close,
+ * what was buffered is still received; then WEFT_EPIPE. Other returns as
+ * weft_chan_send. Blocks; inside a task.
+ */
+WEFT_API int weft_chan_recv(weft_chan *c, void *elem, int64_t deadline);
+
+/* Send or receive only if it can be done at once: 0, WEFT_EAGAIN,
+ * WEFT_EPIPE, WEFT_EINVAL. Never blocks; any thread. */
+WEFT_API int weft_chan_try_send(weft_chan *c, const void *elem);
+WEFT_API int weft_chan_try_recv(weft_chan *c, void *elem);
+
+/* Close: waiting receivers and senders wake with WEFT_EPIPE; buffered
+ * elements stay receivable. Returns 0, WEFT_EINVAL when already closed or
+ * invalid. Does not block; any thread. */
+WEFT_API int weft_chan_close(weft_chan *c);
+
+/* Free c. Returns 0 (also for NULL), WEFT_EBUSY while a task is sending or
+ * receiving on it, WEFT_EINVAL for a freed channel (while its memory is
+ * not reused). Any thread. */
+WEFT_API int weft_chan_free(weft_chan *c);
+
+/* Elements buffered now, and the capacity; WEFT_EINVAL for NULL. Any thread. */
+WEFT_API long weft_chan_len(weft_chan *c);
+WEFT_API long weft_chan_cap(const weft_chan *c);
+
+/* ------------------------------------------------------------------ */
 /* Generators: coroutines a task drives (PEP 342's send/yield/close)   */
 /*
  * A generator runs fn(arg) on its own stack, but only while its driver (the

@@ -58,6 +58,11 @@ int weft__io_wait(weft__io *io, weft__io_op *op, bool cancellable);
 void weft__io_finish(weft__io_op *op, int result);
 void weft__io_op_unref(weft__io_op *op);
 
+/* weft__park with an absolute deadline (-1: none): the wait ends with
+ * WEFT_ETIMEDOUT when it passes (protocol "deadline", timer.c). The
+ * publish step must set t->withdraw when the task is left waiting. */
+int weft__park_until(weft__publish_fn publish, void *arg, int64_t deadline);
+
 /* Milliseconds from now to deadline on the I/O thread's clock, at least 0.
  * I/O thread only. */
 uint64_t weft__io_timeout(weft__io *io, int64_t deadline);
