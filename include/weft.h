@@ -302,6 +302,76 @@ WEFT_API long weft_chan_len(weft_chan *c);
 WEFT_API long weft_chan_cap(const weft_chan *c);
 
 /* ------------------------------------------------------------------ */
+/* Task-aware synchronisation: waiting parks the task, never the thread */
+/*
+ * Every object here is made with _new and freed with _free (WEFT_EBUSY
+ * while a task waits on it or, for a mutex, while it is locked). The calls
+ * that wait take a deadline and return WEFT_ETIMEDOUT / WEFT_ECANCELED;
+ * they are legal only inside a task (WEFT_EPERM elsewhere). The calls that
+ * only wake others (unlock, signal, broadcast, wg add/done, sem post and
+ * trywait, mutex trylock) never block and may be called from any thread.
+ * WEFT_EINVAL for NULL or freed objects.
+ */
+typedef struct weft_mutex weft_mutex;
+typedef struct weft_cond weft_cond;
+typedef struct weft_wg weft_wg;
+typedef struct weft_sem weft_sem;
+
+WEFT_API int weft_mutex_new(weft_mutex **out);
+WEFT_API int weft_mutex_free(weft_mutex *m);
+/* Lock m. A waiter that has waited over a millisecond gets the lock handed
+ * to it at the next unlock, so none starves. Blocks; inside a task. */
+WEFT_API int weft_mutex_lock(weft_mutex *m, int64_t deadline);
+/* 0, or WEFT_EBUSY when m is locked. Never blocks. */
+WEFT_API int weft_mutex_trylock(weft_mutex *m);
+/* 0, or WEFT_EPERM when the caller (task or thread) does not hold m. */
+WEFT_API int weft_mutex_unlock(weft_mutex *m);
+
+WEFT_API int weft_cond_new(weft_cond **out);
+WEFT_API int weft_cond_free(weft_cond *c);
+/*
+ * Atomically release m (which the calling task must hold: else WEFT_EPERM)
+ * and wait for a signal; m is held again when this returns, whatever it
+ * returns (0, WEFT_ETIMEDOUT, WEFT_ECANCELED). Spurious wakeups do not
+ * happen, but re-check your condition anyway. Blocks; inside a task.
+ */
+WEFT_API int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t deadline);
+/* Wake one / every task waiting on c. Any thread. */
+WEFT_API int weft_cond_signal(weft_cond *c);
+WEFT_API int weft_cond_broadcast(weft_cond *c);
+
+/* A wait group (Go's sync.WaitGroup). */
+WEFT_API int weft_wg_new(weft_wg **out);
+WEFT_API int weft_wg_free(weft_wg *g);
+/* Add n (may be negative) to the counter; at 0 every waiter wakes.
+ * WEFT_EINVAL when it would go below 0. Any thread. */
+WEFT_API int weft_wg_add(weft_wg *g, long n);
+/* weft_wg_add(g, -1). */
+WEFT_API int weft_wg_done(weft_wg *g);
+/* Wait until the counter is 0. Blocks; inside a task. */
+WEFT_API int weft_wg_wait(weft_wg *g, int64_t deadline);
+
+/* A counting semaphore starting at initial. */
+WEFT_API int weft_sem_new(weft_sem **out, unsigned long initial);
+WEFT_API int weft_sem_free(weft_sem *s);
+/* Take a unit, waiting for one. Blocks; inside a task. */
+WEFT_API int weft_sem_wait(weft_sem *s, int64_t deadline);
+/* Take a unit if there is one: 0 or WEFT_EAGAIN. Any thread. */
+WEFT_API int weft_sem_trywait(weft_sem *s);
+/* Give a unit back (to the oldest waiter, if any). Any thread. */
+WEFT_API int weft_sem_post(weft_sem *s);
+
+/* Run-once: static storage initialised with WEFT_ONCE_INIT. */
+typedef struct weft_once {
+  int state;
+} weft_once;
+#define WEFT_ONCE_INIT {0}
+/* Run fn(arg) exactly once for o; concurrent callers return after it has
+ * finished (tasks yield meanwhile, threads sched_yield). Returns 0 or
+ * WEFT_EINVAL. Any thread; fn must not call weft_once_do on o itself. */
+WEFT_API int weft_once_do(weft_once *o, void (*fn)(void *), void *arg);
+
+/* ------------------------------------------------------------------ */
 /* Generators: coroutines a task drives (PEP 342's send/yield/close)   */
 /*
  * A generator runs fn(arg) on its own stack, but only while its driver (the
