@@ -301,6 +301,28 @@ WEFT_API int weft_chan_free(weft_chan *c);
 WEFT_API long weft_chan_len(weft_chan *c);
 WEFT_API long weft_chan_cap(const weft_chan *c);
 
+#define WEFT_SELECT_SEND 1
+#define WEFT_SELECT_RECV 2
+
+/* One case of weft_select. A case with a NULL chan is never ready. */
+typedef struct weft_select_case {
+  weft_chan *chan;
+  int op;     /* WEFT_SELECT_SEND or WEFT_SELECT_RECV */
+  void *elem; /* the value to send, or where to receive */
+  int result; /* out, for the case that completed: 0, or WEFT_EPIPE (closed) */
+} weft_select_case;
+
+/*
+ * Wait until one of the n cases can complete, complete exactly that one,
+ * and return its index (its result in cases[i].result; a receive from a
+ * closed, drained channel or a send to a closed one completes with
+ * WEFT_EPIPE). Among several ready cases one is picked at random, so none
+ * starves. Returns WEFT_ETIMEDOUT (deadline 0: none was ready),
+ * WEFT_ECANCELED, WEFT_EINVAL (a bad case), WEFT_ENOMEM, WEFT_EPERM outside
+ * a task. Blocks; inside a task.
+ */
+WEFT_API int weft_select(weft_select_case *cases, size_t n, int64_t deadline);
+
 /* ------------------------------------------------------------------ */
 /* Task-aware synchronisation: waiting parks the task, never the thread */
 /*

@@ -308,6 +308,165 @@ START_TEST(test_chan_deadlines_race_wakeups) {
 }
 END_TEST
 
+/* ---- select ---- */
+
+/* Four ready channels: over 100,000 picks each is chosen 20-30%. */
+static int fairness_body(void *arg) {
+  weft_chan *c[4];
+  weft_select_case k[4];
+  long picks[4] = {0}, n = *(long *)arg, v = 7;
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(weft_chan_new(&c[i], sizeof(long), 1), 0);
+    ck_assert_int_eq(weft_chan_send(c[i], &v, -1), 0);
+  }
+  for (long round = 0; round < n; round++) {
+    for (int i = 0; i < 4; i++)
+      k[i] = (weft_select_case){.chan = c[i], .op = WEFT_SELECT_RECV, .elem = &v};
+    int idx = weft_select(k, 4, -1);
+    CHECK_HOT(idx >= 0 && idx < 4 && k[idx].result == 0 && v == 7);
+    picks[idx]++;
+    CHECK_HOT(weft_chan_send(c[idx], &v, -1) == 0); /* ready again */
+  }
+  for (int i = 0; i < 4; i++) {
+    ck_assert_msg(picks[i] >= n / 5 && picks[i] <= n * 3 / 10, "case %d picked %ld of %ld", i,
+                  picks[i], n);
+    ck_assert_int_eq(weft_chan_free(c[i]), 0);
+  }
+  return 0;
+}
+
+START_TEST(test_chan_select_fair_among_ready_cases) {
+  long n = scaled(100000) < 4000 ? 4000 : scaled(100000);
+  ck_assert_int_eq(run_in_task(1, fairness_body, &n), 0);
+}
+END_TEST
+
+static void *delayed_send(void *arg) {
+  long v = 42;
+  weft_sleep(20);
+  return (void *)(intptr_t)weft_chan_send(arg, &v, -1);
+}
+
+static void *delayed_recv(void *arg) {
+  long v;
+  weft_sleep(20);
+  if (weft_chan_recv(arg, &v, -1) != 0)
+    return (void *)(intptr_t)-1;
+  return (void *)(intptr_t)v;
+}
+
+static int select_body(void *arg) {
+  weft_chan *a, *b, *d;
+  weft_task *t;
+  weft_select_case k[3];
+  long in = 0, out = 9;
+  void *r;
+  int idx;
+  (void)arg;
+  ck_assert_int_eq(weft_chan_new(&a, sizeof(long), 0), 0);
+  ck_assert_int_eq(weft_chan_new(&b, sizeof(long), 0), 0);
+  ck_assert_int_eq(weft_chan_new(&d, sizeof(long), 0), 0);
+  /* a mix of receive and send cases; a sender arrives on b */
+  k[0] = (weft_select_case){.chan = a, .op = WEFT_SELECT_RECV, .elem = &in};
+  k[1] = (weft_select_case){.chan = b, .op = WEFT_SELECT_RECV, .elem = &in};
+  k[2] = (weft_select_case){.chan = d, .op = WEFT_SELECT_SEND, .elem = &out};
+  ck_assert_int_eq(weft_select(k, 3, 0), WEFT_ETIMEDOUT); /* none ready */
+  ck_assert_int_eq(weft_spawn(&t, delayed_send, b), 0);
+  idx = weft_select(k, 3, weft_now() + 5000);
+  ck_assert_int_eq(idx, 1);
+  ck_assert_int_eq(k[1].result, 0);
+  ck_assert_int_eq(in, 42);
+  ck_assert_int_eq(weft_join(t, &r), 0);
+  /* exactly one case took effect: nothing is left queued on a or d */
+  ck_assert_int_eq(weft_chan_try_send(a, &out), WEFT_EAGAIN);
+  ck_assert_int_eq(weft_chan_try_recv(d, &in), WEFT_EAGAIN);
+  /* now a receiver arrives on d: the send case completes */
+  ck_assert_int_eq(weft_spawn(&t, delayed_recv, d), 0);
+  idx = weft_select(k, 3, weft_now() + 5000);
+  ck_assert_int_eq(idx, 2);
+  ck_assert_int_eq(weft_join(t, &r), 0);
+  ck_assert_int_eq((long)(intptr_t)r, 9);
+  /* deadline, and a closed channel completes its case with EPIPE */
+  ck_assert_int_eq(weft_select(k, 3, weft_now() + 20), WEFT_ETIMEDOUT);
+  ck_assert_int_eq(weft_chan_close(a), 0);
+  idx = weft_select(k, 3, -1);
+  ck_assert_int_eq(idx, 0);
+  ck_assert_int_eq(k[0].result, WEFT_EPIPE);
+  /* bad input */
+  k[0].op = 99;
+  ck_assert_int_eq(weft_select(k, 3, -1), WEFT_EINVAL);
+  ck_assert_int_eq(weft_select(NULL, 2, -1), WEFT_EINVAL);
+  for (weft_chan **c = (weft_chan *[]){a, b, d}, **e = c + 3; c < e; c++)
+    ck_assert_int_eq(weft_chan_free(*c), 0);
+  return 0;
+}
+
+START_TEST(test_chan_select_one_case_takes_effect) {
+  ck_assert_int_eq(run_in_task(2, select_body, NULL), 0);
+}
+END_TEST
+
+static void *select_forever(void *arg) {
+  weft_select_case k = {.chan = arg, .op = WEFT_SELECT_RECV, .elem = &(long){0}};
+  return (void *)(intptr_t)weft_select(&k, 1, -1);
+}
+
+/* Many selects and plain senders racing on shared channels: every value is
+ * received once, by a plain receive or by exactly one select case. */
+static atomic_long sel_total;
+
+static void *selector(void *arg) {
+  weft_chan **c = arg;
+  long v;
+  for (;;) {
+    weft_select_case k[2] = {{.chan = c[0], .op = WEFT_SELECT_RECV, .elem = &v},
+                             {.chan = c[1], .op = WEFT_SELECT_RECV, .elem = &v}};
+    int idx = weft_select(k, 2, -1);
+    if (idx < 0 || k[idx].result == WEFT_EPIPE)
+      return NULL;
+    atomic_fetch_add(&sel_total, v);
+  }
+}
+
+static int select_race_body(void *arg) {
+  weft_chan *c[2];
+  weft_task *t[4], *x;
+  long n = *(long *)arg, expect = 0;
+  void *r;
+  ck_assert_int_eq(weft_chan_new(&c[0], sizeof(long), 0), 0);
+  ck_assert_int_eq(weft_chan_new(&c[1], sizeof(long), 0), 0);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(weft_spawn(&t[i], selector, c), 0);
+  for (long i = 1; i <= n; i++) {
+    CHECK_HOT(weft_chan_send(c[i % 2], &i, -1) == 0);
+    expect += i;
+  }
+  ck_assert_int_eq(weft_chan_close(c[0]), 0);
+  ck_assert_int_eq(weft_chan_close(c[1]), 0);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(weft_join(t[i], NULL), 0);
+  ck_assert_int_eq(atomic_load(&sel_total), expect);
+  /* a cancelled select returns ECANCELED and leaves nothing queued */
+  weft_chan *e;
+  ck_assert_int_eq(weft_chan_new(&e, sizeof(long), 0), 0);
+  ck_assert_int_eq(weft_spawn(&x, select_forever, e), 0);
+  ck_assert_int_eq(weft_sleep(20), 0);
+  ck_assert_int_eq(weft_cancel(x), 0);
+  ck_assert_int_eq(weft_join(x, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
+  ck_assert_int_eq(weft_chan_try_send(e, &expect), WEFT_EAGAIN);
+  for (int i = 0; i < 2; i++)
+    ck_assert_int_eq(weft_chan_free(c[i]), 0);
+  ck_assert_int_eq(weft_chan_free(e), 0);
+  return 0;
+}
+
+START_TEST(test_chan_select_races_each_value_once) {
+  long n = scaled(100000);
+  ck_assert_int_eq(run_in_task(2, select_race_body, &n), 0);
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 START_TEST(test_chan_bad_input) {
@@ -337,11 +496,14 @@ static Suite *chan_suite(void) {
   tcase_add_test(core, test_chan_close_wakes_every_waiter);
   tcase_add_test(core, test_chan_deadline_and_cancel);
   tcase_add_test(core, test_chan_deadlines_race_wakeups);
+  tcase_add_test(core, test_chan_select_one_case_takes_effect);
+  tcase_add_test(core, test_chan_select_fair_among_ready_cases);
   tcase_set_timeout(core, 120);
   tcase_add_test(errors, test_chan_bad_input);
   tcase_add_test(stress, test_chan_ping_pong_across_workers);
   tcase_add_test(stress, test_chan_4x4_buffered_each_value_once);
   tcase_add_test(stress, test_chan_4x4_unbuffered_each_value_once);
+  tcase_add_test(stress, test_chan_select_races_each_value_once);
   tcase_set_timeout(stress, 600);
   suite_add_tcase(s, core);
   suite_add_tcase(s, errors);

@@ -13,7 +13,7 @@
  *
  *   offset  contents
  *     0     MXCSR (4 bytes)
- *     4     x87 control word (2 bytes, 2 bytes of zero padding)
+ *     4     x87 control word (2 bytes, 2 bytes padding)
  *     8     %r15
  *    16     %r14
  *    24     %r13
@@ -46,19 +46,21 @@ weft__ctx_switch:
 	.cfi_adjust_cfa_offset 8
 	subq	$8, %rsp
 	.cfi_adjust_cfa_offset 8
-	movq	$0, (%rsp)		/* the padding bytes take part in the compare below */
 	stmxcsr	(%rsp)
 	fnstcw	4(%rsp)
-	movq	(%rsp), %rax		/* the live control words */
+	/* The live values, each read back at the width it was stored (a wider
+	 * load would stall store-to-load forwarding). */
+	movl	(%rsp), %eax
+	movzwl	4(%rsp), %ecx
 	movq	%rsp, (%rdi)		/* from->sp = %rsp */
 	movq	(%rsi), %rsp		/* %rsp = to->sp */
 	/* Loading MXCSR and the x87 control word costs tens of cycles and
 	 * they almost never differ between contexts: load them only when the
-	 * saved slot differs from the live values. */
-	cmpq	(%rsp), %rax
-	je	1f
-	ldmxcsr	(%rsp)
-	fldcw	4(%rsp)
+	 * saved ones differ from the live values. */
+	cmpl	(%rsp), %eax
+	jne	2f
+	cmpw	4(%rsp), %cx
+	jne	2f
 1:	addq	$8, %rsp
 	.cfi_adjust_cfa_offset -8
 	popq	%r15
@@ -74,6 +76,10 @@ weft__ctx_switch:
 	popq	%rbp
 	.cfi_adjust_cfa_offset -8
 	ret
+	.cfi_adjust_cfa_offset 56	/* the slow path runs with the frame still in place */
+2:	ldmxcsr	(%rsp)
+	fldcw	4(%rsp)
+	jmp	1b
 	.cfi_endproc
 	.size	weft__ctx_switch, .-weft__ctx_switch
 

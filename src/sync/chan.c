@@ -37,6 +37,10 @@
 
 #define WEFT_CHAN_MAGIC 0x6368616eu /* "chan" */
 
+struct select_state {
+  atomic_int fired; /* -1 until one case (its index) or a withdraw (-2) claims it */
+};
+
 struct waiter {
   weft_task *task;
   void *elem;          /* a sender's value, or a receiver's destination */
@@ -45,6 +49,8 @@ struct waiter {
   bool send;           /* immutable */
   int result;          /* set by whoever unlinks it */
   weft_chan *chan;     /* immutable */
+  struct select_state *sel; /* a weft_select's case, or NULL; immutable */
+  int index;           /* the case's index; immutable */
 };
 
 struct queue {
@@ -89,11 +95,19 @@ static void q_unlink(struct queue *q, struct waiter *w) {
   w->linked = false;
 }
 
+/* Take the first waiter that can still complete: a plain one, or a select
+ * case whose select this claims (protocol "select"). Cases of selects that
+ * another channel or a withdraw already claimed are dropped on the way. */
 static struct waiter *q_pop(struct queue *q) {
-  struct waiter *w = q->head;
-  if (w)
+  struct waiter *w;
+  while ((w = q->head)) {
+    int idle = -1;
     q_unlink(q, w);
-  return w;
+    if (!w->sel ||
+        atomic_compare_exchange_strong(&w->sel->fired, &idle, w->index)) /* acq_rel */
+      return w;
+  }
+  return NULL;
 }
 
 static char *slot(weft_chan *c, size_t i) {
@@ -309,4 +323,218 @@ long weft_chan_len(weft_chan *c) {
 
 long weft_chan_cap(const weft_chan *c) {
   return valid(c) ? (long)c->cap : WEFT_EINVAL;
+}
+
+/* ---- select ---- */
+
+/*
+ * Protocol "select" (Go's selectgo, simplified):
+ *  1. Try every case once, in a random order, each under its channel's
+ *     lock; the first that can complete does, and wins.
+ *  2. Otherwise park. The publish step locks every channel of the select
+ *     (in address order, each once), tries the cases again, and if none
+ *     can complete queues one waiter per case, all pointing to one
+ *     select_state, and sets withdraw.
+ *  3. A waker popping a select's waiter must first claim the select with a
+ *     CAS of `fired` from -1 to the case's index; if that fails (another
+ *     case or a withdraw won) it drops the waiter and looks further. So
+ *     exactly one case takes effect. withdraw claims with -2.
+ *  4. Resumed, the task unlinks its remaining waiters, each under its
+ *     channel's lock, and reports the case that fired.
+ * Among several ready cases the random order of step 1 picks uniformly.
+ */
+
+static uint64_t next_random(void) {
+  static _Atomic uint64_t state = UINT64_C(0x9E3779B97F4A7C15);
+  uint64_t x = atomic_fetch_add_explicit(&state, UINT64_C(0x9E3779B97F4A7C15),
+                                         memory_order_relaxed);
+  x ^= x >> 30; /* splitmix64 */
+  x *= UINT64_C(0xBF58476D1CE4E5B9);
+  x ^= x >> 27;
+  x *= UINT64_C(0x94D049BB133111EB);
+  return x ^ (x >> 31);
+}
+
+struct select_call {
+  weft_select_case *cases;
+  size_t n;
+  unsigned *order;          /* a random permutation of the case indices */
+  weft_chan **locks;        /* the distinct channels, by address */
+  size_t nlocks;
+  struct waiter *w;         /* one per case */
+  struct select_state st;
+  int done;                 /* publish completed a case at once: its index */
+};
+
+static int cmp_chan(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t) * (weft_chan *const *)a, y = (uintptr_t) * (weft_chan *const *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Try case i with its channel locked. */
+static int try_case(weft_select_case *k, struct waiter **wake) {
+  weft_chan *c = k->chan;
+  return k->op == WEFT_SELECT_SEND ? send_locked(c, k->elem, wake) : recv_locked(c, k->elem, wake);
+}
+
+static bool select_withdraw(weft_task *t) {
+  struct select_call *s = t->wait_obj;
+  int idle = -1;
+  return atomic_compare_exchange_strong(&s->st.fired, &idle, -2);
+}
+
+/* Step 2, on the scheduler stack. */
+static void select_publish(weft_task *t, void *arg) {
+  struct select_call *s = arg;
+  struct waiter *other = NULL;
+  int rc = WEFT_EAGAIN;
+  size_t i, k;
+
+  for (i = 0; i < s->nlocks; i++)
+    weft__spin_lock(&s->locks[i]->lock);
+  for (k = 0; k < s->n && rc == WEFT_EAGAIN; k++) {
+    i = s->order[k];
+    if (s->cases[i].chan && (rc = try_case(&s->cases[i], &other)) != WEFT_EAGAIN) {
+      s->cases[i].result = rc;
+      s->done = (int)i;
+    }
+  }
+  if (rc == WEFT_EAGAIN) {
+    for (i = 0; i < s->n; i++) {
+      weft_chan *c = s->cases[i].chan;
+      if (c)
+        q_push(s->w[i].send ? &c->sendq : &c->recvq, &s->w[i]);
+    }
+    t->withdraw = select_withdraw;
+    t->wait_obj = s;
+  }
+  for (i = s->nlocks; i-- > 0;)
+    weft__spin_unlock(&s->locks[i]->lock);
+  if (rc != WEFT_EAGAIN) {
+    wake(other);
+    weft__wake(t, 0);
+  }
+}
+
+/* Step 4. */
+static void select_unlink(struct select_call *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    weft_chan *c = s->cases[i].chan;
+    if (!c)
+      continue;
+    weft__spin_lock(&c->lock);
+    if (s->w[i].linked)
+      q_unlink(s->w[i].send ? &c->sendq : &c->recvq, &s->w[i]);
+    weft__spin_unlock(&c->lock);
+  }
+}
+
+static int select_check(weft_select_case *cases, size_t n) {
+  if (!cases && n)
+    return WEFT_EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    weft_chan *c = cases[i].chan;
+    if (!c)
+      continue; /* never ready, as a nil channel in Go */
+    if (!valid(c) || (cases[i].op != WEFT_SELECT_SEND && cases[i].op != WEFT_SELECT_RECV) ||
+        (!cases[i].elem && c->esize))
+      return WEFT_EINVAL;
+  }
+  return 0;
+}
+
+/* Step 1: one pass over the cases in s->order. Returns an index or -1. */
+static int select_try_all(struct select_call *s) {
+  for (size_t k = 0; k < s->n; k++) {
+    unsigned i = s->order[k];
+    struct waiter *other = NULL;
+    int rc;
+    if (!s->cases[i].chan)
+      continue;
+    weft__spin_lock(&s->cases[i].chan->lock);
+    rc = try_case(&s->cases[i], &other);
+    weft__spin_unlock(&s->cases[i].chan->lock);
+    if (rc != WEFT_EAGAIN) {
+      wake(other);
+      s->cases[i].result = rc;
+      return (int)i;
+    }
+  }
+  return -1;
+}
+
+static int select_setup(struct select_call *s, weft_select_case *cases, size_t n) {
+  memset(s, 0, sizeof *s);
+  s->cases = cases;
+  s->n = n;
+  s->done = -1;
+  atomic_init(&s->st.fired, -1);
+  if (n == 0)
+    return 0;
+  s->order = malloc(n * sizeof *s->order);
+  s->locks = malloc(n * sizeof *s->locks);
+  s->w = calloc(n, sizeof *s->w);
+  if (!s->order || !s->locks || !s->w)
+    return WEFT_ENOMEM;
+  for (size_t i = 0; i < n; i++) { /* Fisher-Yates, drawn as we fill */
+    size_t j = (size_t)(next_random() % (i + 1));
+    s->order[i] = s->order[j];
+    s->order[j] = (unsigned)i;
+    if (cases[i].chan)
+      s->locks[s->nlocks++] = cases[i].chan;
+    s->w[i] = (struct waiter){.task = weft_self(), .elem = cases[i].elem, .chan = cases[i].chan,
+                              .send = cases[i].op == WEFT_SELECT_SEND, .sel = &s->st,
+                              .index = (int)i};
+  }
+  qsort(s->locks, s->nlocks, sizeof *s->locks, cmp_chan);
+  size_t u = 0;
+  for (size_t i = 0; i < s->nlocks; i++) /* each channel once */
+    if (u == 0 || s->locks[u - 1] != s->locks[i])
+      s->locks[u++] = s->locks[i];
+  s->nlocks = u;
+  return 0;
+}
+
+static void select_teardown(struct select_call *s) {
+  free(s->order);
+  free(s->locks);
+  free(s->w);
+}
+
+int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
+  struct select_call s;
+  int rc, fired;
+
+  if ((rc = select_check(cases, n)))
+    return rc;
+  if (!weft_self())
+    return WEFT_EPERM;
+  if (weft_canceled())
+    return WEFT_ECANCELED;
+  for (size_t i = 0; i < n; i++)
+    if (cases[i].chan)
+      atomic_fetch_add(&cases[i].chan->users, 1);
+  if ((rc = select_setup(&s, cases, n)))
+    goto out;
+  if ((rc = select_try_all(&s)) >= 0)
+    goto out;
+  if (deadline == 0) {
+    rc = WEFT_ETIMEDOUT;
+    goto out;
+  }
+  rc = weft__park_until(select_publish, &s, deadline);
+  select_unlink(&s);
+  fired = atomic_load(&s.st.fired);
+  if (s.done >= 0) {
+    rc = s.done; /* completed in the publish step */
+  } else if (rc == 0 && fired >= 0) {
+    cases[fired].result = s.w[fired].result;
+    rc = fired;
+  }
+out:
+  select_teardown(&s);
+  for (size_t i = 0; i < n; i++)
+    if (cases[i].chan)
+      atomic_fetch_sub(&cases[i].chan->users, 1);
+  return rc;
 }
