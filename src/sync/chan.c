@@ -30,6 +30,7 @@
  * (WEFT_EBUSY) while any task is inside one, not only while one is queued.
  */
 #include "io/io.h"
+#include "list.h"
 #include "runtime.h"
 
 #include <stdlib.h>
@@ -44,8 +45,8 @@ struct select_state {
 struct waiter {
   weft_task *task;
   void *elem;          /* a sender's value, or a receiver's destination */
-  struct waiter *prev, *next;
-  bool linked;         /* queued; under the channel lock */
+  struct weft__node node; /* in a queue; under the channel lock */
+  struct waiter *wake_next; /* close's list of waiters to wake */
   bool send;           /* immutable */
   int result;          /* set by whoever unlinks it */
   weft_chan *chan;     /* immutable */
@@ -53,9 +54,8 @@ struct waiter {
   int index;           /* the case's index; immutable */
 };
 
-struct queue {
-  struct waiter *head, *tail;
-};
+/* A queue of waiters (list.h). */
+#define queue weft__list
 
 struct weft_chan {
   uint32_t magic;
@@ -73,26 +73,11 @@ static bool valid(const weft_chan *c) {
 }
 
 static void q_push(struct queue *q, struct waiter *w) {
-  w->next = NULL;
-  w->prev = q->tail;
-  if (q->tail)
-    q->tail->next = w;
-  else
-    q->head = w;
-  q->tail = w;
-  w->linked = true;
+  weft__list_push(q, &w->node, false);
 }
 
 static void q_unlink(struct queue *q, struct waiter *w) {
-  if (w->prev)
-    w->prev->next = w->next;
-  else
-    q->head = w->next;
-  if (w->next)
-    w->next->prev = w->prev;
-  else
-    q->tail = w->prev;
-  w->linked = false;
+  weft__list_unlink(q, &w->node);
 }
 
 /* Take the first waiter that can still complete: a plain one, or a select
@@ -100,8 +85,9 @@ static void q_unlink(struct queue *q, struct waiter *w) {
  * another channel or a withdraw already claimed are dropped on the way. */
 static struct waiter *q_pop(struct queue *q) {
   struct waiter *w;
-  while ((w = q->head)) {
+  while (q->head) {
     int idle = -1;
+    w = container_of(q->head, struct waiter, node);
     q_unlink(q, w);
     if (!w->sel ||
         atomic_compare_exchange_strong(&w->sel->fired, &idle, w->index)) /* acq_rel */
@@ -178,7 +164,7 @@ static bool withdraw(weft_task *t) {
   weft_chan *c = w->chan;
   bool was = false;
   weft__spin_lock(&c->lock);
-  if (w->linked) {
+  if (w->node.linked) {
     q_unlink(w->send ? &c->sendq : &c->recvq, w);
     was = true;
   }
@@ -287,12 +273,12 @@ int weft_chan_close(weft_chan *c) {
    * not wait), senders cannot send any more. */
   while ((w = q_pop(&c->recvq)) || (w = q_pop(&c->sendq))) {
     w->result = WEFT_EPIPE;
-    w->next = list;
+    w->wake_next = list;
     list = w;
   }
   weft__spin_unlock(&c->lock);
   while ((w = list)) {
-    list = w->next; /* read before the wakeup: after it, w may be gone */
+    list = w->wake_next; /* read before the wakeup: after it, w may be gone */
     wake(w);
   }
   return 0;
@@ -423,7 +409,7 @@ static void select_unlink(struct select_call *s) {
     if (!c)
       continue;
     weft__spin_lock(&c->lock);
-    if (s->w[i].linked)
+    if (s->w[i].node.linked)
       q_unlink(s->w[i].send ? &c->sendq : &c->recvq, &s->w[i]);
     weft__spin_unlock(&c->lock);
   }

@@ -19,6 +19,7 @@
  * starvation mode, simplified).
  */
 #include "io/io.h"
+#include "list.h"
 #include "runtime.h"
 
 #include <sched.h>
@@ -29,8 +30,8 @@
 
 struct waiter {
   weft_task *task;
-  struct waiter *prev, *next;
-  bool linked;           /* under the object's lock */
+  struct weft__node node; /* in the queue; under the object's lock */
+  struct waiter *wake_next; /* a list of waiters to wake */
   int result;            /* set by whoever unlinks it */
   int64_t since;         /* arrival, for the mutex's fairness */
   struct waitq *q;       /* immutable */
@@ -43,51 +44,30 @@ struct waiter {
 
 struct waitq {
   atomic_flag lock;
-  struct waiter *head, *tail; /* under lock */
+  struct weft__list list; /* of waiters; under lock */
 };
 
 static void wq_init(struct waitq *q) {
   atomic_flag_clear(&q->lock);
-  q->head = q->tail = NULL;
+  q->list.head = q->list.tail = NULL;
+}
+
+static struct waiter *wq_head(struct waitq *q) {
+  return q->list.head ? container_of(q->list.head, struct waiter, node) : NULL;
 }
 
 static void wq_link(struct waitq *q, struct waiter *w) {
-  if (w->front) {
-    w->prev = NULL;
-    w->next = q->head;
-    if (q->head)
-      q->head->prev = w;
-    else
-      q->tail = w;
-    q->head = w;
-  } else {
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-      q->tail->next = w;
-    else
-      q->head = w;
-    q->tail = w;
-  }
-  w->linked = true;
+  weft__list_push(&q->list, &w->node, w->front);
 }
 
 static void wq_unlink(struct waitq *q, struct waiter *w) {
-  if (w->prev)
-    w->prev->next = w->next;
-  else
-    q->head = w->next;
-  if (w->next)
-    w->next->prev = w->prev;
-  else
-    q->tail = w->prev;
-  w->linked = false;
+  weft__list_unlink(&q->list, &w->node);
 }
 
 /* Unlink the oldest waiter with result r; the caller wakes it after
  * unlocking (wake_one). */
 static struct waiter *wq_pop(struct waitq *q, int r) {
-  struct waiter *w = q->head;
+  struct waiter *w = wq_head(q);
   if (w) {
     wq_unlink(q, w);
     w->result = r;
@@ -104,7 +84,7 @@ static bool wq_withdraw(weft_task *t) {
   struct waiter *w = t->wait_obj;
   bool was = false;
   weft__spin_lock(&w->q->lock);
-  if (w->linked) {
+  if (w->node.linked) {
     wq_unlink(w->q, w);
     was = true;
   }
@@ -188,7 +168,7 @@ int weft_mutex_free(weft_mutex *m) {
     return 0;
   if (m->magic != MUTEX_MAGIC)
     return WEFT_EINVAL;
-  if (m->locked || m->q.head)
+  if (m->locked || wq_head(&m->q))
     return WEFT_EBUSY;
   m->magic = 0;
   free(m);
@@ -232,7 +212,7 @@ static int mutex_release(weft_mutex *m, weft_task *by) {
     weft__spin_unlock(&m->q.lock);
     return WEFT_EPERM;
   }
-  if (m->q.head && weft_now() - m->q.head->since >= STARVE_MS) {
+  if (wq_head(&m->q) && weft_now() - wq_head(&m->q)->since >= STARVE_MS) {
     w = wq_pop(&m->q, 0); /* hand it over: the lock stays taken, by w */
     m->owner = w->task;
   } else {
@@ -287,7 +267,7 @@ int weft_cond_free(weft_cond *c) {
     return 0;
   if (c->magic != COND_MAGIC)
     return WEFT_EINVAL;
-  if (c->q.head)
+  if (wq_head(&c->q))
     return WEFT_EBUSY;
   c->magic = 0;
   free(c);
@@ -321,14 +301,14 @@ static int cond_wake(weft_cond *c, bool all) {
     return WEFT_EINVAL;
   weft__spin_lock(&c->q.lock);
   while ((w = wq_pop(&c->q, 0))) {
-    w->next = list;
+    w->wake_next = list;
     list = w;
     if (!all)
       break;
   }
   weft__spin_unlock(&c->q.lock);
   while ((w = list)) {
-    list = w->next; /* before the wakeup, after which w may be gone */
+    list = w->wake_next; /* before the wakeup, after which w may be gone */
     wake_one(w);
   }
   return 0;
@@ -373,7 +353,7 @@ int weft_wg_free(weft_wg *g) {
     return 0;
   if (g->magic != WG_MAGIC)
     return WEFT_EINVAL;
-  if (g->q.head)
+  if (wq_head(&g->q))
     return WEFT_EBUSY;
   g->magic = 0;
   free(g);
@@ -391,12 +371,12 @@ int weft_wg_add(weft_wg *g, long n) {
   }
   g->count += n;
   while (g->count == 0 && (w = wq_pop(&g->q, 0))) {
-    w->next = list;
+    w->wake_next = list;
     list = w;
   }
   weft__spin_unlock(&g->q.lock);
   while ((w = list)) {
-    list = w->next;
+    list = w->wake_next;
     wake_one(w);
   }
   return 0;
@@ -450,7 +430,7 @@ int weft_sem_free(weft_sem *s) {
     return 0;
   if (s->magic != SEM_MAGIC)
     return WEFT_EINVAL;
-  if (s->q.head)
+  if (wq_head(&s->q))
     return WEFT_EBUSY;
   s->magic = 0;
   free(s);
