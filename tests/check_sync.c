@@ -309,6 +309,48 @@ START_TEST(test_sync_once_runs_once) {
 }
 END_TEST
 
+/* Cancellation of a task parked in weft_wg_wait and in weft_sem_wait. */
+static void *wg_wait_forever(void *arg) {
+  return (void *)(intptr_t)weft_wg_wait(arg, -1);
+}
+
+static void *sem_wait_forever(void *arg) {
+  return (void *)(intptr_t)weft_sem_wait(arg, -1);
+}
+
+static int cancel_body(void *arg) {
+  weft_wg *g;
+  weft_sem *s;
+  weft_task *a, *b;
+  void *r;
+  (void)arg;
+  ck_assert_int_eq(weft_wg_new(&g), 0);
+  ck_assert_int_eq(weft_wg_add(g, 1), 0);
+  ck_assert_int_eq(weft_sem_new(&s, 0), 0);
+  ck_assert_int_eq(weft_spawn(&a, wg_wait_forever, g), 0);
+  ck_assert_int_eq(weft_spawn(&b, sem_wait_forever, s), 0);
+  ck_assert_int_eq(weft_sleep(20), 0);
+  ck_assert_int_eq(weft_wg_free(g), WEFT_EBUSY);
+  ck_assert_int_eq(weft_sem_free(s), WEFT_EBUSY);
+  ck_assert_int_eq(weft_cancel(a), 0);
+  ck_assert_int_eq(weft_cancel(b), 0);
+  ck_assert_int_eq(weft_join(a, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
+  ck_assert_int_eq(weft_join(b, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
+  ck_assert_int_eq(weft_sem_post(s), 0); /* the cancelled waiter took nothing */
+  ck_assert_int_eq(weft_sem_trywait(s), 0);
+  ck_assert_int_eq(weft_wg_done(g), 0);
+  ck_assert_int_eq(weft_wg_free(g), 0);
+  ck_assert_int_eq(weft_sem_free(s), 0);
+  return 0;
+}
+
+START_TEST(test_sync_cancel_wg_and_sem_waits) {
+  ck_assert_int_eq(run_in_task(2, cancel_body, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_sync_outside_a_task) {
   weft_mutex *m;
   weft_wg *g;
@@ -339,6 +381,7 @@ static Suite *sync_suite(void) {
   tcase_add_test(core, test_sync_wait_group);
   tcase_add_test(core, test_sync_semaphore_bounds_concurrency);
   tcase_add_test(core, test_sync_once_runs_once);
+  tcase_add_test(core, test_sync_cancel_wg_and_sem_waits);
   tcase_set_timeout(core, 120);
   tcase_add_test(errors, test_sync_mutex_errors_deadline_cancel);
   tcase_add_test(errors, test_sync_outside_a_task);
