@@ -82,7 +82,7 @@ static int workers_init(weft_rt *rt) {
   if (!rt->shards)
     return WEFT_ENOMEM;
   for (unsigned i = 0; i <= rt->nworkers; i++)
-    atomic_flag_clear(&rt->shards[i].lock);
+    weft__spin_init(&rt->shards[i].lock);
   for (unsigned i = 0; i < rt->nworkers; i++) {
     weft__worker *w = &rt->workers[i];
     w->rt = rt;

@@ -61,7 +61,7 @@ struct weft_task {
   atomic_uintptr_t join;  /* join protocol (task.c): NONE, DETACHED, DONE or the joiner */
   atomic_bool claimed;    /* a join or detach holds the handle */
   atomic_bool cancel_req; /* weft_cancel was called; any thread */
-  atomic_flag wait_lock;  /* guards withdraw (task.c, "park" and "cancel") */
+  weft__spinlock wait_lock;/* guards withdraw (task.c, "park" and "cancel") */
   weft__withdraw_fn withdraw; /* under wait_lock; NULL when not parked */
   void *wait_obj;         /* what the task waits on; under wait_lock */
   weft_task *next;        /* run-queue link; whoever holds it in a queue */
@@ -85,7 +85,7 @@ struct weft__counters {
 
 /* One shard of the registry of live tasks (for cancel-all and the dump). */
 struct weft__shard {
-  _Alignas(WEFT_CACHELINE) atomic_flag lock;
+  _Alignas(WEFT_CACHELINE) weft__spinlock lock;
   weft_task *head; /* under lock */
 };
 

@@ -182,7 +182,7 @@ int weft__spawn(weft_rt *rt, weft__worker *w, weft_task **out, const weft_spawn_
     strncpy(t->name, attr->name, sizeof t->name - 1);
   atomic_init(&t->join, detached ? JOIN_DETACHED : JOIN_NONE);
   atomic_init(&t->claimed, detached);
-  atomic_flag_clear(&t->wait_lock);
+  weft__spin_init(&t->wait_lock);
   weft__ctx_init(&t->ctx, t->stack->lo, t->stack->size, weft__task_entry, t);
   t->cur_stack = t->stack;
   t->cur_fake = &t->asan_fake;

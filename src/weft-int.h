@@ -62,20 +62,37 @@ _Noreturn void weft__fatal(const char *file, int line, const char *what);
 
 /*
  * A spinlock for critical sections of a few instructions (the registry's
- * list links, a task's wait_lock). Acquire pairs with the release in
- * weft__spin_unlock. With more workers than cores the holder may be
- * preempted, so a waiter that keeps failing gives its core away.
+ * list links, a task's wait_lock, a channel or lock's queue). The
+ * exchange's acquire pairs with the release store in weft__spin_unlock.
+ * Waiters spin on a plain load (test and test-and-set), so a contended lock
+ * does not bounce its cache line on every try; with more workers than
+ * cores the holder may be preempted, so a waiter that keeps failing gives
+ * its core away.
  */
 #include <sched.h>
-static inline void weft__spin_lock(atomic_flag *l) {
-  unsigned spins = 0;
-  while (atomic_flag_test_and_set_explicit(l, memory_order_acquire))
-    if (++spins % 128 == 0)
-      sched_yield();
+#include <stdbool.h>
+typedef atomic_bool weft__spinlock;
+
+void weft__cpu_relax(void);
+
+static inline void weft__spin_init(weft__spinlock *l) {
+  atomic_init(l, false);
 }
 
-static inline void weft__spin_unlock(atomic_flag *l) {
-  atomic_flag_clear_explicit(l, memory_order_release);
+static inline void weft__spin_lock(weft__spinlock *l) {
+  unsigned spins = 0;
+  while (atomic_exchange_explicit(l, true, memory_order_acquire)) {
+    while (atomic_load_explicit(l, memory_order_relaxed)) {
+      if (++spins % 128 == 0)
+        sched_yield();
+      else
+        weft__cpu_relax();
+    }
+  }
+}
+
+static inline void weft__spin_unlock(weft__spinlock *l) {
+  atomic_store_explicit(l, false, memory_order_release);
 }
 
 size_t weft__page_size(void);

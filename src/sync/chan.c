@@ -59,7 +59,7 @@ struct waiter {
 
 struct weft_chan {
   uint32_t magic;
-  atomic_flag lock;
+  weft__spinlock lock;
   size_t esize, cap;   /* immutable */
   char *buf;           /* cap * esize bytes */
   size_t head, count;  /* under lock */
@@ -252,7 +252,7 @@ int weft_chan_new(weft_chan **out, size_t elem_size, size_t capacity) {
     return WEFT_ENOMEM;
   }
   c->magic = WEFT_CHAN_MAGIC;
-  atomic_flag_clear(&c->lock);
+  weft__spin_init(&c->lock);
   c->esize = elem_size;
   c->cap = capacity;
   *out = c;

@@ -43,12 +43,12 @@ struct waiter {
 };
 
 struct waitq {
-  atomic_flag lock;
+  weft__spinlock lock;
   struct weft__list list; /* of waiters; under lock */
 };
 
 static void wq_init(struct waitq *q) {
-  atomic_flag_clear(&q->lock);
+  weft__spin_init(&q->lock);
   q->list.head = q->list.tail = NULL;
 }
 
