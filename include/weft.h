@@ -462,6 +462,7 @@ WEFT_API int weft_gen_free(weft_gen *g);
  */
 
 typedef struct weft_sock weft_sock;
+struct addrinfo; /* <netdb.h>; declared here so strict C modes see one type */
 
 #define WEFT_READABLE 1
 #define WEFT_WRITABLE 2
