@@ -26,8 +26,12 @@
  * The waiter lives on the parked task's stack: it cannot go away before
  * its wakeup, and after it nobody touches it.
  *
- * `users` counts operations in progress so that weft_chan_free can refuse
- * (WEFT_EBUSY) while any task is inside one, not only while one is queued.
+ * `users` counts tasks parked in an operation (from before they queue until
+ * after they resume, when their withdraw can no longer name the channel),
+ * so weft_chan_free refuses (WEFT_EBUSY) while any is. An operation that
+ * completes without parking needs no count: freeing a channel while another
+ * thread is inside a call on it is a use-after-free whatever we count, and
+ * the fast path stays free of two contended atomic operations.
  */
 #include "io/io.h"
 #include "list.h"
@@ -203,12 +207,15 @@ static int op(weft_chan *c, bool send, void *elem, int64_t deadline) {
     return WEFT_EPERM;
   if (weft_canceled())
     return WEFT_ECANCELED;
-  atomic_fetch_add(&c->users, 1);
   rc = try_locked(c, send, elem, &other);
   wake(other);
-  if (rc == WEFT_EAGAIN)
-    rc = deadline == 0 ? WEFT_ETIMEDOUT : weft__park_until(publish, &w, deadline);
-  atomic_fetch_sub(&c->users, 1);
+  if (rc == WEFT_EAGAIN && deadline == 0)
+    return WEFT_ETIMEDOUT;
+  if (rc == WEFT_EAGAIN) {
+    atomic_fetch_add(&c->users, 1);
+    rc = weft__park_until(publish, &w, deadline);
+    atomic_fetch_sub(&c->users, 1);
+  }
   return rc;
 }
 
@@ -341,6 +348,8 @@ static uint64_t next_random(void) {
   return x ^ (x >> 31);
 }
 
+#define SELECT_SMALL 8
+
 struct select_call {
   weft_select_case *cases;
   size_t n;
@@ -350,6 +359,10 @@ struct select_call {
   struct waiter *w;         /* one per case */
   struct select_state st;
   int done;                 /* publish completed a case at once: its index */
+  /* Room for small selects, so the common case allocates nothing. */
+  unsigned order_small[SELECT_SMALL];
+  weft_chan *locks_small[SELECT_SMALL];
+  struct waiter w_small[SELECT_SMALL];
 };
 
 static int cmp_chan(const void *a, const void *b) {
@@ -457,11 +470,17 @@ static int select_setup(struct select_call *s, weft_select_case *cases, size_t n
   atomic_init(&s->st.fired, -1);
   if (n == 0)
     return 0;
-  s->order = malloc(n * sizeof *s->order);
-  s->locks = malloc(n * sizeof *s->locks);
-  s->w = calloc(n, sizeof *s->w);
-  if (!s->order || !s->locks || !s->w)
-    return WEFT_ENOMEM;
+  if (n <= SELECT_SMALL) {
+    s->order = s->order_small;
+    s->locks = s->locks_small;
+    s->w = s->w_small;
+  } else {
+    s->order = malloc(n * sizeof *s->order);
+    s->locks = malloc(n * sizeof *s->locks);
+    s->w = malloc(n * sizeof *s->w);
+    if (!s->order || !s->locks || !s->w)
+      return WEFT_ENOMEM;
+  }
   for (size_t i = 0; i < n; i++) { /* Fisher-Yates, drawn as we fill */
     size_t j = (size_t)(next_random() % (i + 1));
     s->order[i] = s->order[j];
@@ -481,7 +500,15 @@ static int select_setup(struct select_call *s, weft_select_case *cases, size_t n
   return 0;
 }
 
+/* Count the parked select as a user of each of its channels (see `users`). */
+static void select_users(struct select_call *s, long delta) {
+  for (size_t i = 0; i < s->nlocks; i++)
+    atomic_fetch_add(&s->locks[i]->users, delta);
+}
+
 static void select_teardown(struct select_call *s) {
+  if (s->order == s->order_small)
+    return;
   free(s->order);
   free(s->locks);
   free(s->w);
@@ -497,9 +524,6 @@ int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
     return WEFT_EPERM;
   if (weft_canceled())
     return WEFT_ECANCELED;
-  for (size_t i = 0; i < n; i++)
-    if (cases[i].chan)
-      atomic_fetch_add(&cases[i].chan->users, 1);
   if ((rc = select_setup(&s, cases, n)))
     goto out;
   if ((rc = select_try_all(&s)) >= 0)
@@ -508,8 +532,10 @@ int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
     rc = WEFT_ETIMEDOUT;
     goto out;
   }
+  select_users(&s, 1);
   rc = weft__park_until(select_publish, &s, deadline);
   select_unlink(&s);
+  select_users(&s, -1);
   fired = atomic_load(&s.st.fired);
   if (s.done >= 0) {
     rc = s.done; /* completed in the publish step */
@@ -519,8 +545,5 @@ int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
   }
 out:
   select_teardown(&s);
-  for (size_t i = 0; i < n; i++)
-    if (cases[i].chan)
-      atomic_fetch_sub(&cases[i].chan->users, 1);
   return rc;
 }
