@@ -22,6 +22,7 @@
 #include <netdb.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -90,6 +91,13 @@ typedef struct weft_config {
  * Fill cfg with the defaults, then apply the environment:
  * WEFT_WORKERS (worker count) and WEFT_STACK_SIZE (bytes, or with a k/m
  * suffix). Malformed environment values are ignored. Any thread.
+ *
+ * weft_rt_new also reads, from the environment:
+ *   WEFT_WARN_BLOCKING_MS  warn on stderr, naming the task, when a task has
+ *                          run this long without yielding (it blocks its
+ *                          worker); default 500, 0 turns it off
+ *   WEFT_DEADLOCK_CHECK    0 turns deadlock detection off (weft_rt_wait)
+ *   WEFT_DUMP_SIGNAL       a signal that prints weft_rt_dump to stderr
  */
 WEFT_API void weft_config_init(weft_config *cfg);
 
@@ -111,7 +119,16 @@ WEFT_API int weft_rt_spawn(weft_rt *rt, weft_task **out, void *(*fn)(void *), vo
 
 /*
  * Block the calling (non-task) thread until rt has no task left. Returns
- * 0, WEFT_EINVAL for NULL, WEFT_EPERM from inside a task of any runtime.
+ * 0, WEFT_EINVAL for NULL, WEFT_EPERM from inside a task of any runtime,
+ * or WEFT_EDEADLK when the runtime deadlocks: tasks remain, every one is
+ * parked, and nothing the runtime watches (a running task, a timer, a
+ * deadline, I/O) can wake any of them, as when two tasks each receive from
+ * a channel only the other would send on. It then prints "weft: deadlock"
+ * and weft_rt_dump's listing to stderr; the tasks stay parked until
+ * weft_rt_free cancels them. The check runs every 100 ms and needs two
+ * agreeing looks. A thread outside the runtime that will later wake a task
+ * (weft_chan_try_send from a plain thread, weft_rt_spawn) is invisible to
+ * it: such programs set WEFT_DEADLOCK_CHECK=0 in the environment.
  */
 WEFT_API int weft_rt_wait(weft_rt *rt);
 
@@ -128,7 +145,9 @@ WEFT_API int weft_rt_free(weft_rt *rt);
  * Run fn(arg) as the main task of a new runtime configured by cfg (NULL
  * for defaults), wait for it, shut the runtime down as weft_rt_free does,
  * and return fn's value. Returns WEFT_EINVAL for a NULL fn, WEFT_EPERM
- * from inside a task, or weft_rt_new's error. Blocks.
+ * from inside a task, weft_rt_new's error, or WEFT_EDEADLK when the
+ * runtime deadlocks before fn returns (see weft_rt_wait: the dump is
+ * printed, then every task is cancelled and the runtime freed). Blocks.
  */
 WEFT_API int weft_main(const weft_config *cfg, int (*fn)(void *), void *arg);
 
@@ -144,7 +163,11 @@ typedef struct weft_stats {
   uint64_t tasks_alive;    /* total only: tasks spawned and not finished */
   uint64_t stacks_mapped;  /* total only: stacks carved from mappings */
   uint64_t stacks_cached;  /* total only: stacks mapped but not in use */
+  uint64_t io_handles;     /* total only: libuv handles open on the I/O thread
+                            * (socket and fd watches, timers, processes),
+                            * besides its own fixed ones */
 } weft_stats;
+#define WEFT_STATS_HAS_IO_HANDLES 1
 
 /*
  * Read rt's counters. *total (may be NULL) receives the sums; per_worker
@@ -153,6 +176,21 @@ typedef struct weft_stats {
  * without stopping the workers, so a sum may be a moment old. Any thread.
  */
 WEFT_API int weft_rt_stats(weft_rt *rt, weft_stats *total, weft_stats *per_worker, size_t n);
+
+/*
+ * Print every live task of rt to out, one line each: id, name, state, the
+ * worker it runs or last ran on, and for a parked task what it waits on
+ * (channel, fd, timer and the time left, join of task N, mutex...) and for
+ * how long. Tasks are read without stopping the runtime, so the picture
+ * may be a moment old. Returns 0 or WEFT_EINVAL for a NULL argument. Any
+ * thread, including a task (it does not block on tasks).
+ *
+ * With WEFT_DUMP_SIGNAL set in the environment when the runtime starts (a
+ * signal name such as SIGUSR1, or a number), the I/O thread prints this
+ * dump to stderr each time that signal arrives. Without it weft installs
+ * no handler for it.
+ */
+WEFT_API int weft_rt_dump(weft_rt *rt, FILE *out);
 
 /* ------------------------------------------------------------------ */
 /* Tasks                                                               */

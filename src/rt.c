@@ -116,6 +116,7 @@ static void rt_destroy(weft_rt *rt) {
   pthread_mutex_destroy(&rt->idle_lock);
   pthread_mutex_destroy(&rt->wait_lock);
   pthread_cond_destroy(&rt->wait_cv);
+  rt->magic = 0;
   free(rt);
 }
 
@@ -124,6 +125,15 @@ static void workers_join(weft_rt *rt, unsigned n) {
   weft__sched_stop(rt);
   for (unsigned i = 0; i < n; i++)
     pthread_join(rt->workers[i].thread, NULL);
+}
+
+/* A condition variable whose timed waits use CLOCK_MONOTONIC (monitor.c). */
+static void monotonic_cond_init(pthread_cond_t *cv) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(cv, &a);
+  pthread_condattr_destroy(&a);
 }
 
 int weft_rt_new(weft_rt **out, const weft_config *cfg) {
@@ -149,8 +159,9 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
   pthread_mutex_init(&rt->inj_lock, NULL);
   pthread_mutex_init(&rt->idle_lock, NULL);
   pthread_mutex_init(&rt->wait_lock, NULL);
-  pthread_cond_init(&rt->wait_cv, NULL);
+  monotonic_cond_init(&rt->wait_cv);
   atomic_init(&rt->next_id, 1);
+  weft__monitor_config(rt);
   rt->nworkers = cfg->workers ? cfg->workers : online_cpus();
   rt->stack_size = weft__stack_round(cfg->stack_size, DEFAULT_STACK);
   if (!rt->stack_size) {
@@ -167,6 +178,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
     if (rc)
       goto out_join;
   }
+  rt->magic = WEFT_RT_MAGIC;
   *out = rt;
   return 0;
 
@@ -186,33 +198,43 @@ int weft_rt_spawn(weft_rt *rt, weft_task **out, void *(*fn)(void *), void *arg) 
 int weft_rt_spawn_ex(weft_rt *rt, weft_task **out, const weft_spawn_attr *attr,
                      void *(*fn)(void *), void *arg) {
   weft__worker *w = weft__worker_current();
-  if (!rt)
+  if (!weft__rt_valid(rt) || !fn)
     return WEFT_EINVAL;
   if (!out && attr && !attr->detached)
     return WEFT_EINVAL;
   return weft__spawn(rt, w && w->rt == rt ? w : NULL, out, attr, fn, arg);
 }
 
+static bool no_tasks(void *arg) {
+  weft_rt *rt = arg;
+  return atomic_load(&rt->ntasks) == 0;
+}
+
 int weft_rt_wait(weft_rt *rt) {
-  if (!rt)
+  if (!weft__rt_valid(rt))
     return WEFT_EINVAL;
   if (weft_self())
     return WEFT_EPERM;
+  return weft__wait_or_deadlock(rt, &rt->wait_lock, &rt->wait_cv, no_tasks, rt);
+}
+
+/* Wait for every task after weft__task_cancel_all: no deadlock check, the
+ * cancelled tasks are on their way out. */
+static void wait_all(weft_rt *rt) {
   pthread_mutex_lock(&rt->wait_lock);
   while (atomic_load(&rt->ntasks) > 0)
     pthread_cond_wait(&rt->wait_cv, &rt->wait_lock);
   pthread_mutex_unlock(&rt->wait_lock);
-  return 0;
 }
 
 int weft_rt_free(weft_rt *rt) {
-  if (!rt)
+  if (!weft__rt_valid(rt))
     return WEFT_EINVAL;
   if (weft_self())
     return WEFT_EPERM;
   atomic_store(&rt->closing, true);
   weft__task_cancel_all(rt);
-  weft_rt_wait(rt);
+  wait_all(rt);
   weft__io_stop(rt->io);
   workers_join(rt, rt->nworkers);
   rt_destroy(rt);
@@ -228,6 +250,10 @@ struct main_call {
   pthread_mutex_t lock;
   pthread_cond_t cv;
 };
+
+static bool main_done(void *arg) {
+  return ((struct main_call *)arg)->done;
+}
 
 static void *main_task(void *arg) {
   struct main_call *m = arg;
@@ -251,17 +277,17 @@ int weft_main(const weft_config *cfg, int (*fn)(void *), void *arg) {
   if ((rc = weft_rt_new(&rt, cfg)))
     return rc;
   pthread_mutex_init(&m.lock, NULL);
-  pthread_cond_init(&m.cv, NULL);
+  monotonic_cond_init(&m.cv);
   weft_spawn_attr_init(&attr);
   attr.name = "main";
   attr.detached = 1;
   rc = weft_rt_spawn_ex(rt, NULL, &attr, main_task, &m);
   if (rc == 0) {
-    pthread_mutex_lock(&m.lock);
-    while (!m.done)
-      pthread_cond_wait(&m.cv, &m.lock);
-    pthread_mutex_unlock(&m.lock);
-    rc = m.result;
+    /* On a deadlock weft_rt_free below cancels the main task, which
+     * unwinds; its result is dropped for WEFT_EDEADLK. */
+    rc = weft__wait_or_deadlock(rt, &m.lock, &m.cv, main_done, &m);
+    if (rc == 0)
+      rc = m.result;
   }
   weft_rt_free(rt);
   pthread_cond_destroy(&m.cv);

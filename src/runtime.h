@@ -75,8 +75,30 @@ struct weft_task {
   void *cur_fiber;        /* that stack's ThreadSanitizer fiber */
   void **cur_fake;        /* that context's AddressSanitizer fake-stack slot */
   struct weft_gen *cur_gen; /* the generator running, or NULL */
+  /* What the task waits on, for weft_rt_dump: written by the task itself
+   * (weft__wait_note) before it parks, read by the dump from any thread
+   * while the task is PARKED. Relaxed atomics: the dump needs a plausible
+   * picture, not a consistent one, and must not be a data race. */
+  _Atomic(const char *) wait_what;  /* "chan recv", "join", ...; NULL: none */
+  atomic_uintptr_t wait_detail;     /* the object's address, an fd, a task id */
+  _Atomic int64_t wait_deadline;    /* weft_now() ms, or -1 */
+  _Atomic int64_t wait_since;       /* weft__coarse_ms() when it parked */
+  atomic_uint last_worker;          /* the worker that ran it last (relaxed) */
   char name[WEFT_TASK_NAME]; /* immutable after spawn */
 };
+
+/* A coarse monotonic clock in ms (a few ms of resolution, a few ns to
+ * read): for the dump's "waiting for" and the blocking monitor. */
+int64_t weft__coarse_ms(void);
+
+/* Say what the calling task is about to wait on (see struct weft_task).
+ * Task only; cheap: three relaxed stores. */
+static inline void weft__wait_note(weft_task *t, const char *what, uintptr_t detail,
+                                   int64_t deadline) {
+  atomic_store_explicit(&t->wait_what, what, memory_order_relaxed);
+  atomic_store_explicit(&t->wait_detail, detail, memory_order_relaxed);
+  atomic_store_explicit(&t->wait_deadline, deadline, memory_order_relaxed);
+}
 
 /* Counters of one worker: written by it only (relaxed), read by anyone. */
 struct weft__counters {
@@ -96,6 +118,15 @@ typedef struct weft__worker {
   unsigned idx;             /* immutable */
   weft_ctx sched;           /* the scheduler context; owner only */
   weft_task *current;       /* the running task; owner only */
+  /* The running task again, for the blocking monitor and the dump on other
+   * threads (relaxed; they read the task only under every registry shard
+   * lock, which a task's release also takes: monitor.c). */
+  _Atomic(weft_task *) running;
+  /* The blocking monitor's view of this worker: I/O thread only. */
+  uint64_t mon_switches;    /* n.switches when last sampled */
+  int64_t mon_since;        /* when that count was first seen */
+  bool mon_warned;          /* this run was reported already */
+  uint64_t trim_switches;   /* n.switches when the worker last trimmed; owner only */
   int action;               /* after-switch action; owner only */
   weft__publish_fn publish; /* with ACT_PARK; owner only */
   void *publish_arg;
@@ -123,7 +154,10 @@ typedef struct weft__worker {
 
 struct weft__io;
 
+#define WEFT_RT_MAGIC 0x77656674u /* "weft": a live runtime */
+
 struct weft_rt {
+  uint32_t magic;           /* WEFT_RT_MAGIC until weft_rt_free */
   weft__worker *workers;    /* immutable array */
   struct weft__io *io;      /* the I/O thread (io/loop.c); immutable */
   unsigned nworkers;        /* immutable */
@@ -148,7 +182,16 @@ struct weft_rt {
   pthread_mutex_t wait_lock;
   pthread_cond_t wait_cv;   /* signalled when ntasks reaches 0 */
   atomic_uint_fast64_t foreign_spawned;
+  /* Monitoring (monitor.c): */
+  int64_t warn_blocking_ms; /* WEFT_WARN_BLOCKING_MS; 0: off; immutable */
+  bool deadlock_check;      /* WEFT_DEADLOCK_CHECK != 0; immutable */
 };
+
+/* A runtime weft_rt_new made and weft_rt_free has not freed (while its
+ * memory is not reused), for the bad-input checks. */
+static inline bool weft__rt_valid(const weft_rt *rt) {
+  return rt && rt->magic == WEFT_RT_MAGIC;
+}
 
 /* sched.c */
 weft__worker *weft__worker_current(void);
@@ -172,6 +215,21 @@ int weft__park(weft__publish_fn publish, void *arg, bool cancellable);
 void weft__wake(weft_task *t, int result);
 int weft__spawn(weft_rt *rt, weft__worker *w, weft_task **out, const weft_spawn_attr *attr,
                 void *(*fn)(void *), void *arg);
+
+/* monitor.c: the dump, the blocking monitor, deadlock detection */
+void weft__monitor_config(weft_rt *rt);
+void weft__monitor_tick(weft_rt *rt); /* I/O thread, every WEFT__MONITOR_MS */
+#define WEFT__MONITOR_MS 100
+/* Deadlock detection: state carried between checks by the waiting thread. */
+struct weft__deadlock_probe {
+  uint64_t epoch;
+  unsigned quiet; /* consecutive checks that found everything asleep */
+};
+bool weft__deadlock_check(weft_rt *rt, struct weft__deadlock_probe *p);
+/* Wait for cond (set by another thread under lock, signalled on cv) or
+ * for rt to deadlock; returns WEFT_EDEADLK after printing the dump. */
+int weft__wait_or_deadlock(weft_rt *rt, pthread_mutex_t *lock, pthread_cond_t *cv,
+                           bool (*done)(void *), void *arg);
 
 /* overflow.c */
 void weft__overflow_install(void);

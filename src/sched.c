@@ -71,8 +71,13 @@
 
 #include "sanitizer.h"
 
+#include <errno.h>
 #include <linux/futex.h>
+#include <time.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -96,6 +101,13 @@ __attribute__((noinline)) weft__worker *weft__worker_current(void) {
 
 static void futex_wait(atomic_uint *word, unsigned val) {
   syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+/* As futex_wait, giving up after ms milliseconds. Returns false on timeout. */
+static bool futex_wait_ms(atomic_uint *word, unsigned val, long ms) {
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+  return syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0) == 0 ||
+         errno != ETIMEDOUT;
 }
 
 static void futex_wake(atomic_uint *word) {
@@ -309,6 +321,29 @@ static void stop_searching(weft__worker *w, bool found) {
     weft__sched_notify(w->rt);
 }
 
+/*
+ * Giving memory back. A worker that has run tasks since it last trimmed
+ * sleeps with a timeout; if it stays idle that long, it returns its cached
+ * stacks to the pool, the pool unmaps every chunk whose stacks are all
+ * free and releases the touched pages of the other free stacks, and the
+ * C library returns free heap. So the memory a burst of tasks used goes
+ * back to the system once the burst is over, at no cost while tasks keep
+ * coming. The worker stays on the idle list throughout: a wakeup that
+ * arrives meanwhile is seen by the K5 loop as soon as the trim ends, and
+ * the trim touches only the worker's own cache and the locked pools.
+ */
+#define IDLE_TRIM_MS 1000
+
+static void idle_trim(weft__worker *w) {
+  w->trim_switches = atomic_load_explicit(&w->n.switches, memory_order_relaxed);
+  weft__stack_cache_drain(&w->stacks);
+  weft__task_cache_drain(w);
+  weft__stacks_trim(&w->rt->stacks);
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
 /* "park", K1-K5. Returns when there may be work (or on stop). */
 static void park(weft__worker *w) {
   weft_rt *rt = w->rt;
@@ -340,8 +375,14 @@ static void park(weft__worker *w) {
      * count it claimed for us) is on its way; accept it below. */
   }
   WEFT_COUNT(w->n.parks);
-  while (atomic_load_explicit(&w->park_word, memory_order_acquire) == 1) /* K5 */
-    futex_wait(&w->park_word, 1);
+  while (atomic_load_explicit(&w->park_word, memory_order_acquire) == 1) { /* K5 */
+    if (w->trim_switches == atomic_load_explicit(&w->n.switches, memory_order_relaxed)) {
+      futex_wait(&w->park_word, 1);
+    } else if (!futex_wait_ms(&w->park_word, 1, IDLE_TRIM_MS) &&
+               atomic_load_explicit(&w->park_word, memory_order_acquire) == 1) {
+      idle_trim(w);
+    }
+  }
   if (!atomic_load(&rt->stop))
     w->searching = true; /* the waker counted us in nsearching */
 }
@@ -419,6 +460,8 @@ void weft__yq_push(weft__worker *w, weft_task *t) {
  * something switches back to `from`. Owner worker; switches. */
 static void switch_into(weft__worker *w, weft_task *t, weft_ctx *from, void **asan_save) {
   w->current = t;
+  atomic_store_explicit(&w->running, t, memory_order_relaxed);
+  atomic_store_explicit(&t->last_worker, w->idx, memory_order_relaxed);
   atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
   WEFT_COUNT(w->n.switches);
   weft__asan_start_switch(asan_save, t->cur_stack->lo, t->cur_stack->size);
@@ -477,6 +520,7 @@ static void run(weft__worker *w, weft_task *t) {
   t = w->current; /* the task that switched back: t may have yielded to it */
   WEFT_DEBUG_CHECK(t && t->magic == WEFT_TASK_MAGIC);
   w->current = NULL;
+  atomic_store_explicit(&w->running, NULL, memory_order_relaxed);
   if (unlikely(!weft__stack_intact(t->cur_stack)))
     weft__overflow_report(t);
   weft__task_after_switch(w, t);

@@ -266,6 +266,28 @@ static void trim_all(weft__stacks *s) {
   pthread_mutex_unlock(&s->lock);
 }
 
+/*
+ * An idle worker's trim (sched.c): unmap the fully free chunks, then drop
+ * the touched pages of the free stacks left (their chunks still hold a
+ * stack in use). A stack remembers it is clean until it is handed out
+ * again, so repeated trims cost nothing.
+ */
+void weft__stacks_trim(weft__stacks *s) {
+  pthread_mutex_lock(&s->lock);
+  for (struct stack_pool *p = s->pools; p; p = p->next) {
+    pthread_mutex_lock(&p->lock);
+    pool_trim(p);
+    for (weft__stack *st = p->free; st; st = st->next) {
+      if (!st->clean) {
+        madvise(st->lo, st->size, MADV_DONTNEED);
+        st->clean = true;
+      }
+    }
+    pthread_mutex_unlock(&p->lock);
+  }
+  pthread_mutex_unlock(&s->lock);
+}
+
 static struct stack_pool *pool_new(size_t size) {
   struct stack_pool *p = calloc(1, sizeof *p);
   if (!p)
@@ -325,6 +347,7 @@ void weft__stacks_destroy(weft__stacks *s) {
 
 /* Prepare a stack for a new task: the canary of an unguarded one. */
 static weft__stack *fresh(weft__stack *st) {
+  st->clean = false;
   if (!st->guarded)
     *(uint64_t *)st->lo = CANARY;
   return st;

@@ -22,6 +22,7 @@ typedef struct weft__stack {
   struct stack_pool *pool;   /* the pool of stacks of this size */
   bool guarded;              /* a guard page is installed below lo */
   unsigned vg_id;            /* Valgrind's id for the registered stack */
+  bool clean;                /* pages released while free; whoever holds it */
 } weft__stack;
 
 /* A worker's cache of default-size stacks. Owner worker only. */
@@ -44,6 +45,9 @@ typedef struct weft__stacks {
 size_t weft__stack_round(size_t size, size_t dflt);
 
 int weft__stacks_init(weft__stacks *s, size_t default_size);
+/* Give idle memory back: unmap fully free chunks, release the pages of
+ * the other free stacks. Any thread. */
+void weft__stacks_trim(weft__stacks *s);
 /* Unmap everything. Every stack must have been put back. */
 void weft__stacks_destroy(weft__stacks *s);
 

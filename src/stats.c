@@ -5,6 +5,8 @@
  */
 #include "runtime.h"
 
+#include "io/io.h"
+
 #include <string.h>
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -32,7 +34,7 @@ static void add(weft_stats *sum, const weft_stats *s) {
 
 int weft_rt_stats(weft_rt *rt, weft_stats *total, weft_stats *per_worker, size_t n) {
   weft_stats one, sum;
-  if (!rt)
+  if (!weft__rt_valid(rt))
     return WEFT_EINVAL;
   memset(&sum, 0, sizeof sum);
   for (unsigned i = 0; i < rt->nworkers; i++) {
@@ -44,7 +46,9 @@ int weft_rt_stats(weft_rt *rt, weft_stats *total, weft_stats *per_worker, size_t
   sum.spawned += LOAD(rt->foreign_spawned);
   sum.tasks_alive = (uint64_t)atomic_load(&rt->ntasks);
   weft__stacks_count(&rt->stacks, &sum.stacks_mapped, &sum.stacks_cached);
-  if (total)
+  if (total) {
+    sum.io_handles = weft__io_handles(rt->io);
     *total = sum;
+  }
   return (int)rt->nworkers;
 }

@@ -298,6 +298,7 @@ int weft__park(weft__publish_fn publish, void *arg, bool cancellable) {
 
   if (cancellable && atomic_load(&t->cancel_req)) /* "park", step 1 */
     return WEFT_ECANCELED;
+  atomic_store_explicit(&t->wait_since, weft__coarse_ms(), memory_order_relaxed);
   w->action = ACT_PARK;
   w->publish = publish;
   w->publish_arg = arg;
@@ -380,6 +381,7 @@ int weft_join(weft_task *t, void **result) {
   if (atomic_exchange(&t->claimed, true))
     return WEFT_EINVAL; /* detached, or another join holds it */
   if (atomic_load_explicit(&t->join, memory_order_acquire) != JOIN_DONE) {
+    weft__wait_note(self, "join of task %lu", (uintptr_t)t->id, -1);
     rc = weft__park(join_publish, t, true);
     if (rc) { /* cancelled: t stays joinable */
       atomic_store(&t->claimed, false);

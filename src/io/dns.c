@@ -146,6 +146,7 @@ int weft__resolve(const char *host, const char *port, int passive, struct addrin
   d->op.start = start;
   d->op.cancel = cancel;
   d->op.destroy = destroy;
+  weft__wait_note(weft_self(), "name resolution", 0, -1);
   rc = weft__io_wait(io, &d->op, true);
   if (rc == 0) {
     *out = d->result;

@@ -119,6 +119,7 @@ static ssize_t fs_run(struct fs_op *tmpl) {
   f->op.start = fs_start;
   f->op.cancel = fs_cancel;
   f->op.destroy = fs_destroy;
+  weft__wait_note(weft_self(), "file operation", 0, -1);
   rc = weft__io_wait(io, &f->op, true);
   weft__io_op_unref(&f->op);
   return rc;
@@ -260,6 +261,7 @@ int weft_offload(void *(*fn)(void *), void *arg, void **result) {
   o->op.start = work_start;
   o->op.cancel = work_cancel;
   o->op.destroy = work_destroy;
+  weft__wait_note(weft_self(), "offloaded work", 0, -1);
   rc = weft__io_wait(io, &o->op, true);
   if (rc == 0 && result)
     *result = o->result;

@@ -63,6 +63,16 @@ void weft__io_op_unref(weft__io_op *op);
  * publish step must set t->withdraw when the task is left waiting. */
 int weft__park_until(weft__publish_fn publish, void *arg, int64_t deadline);
 
+/* The I/O thread's count of tasks' waits it holds (deadlock detection):
+ * add delta. I/O thread only. */
+void weft__io_waits_add(weft__io *io, int delta);
+/* True when the I/O thread holds no wait and has no message queued; adds
+ * its activity counter to *epoch. Any thread (a snapshot). */
+bool weft__io_quiet(weft__io *io, uint64_t *epoch);
+/* Open libuv handles besides the I/O thread's own. Any thread; asks the
+ * I/O thread and waits for its answer. */
+uint64_t weft__io_handles(weft__io *io);
+
 /* Milliseconds from now to deadline on the I/O thread's clock, at least 0.
  * I/O thread only. */
 uint64_t weft__io_timeout(weft__io *io, int64_t deadline);

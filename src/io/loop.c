@@ -57,7 +57,10 @@
 #include "io/io.h"
 #include "io/sock.h"
 
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uv.h>
 
 struct weft__io {
@@ -68,7 +71,78 @@ struct weft__io {
   weft_rt *rt;              /* immutable */
   weft__io_msg stop_msg;
   struct weft__watch *watches; /* every fd watch (poll.c); I/O thread only */
+  /* For deadlock detection (monitor.c): written by the I/O thread only,
+   * read by anyone (relaxed). */
+  atomic_uint_fast64_t waits; /* tasks' waits it holds: ops started and not
+                               * finished, deadline timers armed and not
+                               * fired or disarmed */
+  atomic_uint_fast64_t turns; /* inbox drains: it did something */
+  uv_timer_t monitor;       /* the blocking monitor's tick (when enabled) */
+  uv_signal_t dump_signal;  /* WEFT_DUMP_SIGNAL (when set) */
+  bool monitor_on, dump_on; /* immutable after start */
 };
+
+/* ---- the I/O thread's own counters (see struct weft__io) ---- */
+
+void weft__io_waits_add(weft__io *io, int delta) {
+  atomic_store_explicit(&io->waits,
+                        atomic_load_explicit(&io->waits, memory_order_relaxed) + (uint64_t)delta,
+                        memory_order_relaxed);
+}
+
+bool weft__io_quiet(weft__io *io, uint64_t *epoch) {
+  *epoch += atomic_load_explicit(&io->turns, memory_order_relaxed);
+  return atomic_load_explicit(&io->waits, memory_order_relaxed) == 0 &&
+         atomic_load_explicit(&io->inbox, memory_order_relaxed) == NULL;
+}
+
+/* A handle count for weft_rt_stats: asked of the I/O thread by message,
+ * since only it may walk the loop. The asker waits on a condition
+ * variable (it may be a worker: the I/O thread never waits for workers,
+ * so the wait is short and cannot deadlock). */
+struct handles_msg {
+  weft__io_msg msg;
+  weft__io *io;
+  pthread_mutex_t lock;
+  pthread_cond_t cv;
+  bool done;
+  uint64_t count;
+};
+
+static void count_handle(uv_handle_t *h, void *arg) {
+  struct handles_msg *q = arg;
+  weft__io *io = q->io;
+  if (!uv_is_closing(h) && h != (uv_handle_t *)&io->async && h != (uv_handle_t *)&io->monitor &&
+      h != (uv_handle_t *)&io->dump_signal)
+    q->count++;
+}
+
+static void handles_run(weft__io_msg *m) {
+  struct handles_msg *q = container_of(m, struct handles_msg, msg);
+  uv_walk(&q->io->loop, count_handle, q);
+  pthread_mutex_lock(&q->lock);
+  q->done = true;
+  pthread_cond_signal(&q->cv);
+  pthread_mutex_unlock(&q->lock);
+}
+
+uint64_t weft__io_handles(weft__io *io) {
+  struct handles_msg q = {.msg.run = handles_run, .io = io};
+  if (pthread_equal(pthread_self(), io->thread)) {
+    uv_walk(&io->loop, count_handle, &q);
+    return q.count;
+  }
+  pthread_mutex_init(&q.lock, NULL);
+  pthread_cond_init(&q.cv, NULL);
+  weft__io_send(io, &q.msg);
+  pthread_mutex_lock(&q.lock);
+  while (!q.done)
+    pthread_cond_wait(&q.cv, &q.lock);
+  pthread_mutex_unlock(&q.lock);
+  pthread_cond_destroy(&q.cv);
+  pthread_mutex_destroy(&q.lock);
+  return q.count;
+}
 
 struct weft__watch **weft__io_watches(weft__io *io) {
   return &io->watches;
@@ -80,6 +154,8 @@ static void drain(uv_async_t *a) {
 
   /* Acquire: pairs with the release CAS in weft__io_send. */
   m = atomic_exchange_explicit(&io->inbox, NULL, memory_order_acquire);
+  atomic_store_explicit(&io->turns, atomic_load_explicit(&io->turns, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
   for (; m; m = next) { /* newest first: reverse into sending order */
     next = m->next;
     m->next = fifo;
@@ -120,9 +196,43 @@ static void *io_main(void *arg) {
   return NULL;
 }
 
+static void monitor_cb(uv_timer_t *tm) {
+  weft__io *io = tm->data;
+  weft__monitor_tick(io->rt);
+}
+
+static void dump_cb(uv_signal_t *h, int signum) {
+  weft__io *io = h->data;
+  (void)signum;
+  weft_rt_dump(io->rt, stderr);
+}
+
+/* WEFT_DUMP_SIGNAL: a signal name (SIGUSR1 or USR1) or number; 0 if unset
+ * or not understood. Opt-in: without it weft installs no such handler. */
+static int dump_signal_number(void) {
+  static const struct { const char *name; int num; } names[] = {
+      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"HUP", SIGHUP}, {"QUIT", SIGQUIT},
+      {"INT", SIGINT},   {"TERM", SIGTERM}, {"WINCH", SIGWINCH},
+  };
+  const char *s = getenv("WEFT_DUMP_SIGNAL");
+  char *end;
+  long n;
+  if (!s || !*s)
+    return 0;
+  if (strncmp(s, "SIG", 3) == 0)
+    s += 3;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(s, names[i].name) == 0)
+      return names[i].num;
+  n = strtol(s, &end, 10);
+  return *end == '\0' && n > 0 && n < NSIG && n != SIGKILL && n != SIGSTOP && n != SIGSEGV
+             ? (int)n
+             : 0;
+}
+
 int weft__io_start(weft_rt *rt, weft__io **out) {
   weft__io *io = calloc(1, sizeof *io);
-  int rc;
+  int rc, signum;
 
   if (!io)
     return WEFT_ENOMEM;
@@ -133,13 +243,26 @@ int weft__io_start(weft_rt *rt, weft__io **out) {
   if ((rc = uv_async_init(&io->loop, &io->async, drain)))
     goto out_loop;
   io->async.data = io;
+  if (rt->warn_blocking_ms > 0) { /* before the thread starts: no race on the loop */
+    uv_timer_init(&io->loop, &io->monitor);
+    io->monitor.data = io;
+    uv_timer_start(&io->monitor, monitor_cb, WEFT__MONITOR_MS, WEFT__MONITOR_MS);
+    io->monitor_on = true;
+  }
+  if ((signum = dump_signal_number()) > 0 && uv_signal_init(&io->loop, &io->dump_signal) == 0) {
+    io->dump_signal.data = io;
+    if (uv_signal_start(&io->dump_signal, dump_cb, signum) == 0)
+      io->dump_on = true;
+    else
+      uv_close((uv_handle_t *)&io->dump_signal, NULL);
+  }
   if ((rc = -pthread_create(&io->thread, NULL, io_main, io)))
     goto out_async;
   *out = io;
   return 0;
 
 out_async:
-  uv_close((uv_handle_t *)&io->async, NULL);
+  uv_walk(&io->loop, close_any, NULL);
   uv_run(&io->loop, UV_RUN_NOWAIT);
 out_loop:
   uv_loop_close(&io->loop);
@@ -180,6 +303,7 @@ void weft__io_op_unref(weft__io_op *op) {
 
 static void run_start(weft__io_msg *m) {
   weft__io_op *op = container_of(m, weft__io_op, start_msg);
+  weft__io_waits_add(op->io, 1);
   op->start(op);
 }
 
@@ -227,5 +351,6 @@ void weft__io_finish(weft__io_op *op, int result) {
   if (op->finished)
     return;
   op->finished = true;
+  weft__io_waits_add(op->io, -1);
   weft__wake(op->task, result);
 }

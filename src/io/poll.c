@@ -250,6 +250,11 @@ int weft__poll_wait(weft_sock *sock, int fd, int events, int64_t deadline) {
   p->op.destroy = op_destroy;
   if (sock)
     atomic_store(&sock->watched, true);
+  weft__wait_note(weft_self(),
+                  events == WEFT_READABLE   ? "fd %lu readable"
+                  : events == WEFT_WRITABLE ? "fd %lu writable"
+                                            : "fd %lu readable or writable",
+                  (uintptr_t)fd, deadline);
   rc = weft__io_wait(io, &p->op, true);
   if (rc == 0)
     rc = p->revents;

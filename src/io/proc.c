@@ -24,7 +24,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+#define PROC_MAGIC 0x70726f63u /* "proc": a live handle */
+
 struct weft_proc {
+  uint32_t magic;            /* PROC_MAGIC until weft_proc_free */
   uv_process_t handle;       /* I/O thread only */
   int pid;                   /* immutable after spawn */
   bool exited;               /* I/O thread; read by tasks after a wait */
@@ -181,6 +184,7 @@ static int run(struct proc_op *tmpl, bool cancellable) {
   p->op.start = start;
   p->op.cancel = cancel;
   p->op.destroy = op_destroy;
+  weft__wait_note(weft_self(), "process", 0, -1);
   rc = weft__io_wait(io, &p->op, cancellable);
   weft__io_op_unref(&p->op);
   return rc;
@@ -196,6 +200,12 @@ static void close_pipes(int fds[3][2]) {
     for (int k = 0; k < 2; k++)
       if (fds[i][k] >= 0)
         close(fds[i][k]);
+}
+
+/* A handle weft_proc_spawn made and weft_proc_free has not freed (while
+ * its memory is not reused). */
+static bool valid(const weft_proc *pr) {
+  return pr && pr->magic == PROC_MAGIC;
 }
 
 int weft_proc_spawn(weft_proc **out, const weft_proc_opts *o, weft_sock *pipes[3]) {
@@ -217,6 +227,7 @@ int weft_proc_spawn(weft_proc **out, const weft_proc_opts *o, weft_sock *pipes[3
   }
   if (!(pr = calloc(1, sizeof *pr)))
     return WEFT_ENOMEM;
+  pr->magic = PROC_MAGIC;
   for (int i = 0; i < 3; i++) {
     if (o->stdio[i] != WEFT_STDIO_PIPE)
       continue;
@@ -250,7 +261,7 @@ out_fail:
 int weft_proc_wait(weft_proc *pr, int64_t *exit_status, int *term_signal, int64_t deadline) {
   struct proc_op p = {.kind = PROC_WAIT, .proc = pr, .deadline = deadline};
   int rc;
-  if (!pr)
+  if (!valid(pr))
     return WEFT_EINVAL;
   if (weft_canceled())
     return weft_self() ? WEFT_ECANCELED : WEFT_EPERM;
@@ -265,22 +276,23 @@ int weft_proc_wait(weft_proc *pr, int64_t *exit_status, int *term_signal, int64_
 
 int weft_proc_kill(weft_proc *pr, int sig) {
   struct proc_op p = {.kind = PROC_KILL, .proc = pr, .sig = sig};
-  if (!pr || sig < 0 || sig >= NSIG)
+  if (!valid(pr) || sig < 0 || sig >= NSIG)
     return WEFT_EINVAL;
   return run(&p, false);
 }
 
 int weft_proc_pid(const weft_proc *pr) {
-  return pr ? pr->pid : WEFT_EINVAL;
+  return valid(pr) ? pr->pid : WEFT_EINVAL;
 }
 
 int weft_proc_free(weft_proc *pr) {
   struct proc_op p = {.kind = PROC_FREE, .proc = pr};
   int rc;
-  if (!pr)
+  if (!valid(pr))
     return WEFT_EINVAL;
   if ((rc = run(&p, false)))
     return rc;
+  pr->magic = 0;
   free(pr);
   return 0;
 }

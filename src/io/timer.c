@@ -74,6 +74,7 @@ int weft_sleep_until(int64_t deadline) {
   if (!s)
     return WEFT_ENOMEM;
   s->deadline = deadline;
+  weft__wait_note(weft_self(), "sleep", 0, deadline == INT64_MAX ? -1 : deadline);
   s->op.start = start;
   s->op.cancel = cancel;
   s->op.destroy = destroy;
@@ -140,6 +141,7 @@ static void dl_fire(uv_timer_t *tm) {
   weft__spin_lock(&t->wait_lock);
   if (!d->fired) {
     d->fired = true;
+    weft__io_waits_add(d->io, -1);
     if (t->withdraw && t->withdraw(t)) {
       t->withdraw = NULL;
       weft__wake(t, WEFT_ETIMEDOUT);
@@ -151,6 +153,7 @@ static void dl_fire(uv_timer_t *tm) {
 
 static void dl_arm(weft__io_msg *m) {
   struct deadline *d = container_of(m, struct deadline, arm_msg);
+  weft__io_waits_add(d->io, 1);
   uv_timer_init(weft__io_loop(d->io), &d->timer);
   d->timer.data = d;
   uv_timer_start(&d->timer, dl_fire, weft__io_timeout(d->io, d->when), 0);
@@ -170,6 +173,7 @@ static void disarm_start(weft__io_op *op) {
   struct deadline *d = container_of(op, struct disarm_op, op)->d;
   if (!d->fired) { /* the same thread as dl_fire: no race here */
     d->fired = true;
+    weft__io_waits_add(d->io, -1);
     uv_timer_stop(&d->timer);
     uv_close((uv_handle_t *)&d->timer, dl_closed);
   }

@@ -212,6 +212,7 @@ static int op(weft_chan *c, bool send, void *elem, int64_t deadline) {
   if (rc == WEFT_EAGAIN && deadline == 0)
     return WEFT_ETIMEDOUT;
   if (rc == WEFT_EAGAIN) {
+    weft__wait_note(w.task, send ? "chan send %#lx" : "chan recv %#lx", (uintptr_t)c, deadline);
     atomic_fetch_add(&c->users, 1);
     rc = weft__park_until(publish, &w, deadline);
     atomic_fetch_sub(&c->users, 1);
@@ -533,6 +534,7 @@ int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
     goto out;
   }
   select_users(&s, 1);
+  weft__wait_note(weft_self(), "select over %lu cases", n, deadline);
   rc = weft__park_until(select_publish, &s, deadline);
   select_unlink(&s);
   select_users(&s, -1);

@@ -112,10 +112,11 @@ static void wq_publish(weft_task *t, void *arg) {
 /* Wait on q until ready() says so (checked under q->lock), a waker unlinks
  * us, the deadline passes, or (when cancellable) cancellation. Task only;
  * may park. */
-static int wq_wait(struct waiter *w, int64_t deadline, bool cancellable) {
+static int wq_wait(struct waiter *w, int64_t deadline, bool cancellable, const char *what) {
   bool done;
   if (!(w->task = weft_self()))
     return WEFT_EPERM;
+  weft__wait_note(w->task, what, (uintptr_t)w->q, deadline);
   if (cancellable && weft_canceled())
     return WEFT_ECANCELED;
   if (!w->after) { /* a condition wait must queue first, whatever ready says */
@@ -182,7 +183,7 @@ int weft_mutex_lock(weft_mutex *m, int64_t deadline) {
     return WEFT_EINVAL;
   w.q = &m->q;
   w.since = weft_now();
-  while ((rc = wq_wait(&w, deadline, true)) == RETRY)
+  while ((rc = wq_wait(&w, deadline, true, "mutex lock %#lx")) == RETRY)
     w.front = true; /* lost the race after a wakeup: first in line again */
   return rc;
 }
@@ -190,7 +191,7 @@ int weft_mutex_lock(weft_mutex *m, int64_t deadline) {
 /* Lock ignoring cancellation: a condition wait must return holding it. */
 static void mutex_relock(weft_mutex *m) {
   struct waiter w = {.ready = mutex_take, .q = &m->q, .since = weft_now()};
-  while (wq_wait(&w, -1, false) == RETRY)
+  while (wq_wait(&w, -1, false, "mutex relock %#lx") == RETRY)
     w.front = true;
 }
 
@@ -289,7 +290,7 @@ int weft_cond_wait(weft_cond *c, weft_mutex *m, int64_t deadline) {
   if (rc)
     return rc;
   w.q = &c->q;
-  rc = wq_wait(&w, deadline, true);
+  rc = wq_wait(&w, deadline, true, "cond wait %#lx");
   if (w.released) /* it parked: take the mutex back, cancelled or not */
     mutex_relock(m);
   return rc;
@@ -391,7 +392,7 @@ int weft_wg_wait(weft_wg *g, int64_t deadline) {
   if (!g || g->magic != WG_MAGIC)
     return WEFT_EINVAL;
   w.q = &g->q;
-  return wq_wait(&w, deadline, true);
+  return wq_wait(&w, deadline, true, "wait group %#lx");
 }
 
 /* ---- counting semaphore ---- */
@@ -442,7 +443,7 @@ int weft_sem_wait(weft_sem *s, int64_t deadline) {
   if (!s || s->magic != SEM_MAGIC)
     return WEFT_EINVAL;
   w.q = &s->q;
-  return wq_wait(&w, deadline, true);
+  return wq_wait(&w, deadline, true, "semaphore %#lx");
 }
 
 int weft_sem_trywait(weft_sem *s) {

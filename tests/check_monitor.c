@@ -1,0 +1,510 @@
+/*
+ * check_monitor.c - watching a runtime: deadlock detection, the task dump
+ * (by call and by signal), the I/O handle count, and idle memory trimming.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- capturing stderr (each Check test runs in its own process) ---- */
+
+static FILE *capture;
+static int saved_stderr = -1;
+
+static void capture_start(void) {
+  capture = tmpfile();
+  ck_assert_ptr_nonnull(capture);
+  fflush(stderr);
+  saved_stderr = dup(2);
+  ck_assert_int_ge(saved_stderr, 0);
+  ck_assert_int_eq(dup2(fileno(capture), 2), 2);
+}
+
+/* Stop capturing; returns what was written (free it). */
+static char *capture_end(void) {
+  long len;
+  char *buf;
+  fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  len = ftell(capture);
+  buf = calloc(1, (size_t)len + 1);
+  ck_assert_ptr_nonnull(buf);
+  rewind(capture);
+  ck_assert_int_eq((long)fread(buf, 1, (size_t)len, capture), len);
+  fclose(capture);
+  return buf;
+}
+
+static weft_rt *new_rt(unsigned workers) {
+  weft_config cfg;
+  weft_rt *rt;
+  weft_config_init(&cfg);
+  cfg.workers = workers;
+  ck_assert_int_eq(weft_rt_new(&rt, &cfg), 0);
+  return rt;
+}
+
+/* ---- deadlock ---- */
+
+struct pair {
+  weft_chan *a, *b;
+  int rc_a, rc_b;
+};
+
+static void *recv_a_then_send_b(void *arg) {
+  struct pair *p = arg;
+  int v = 1;
+  p->rc_a = weft_chan_recv(p->a, &v, -1);
+  if (p->rc_a == 0)
+    weft_chan_send(p->b, &v, -1);
+  return NULL;
+}
+
+static void *recv_b_then_send_a(void *arg) {
+  struct pair *p = arg;
+  int v = 2;
+  p->rc_b = weft_chan_recv(p->b, &v, -1);
+  if (p->rc_b == 0)
+    weft_chan_send(p->a, &v, -1);
+  return NULL;
+}
+
+static void *make_channels(void *arg) {
+  struct pair *p = arg;
+  ck_assert_int_eq(weft_chan_new(&p->a, sizeof(int), 0), 0);
+  ck_assert_int_eq(weft_chan_new(&p->b, sizeof(int), 0), 0);
+  return NULL;
+}
+
+static void *free_channels(void *arg) {
+  struct pair *p = arg;
+  weft_chan_free(p->a);
+  weft_chan_free(p->b);
+  return NULL;
+}
+
+/* Run fn as a task of rt from this (foreign) thread and wait for it. */
+static void run_one(weft_rt *rt, void *(*fn)(void *), void *arg) {
+  weft_task *t;
+  ck_assert_int_eq(weft_rt_spawn(rt, &t, fn, arg), 0);
+  /* A foreign thread cannot join; wait for the runtime to drain instead. */
+  ck_assert_int_eq(weft_rt_wait(rt), 0);
+  (void)t;
+}
+
+START_TEST(test_rt_wait_reports_two_tasks_waiting_on_each_other) {
+  weft_rt *rt = new_rt(2);
+  struct pair p = {0};
+  char *err;
+  int rc;
+
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, make_channels, &p), 0);
+  ck_assert_int_eq(weft_rt_wait(rt), 0);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, recv_a_then_send_b, &p), 0);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, recv_b_then_send_a, &p), 0);
+  capture_start();
+  rc = weft_rt_wait(rt);
+  err = capture_end();
+  ck_assert_int_eq(rc, WEFT_EDEADLK);
+  ck_assert_msg(strstr(err, "weft: deadlock"), "no deadlock message in: %s", err);
+  ck_assert_msg(strstr(err, "2 tasks alive"), "dump header missing: %s", err);
+  ck_assert_msg(strstr(err, "chan recv"), "dump does not say what they wait on: %s", err);
+  free(err);
+  /* The tasks are still there: freeing the runtime cancels them. */
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+  ck_assert_int_eq(p.rc_a, WEFT_ECANCELED);
+  ck_assert_int_eq(p.rc_b, WEFT_ECANCELED);
+  (void)run_one;
+  (void)free_channels;
+  /* The channels belong to no task any more; free them from a new runtime. */
+  rt = new_rt(1);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, free_channels, &p), 0);
+  ck_assert_int_eq(weft_rt_wait(rt), 0);
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+}
+END_TEST
+
+static void *forever_recv(void *arg) {
+  int v;
+  return (void *)(intptr_t)weft_chan_recv(arg, &v, -1);
+}
+
+static int main_joins_a_stuck_task(void *arg) {
+  weft_chan *c;
+  weft_task *t;
+  void *res = NULL;
+  int rc;
+  (void)arg;
+  ck_assert_int_eq(weft_chan_new(&c, sizeof(int), 1), 0);
+  ck_assert_int_eq(weft_spawn(&t, forever_recv, c), 0);
+  rc = weft_join(t, &res); /* forever: nobody sends on c */
+  if (rc == WEFT_ECANCELED) { /* shutdown after the deadlock */
+    weft_cancel(t);
+    weft_join(t, &res);
+  }
+  weft_chan_free(c);
+  return 7;
+}
+
+START_TEST(test_weft_main_returns_edeadlk_and_cleans_up) {
+  char *err;
+  int rc;
+  capture_start();
+  rc = run_in_task(2, main_joins_a_stuck_task, NULL);
+  err = capture_end();
+  ck_assert_int_eq(rc, WEFT_EDEADLK);
+  ck_assert_msg(strstr(err, "'main'") && strstr(err, "join of task"),
+                "the dump should show main joining: %s", err);
+  free(err);
+}
+END_TEST
+
+/* Not deadlocks: a task that sleeps will wake the one waiting on it, and a
+ * task waiting on I/O may be woken from outside. */
+static void *sleep_then_send(void *arg) {
+  int v = 5;
+  weft_sleep(300);
+  weft_chan_send(arg, &v, -1);
+  return NULL;
+}
+
+static int waits_on_sleeper(void *arg) {
+  weft_chan *c;
+  weft_task *t;
+  int v = 0;
+  (void)arg;
+  ck_assert_int_eq(weft_chan_new(&c, sizeof(int), 0), 0);
+  ck_assert_int_eq(weft_spawn(&t, sleep_then_send, c), 0);
+  ck_assert_int_eq(weft_chan_recv(c, &v, -1), 0);
+  ck_assert_int_eq(weft_join(t, NULL), 0);
+  weft_chan_free(c);
+  return v;
+}
+
+START_TEST(test_no_deadlock_while_a_timer_can_wake_a_task) {
+  ck_assert_int_eq(run_in_task(2, waits_on_sleeper, NULL), 5);
+}
+END_TEST
+
+static int sv[2];
+
+static void *late_writer(void *arg) {
+  (void)arg;
+  usleep(400 * 1000);
+  ck_assert_int_eq(write(sv[1], "x", 1), 1);
+  return NULL;
+}
+
+static int waits_on_fd(void *arg) {
+  (void)arg;
+  return weft_fd_wait(sv[0], WEFT_READABLE, -1);
+}
+
+START_TEST(test_no_deadlock_while_io_can_wake_a_task) {
+  pthread_t th;
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  ck_assert_int_eq(pthread_create(&th, NULL, late_writer, NULL), 0);
+  ck_assert_int_eq(run_in_task(1, waits_on_fd, NULL), WEFT_READABLE);
+  pthread_join(th, NULL);
+  close(sv[0]);
+  close(sv[1]);
+}
+END_TEST
+
+START_TEST(test_deadlock_check_can_be_turned_off) {
+  weft_rt *rt;
+  struct pair p = {0};
+  ck_assert_int_eq(setenv("WEFT_DEADLOCK_CHECK", "0", 1), 0);
+  rt = new_rt(1);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, make_channels, &p), 0);
+  ck_assert_int_eq(weft_rt_wait(rt), 0);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, recv_a_then_send_b, &p), 0);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, recv_b_then_send_a, &p), 0);
+  /* weft_rt_wait would now block forever; the tasks are asleep, though,
+   * and no deadlock is reported during a second of looking. */
+  usleep(1000 * 1000);
+  {
+    weft_stats st;
+    weft_rt_stats(rt, &st, NULL, 0);
+    ck_assert_uint_eq(st.tasks_alive, 2);
+  }
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+  ck_assert_int_eq(p.rc_a, WEFT_ECANCELED);
+  rt = new_rt(1);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, free_channels, &p), 0);
+  ck_assert_int_eq(weft_rt_wait(rt), 0);
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+}
+END_TEST
+
+/* ---- the dump ---- */
+
+struct scene {
+  weft_chan *c;
+  weft_mutex *m;
+  weft_task *sleeper, *joined;
+  int fds[2];
+  atomic_int parked;
+};
+
+static void *scene_chan(void *arg) {
+  struct scene *s = arg;
+  int v;
+  atomic_fetch_add(&s->parked, 1);
+  weft_chan_recv(s->c, &v, -1);
+  return NULL;
+}
+
+static void *scene_sleep(void *arg) {
+  struct scene *s = arg;
+  atomic_fetch_add(&s->parked, 1);
+  weft_sleep(60 * 1000);
+  return NULL;
+}
+
+static void *scene_fd(void *arg) {
+  struct scene *s = arg;
+  atomic_fetch_add(&s->parked, 1);
+  weft_fd_wait(s->fds[0], WEFT_READABLE, weft_now() + 60 * 1000);
+  return NULL;
+}
+
+static void *scene_mutex(void *arg) {
+  struct scene *s = arg;
+  atomic_fetch_add(&s->parked, 1);
+  if (weft_mutex_lock(s->m, -1) == 0)
+    weft_mutex_unlock(s->m);
+  return NULL;
+}
+
+static void *scene_join(void *arg) {
+  struct scene *s = arg;
+  atomic_fetch_add(&s->parked, 1);
+  weft_join(s->sleeper, NULL);
+  return NULL;
+}
+
+static void *scene_holder(void *arg) {
+  struct scene *s = arg;
+  if (weft_mutex_lock(s->m, -1) == 0) {
+    atomic_fetch_add(&s->parked, 1);
+    weft_sleep(60 * 1000);
+    weft_mutex_unlock(s->m);
+  }
+  return NULL;
+}
+
+static void *scene_setup(void *arg) {
+  struct scene *s = arg;
+  weft_spawn_attr a;
+  ck_assert_int_eq(weft_chan_new(&s->c, sizeof(int), 0), 0);
+  ck_assert_int_eq(weft_mutex_new(&s->m), 0);
+  weft_spawn_attr_init(&a);
+  a.detached = 1;
+  a.name = "holder";
+  weft_spawn_ex(NULL, &a, scene_holder, s);
+  while (atomic_load(&s->parked) < 1)
+    weft_yield();
+  a.name = "on-chan";
+  weft_spawn_ex(NULL, &a, scene_chan, s);
+  a.name = "on-fd";
+  weft_spawn_ex(NULL, &a, scene_fd, s);
+  a.name = "on-mutex";
+  weft_spawn_ex(NULL, &a, scene_mutex, s);
+  a.detached = 0;
+  a.name = "sleeper";
+  weft_spawn_ex(&s->sleeper, &a, scene_sleep, s);
+  a.name = "joiner";
+  weft_spawn_ex(&s->joined, &a, scene_join, s);
+  return NULL;
+}
+
+START_TEST(test_dump_names_what_each_task_waits_on) {
+  weft_rt *rt = new_rt(2);
+  struct scene s = {0};
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *out;
+
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s.fds), 0);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, scene_setup, &s), 0);
+  while (atomic_load(&s.parked) < 6)
+    usleep(1000);
+  usleep(200 * 1000); /* let them reach their waits */
+  out = open_memstream(&buf, &len);
+  ck_assert_int_eq(weft_rt_dump(rt, out), 0);
+  fclose(out);
+  ck_assert_msg(strstr(buf, "'on-chan' waiting for") && strstr(buf, "chan recv"), "%s", buf);
+  ck_assert_msg(strstr(buf, "'sleeper' waiting for") && strstr(buf, "sleep, deadline in"), "%s",
+                buf);
+  ck_assert_msg(strstr(buf, "'on-fd' waiting for") && strstr(buf, "readable, deadline in"), "%s",
+                buf);
+  ck_assert_msg(strstr(buf, "'on-mutex' waiting for") && strstr(buf, "mutex lock"), "%s", buf);
+  {
+    char want[64];
+    snprintf(want, sizeof want, "join of task %llu",
+             (unsigned long long)weft_task_id(s.sleeper));
+    ck_assert_msg(strstr(buf, "'joiner' waiting for") && strstr(buf, want), "%s", buf);
+  }
+  ck_assert_int_eq(weft_rt_dump(NULL, stderr), WEFT_EINVAL);
+  ck_assert_int_eq(weft_rt_dump(rt, NULL), WEFT_EINVAL);
+  free(buf);
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+  close(s.fds[0]);
+  close(s.fds[1]);
+  /* The mutex and channel outlive the runtime's tasks; their memory is the
+   * program's: free them with a fresh runtime. */
+  rt = new_rt(1);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, free_channels, &(struct pair){s.c, NULL, 0, 0}), 0);
+  ck_assert_int_eq(weft_rt_wait(rt), 0);
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+  weft_mutex_free(s.m);
+}
+END_TEST
+
+static void *sleep_long(void *arg) {
+  (void)arg;
+  weft_sleep(60 * 1000);
+  return NULL;
+}
+
+START_TEST(test_dump_signal_prints_tasks_when_asked) {
+  weft_rt *rt;
+  weft_spawn_attr a;
+  char *err;
+  struct sigaction old;
+
+  ck_assert_int_eq(setenv("WEFT_DUMP_SIGNAL", "SIGUSR1", 1), 0);
+  rt = new_rt(1);
+  weft_spawn_attr_init(&a);
+  a.detached = 1;
+  a.name = "napper";
+  ck_assert_int_eq(weft_rt_spawn_ex(rt, NULL, &a, sleep_long, NULL), 0);
+  usleep(100 * 1000);
+  capture_start();
+  ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+  usleep(300 * 1000);
+  err = capture_end();
+  ck_assert_msg(strstr(err, "'napper' waiting for") && strstr(err, "sleep"), "got: %s", err);
+  free(err);
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+  /* Opt-in only: without the variable no handler is installed. */
+  ck_assert_int_eq(unsetenv("WEFT_DUMP_SIGNAL"), 0);
+  rt = new_rt(1);
+  ck_assert_int_eq(sigaction(SIGUSR2, NULL, &old), 0);
+  ck_assert_ptr_eq((void *)old.sa_handler, (void *)SIG_DFL);
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+}
+END_TEST
+
+/* ---- counters and trimming ---- */
+
+static void *accept_one(void *arg) {
+  weft_sock *l = arg, *c = NULL;
+  int rc = weft_tcp_accept(l, &c, -1);
+  if (rc == 0)
+    weft_sock_close(c);
+  return (void *)(intptr_t)rc;
+}
+
+static int io_handles_follow_sockets(void *arg) {
+  weft_rt *rt = arg;
+  weft_sock *l, *c;
+  weft_task *t;
+  weft_stats st;
+  void *res;
+  char port[16];
+
+  (void)rt;
+  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 0), 0);
+  ck_assert_int_eq(weft_spawn(&t, accept_one, l), 0);
+  weft_sleep(50); /* the accept is parked on a watch now */
+  weft_rt_stats(*(weft_rt **)arg, &st, NULL, 0);
+  ck_assert_uint_ge(st.io_handles, 1);
+  snprintf(port, sizeof port, "%d", weft_sock_port(l));
+  ck_assert_int_eq(weft_tcp_connect(&c, "127.0.0.1", port, -1), 0);
+  ck_assert_int_eq(weft_join(t, &res), 0);
+  ck_assert_int_eq((int)(intptr_t)res, 0);
+  weft_sock_close(c);
+  weft_sock_close(l);
+  weft_rt_stats(*(weft_rt **)arg, &st, NULL, 0);
+  ck_assert_uint_eq(st.io_handles, 0);
+  return 0;
+}
+
+static void *call_body(void *arg) {
+  return (void *)(intptr_t)io_handles_follow_sockets(arg);
+}
+
+START_TEST(test_stats_count_io_handles_until_sockets_close) {
+  weft_rt *rt = new_rt(2);
+  weft_stats st;
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, call_body, &rt), 0);
+  ck_assert_int_eq(weft_rt_wait(rt), 0);
+  ck_assert_int_eq(weft_rt_stats(rt, &st, NULL, 0), 2);
+  ck_assert_uint_eq(st.io_handles, 0);
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+}
+END_TEST
+
+static void *nap(void *arg) {
+  (void)arg;
+  weft_sleep(300);
+  return NULL;
+}
+
+START_TEST(test_idle_workers_give_stacks_back) {
+  weft_rt *rt = new_rt(2);
+  long n = scaled(20000);
+  weft_stats st;
+
+  for (long i = 0; i < n; i++)
+    ck_assert_int_eq(weft_rt_spawn(rt, NULL, nap, NULL), 0);
+  ck_assert_int_eq(weft_rt_wait(rt), 0);
+  weft_rt_stats(rt, &st, NULL, 0);
+  ck_assert_uint_ge(st.stacks_mapped, (uint64_t)n / 2); /* they were all alive at once */
+  /* Idle for longer than the trim delay: the stacks' chunks are unmapped. */
+  for (int i = 0; i < 40; i++) {
+    usleep(100 * 1000);
+    weft_rt_stats(rt, &st, NULL, 0);
+    if (st.stacks_mapped == 0)
+      break;
+  }
+  ck_assert_uint_eq(st.stacks_mapped, 0);
+  ck_assert_uint_eq(st.tasks_alive, 0);
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+}
+END_TEST
+
+static Suite *monitor_suite(void) {
+  Suite *s = suite_create("monitor");
+  TCase *tc = tcase_create("deadlock");
+  tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, test_rt_wait_reports_two_tasks_waiting_on_each_other);
+  tcase_add_test(tc, test_weft_main_returns_edeadlk_and_cleans_up);
+  tcase_add_test(tc, test_no_deadlock_while_a_timer_can_wake_a_task);
+  tcase_add_test(tc, test_no_deadlock_while_io_can_wake_a_task);
+  tcase_add_test(tc, test_deadlock_check_can_be_turned_off);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("dump");
+  tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, test_dump_names_what_each_task_waits_on);
+  tcase_add_test(tc, test_dump_signal_prints_tasks_when_asked);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("resources");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_stats_count_io_handles_until_sockets_close);
+  tcase_add_test(tc, test_idle_workers_give_stacks_back);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+WEFT_TEST_MAIN(monitor_suite)
