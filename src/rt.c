@@ -127,6 +127,27 @@ static void workers_join(weft_rt *rt, unsigned n) {
     pthread_join(rt->workers[i].thread, NULL);
 }
 
+weft_rt *weft__runtimes;
+pthread_mutex_t weft__runtimes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void debug_list_add(weft_rt *rt) {
+  pthread_mutex_lock(&weft__runtimes_lock);
+  rt->dbg_next = weft__runtimes;
+  weft__runtimes = rt;
+  pthread_mutex_unlock(&weft__runtimes_lock);
+}
+
+static void debug_list_remove(weft_rt *rt) {
+  pthread_mutex_lock(&weft__runtimes_lock);
+  for (weft_rt **p = &weft__runtimes; *p; p = &(*p)->dbg_next) {
+    if (*p == rt) {
+      *p = rt->dbg_next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&weft__runtimes_lock);
+}
+
 /* A condition variable whose timed waits use CLOCK_MONOTONIC (monitor.c). */
 static void monotonic_cond_init(pthread_cond_t *cv) {
   pthread_condattr_t a;
@@ -179,6 +200,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
       goto out_join;
   }
   rt->magic = WEFT_RT_MAGIC;
+  debug_list_add(rt);
   *out = rt;
   return 0;
 
@@ -232,6 +254,7 @@ int weft_rt_free(weft_rt *rt) {
     return WEFT_EINVAL;
   if (weft_self())
     return WEFT_EPERM;
+  debug_list_remove(rt);
   atomic_store(&rt->closing, true);
   weft__task_cancel_all(rt);
   wait_all(rt);

@@ -185,7 +185,12 @@ struct weft_rt {
   /* Monitoring (monitor.c): */
   int64_t warn_blocking_ms; /* WEFT_WARN_BLOCKING_MS; 0: off; immutable */
   bool deadlock_check;      /* WEFT_DEADLOCK_CHECK != 0; immutable */
+  struct weft_rt *dbg_next; /* weft__runtimes; under weft__runtimes_lock */
 };
+
+/* Every live runtime, for debuggers: contrib/weft-gdb.py starts here. */
+extern weft_rt *weft__runtimes;
+extern pthread_mutex_t weft__runtimes_lock;
 
 /* A runtime weft_rt_new made and weft_rt_free has not freed (while its
  * memory is not reused), for the bad-input checks. */
