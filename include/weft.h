@@ -13,7 +13,9 @@
  *  - Blocking calls are legal only inside a task; elsewhere they return
  *    WEFT_EPERM. A blocking call parks the task, never the worker thread.
  *  - weft never sets errno and installs no signal handler except the stack
- *    overflow handler (SIGSEGV, chaining to any previous one).
+ *    overflow handler (SIGSEGV, chaining to any previous one), plus two
+ *    that the program asks for: libuv's SIGCHLD handler once
+ *    weft_proc_spawn is used, and WEFT_DUMP_SIGNAL's when that is set.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -54,6 +56,7 @@ WEFT_API const char *weft_version(void);
 #define WEFT_EBUSY (-EBUSY)         /* object in use */
 #define WEFT_EINVAL (-EINVAL)       /* invalid argument */
 #define WEFT_EMFILE (-EMFILE)       /* too many open files */
+#define WEFT_ENFILE (-ENFILE)       /* too many open files in the system */
 #define WEFT_EPIPE (-EPIPE)         /* closed channel or pipe */
 #define WEFT_EDEADLK (-EDEADLK)     /* would wait forever */
 #define WEFT_ETIMEDOUT (-ETIMEDOUT) /* deadline passed */

@@ -1,7 +1,10 @@
 /*
  * error.c - naming error codes, and the always-on assertion.
  */
+#define _GNU_SOURCE
 #include "weft-int.h"
+
+#include <string.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,14 @@ const char *weft_strerror(int err) {
   case -ENOTCONN: return "socket not connected";
   case -EHOSTUNREACH: return "host unreachable";
   case -ENETUNREACH: return "network unreachable";
+  default: break;
+  }
+  if (err < 0 && err > -4096) { /* any other -errno: the C library's text */
+    const char *d = strerrordesc_np(-err);
+    if (d)
+      return d;
+  }
+  switch (err) {
   default: return "unknown error";
   }
 }

@@ -450,6 +450,8 @@ static int emfile_body(void *arg) {
 START_TEST(test_sock_out_of_fds_then_serves_again) {
   /* A low limit, set before the runtime starts (the test runs forked). */
   struct rlimit rl = {64, 64};
+  if (WEFT_ON_VALGRIND())
+    return; /* Valgrind's own descriptors sit above any limit we could set */
   ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
   ck_assert_int_eq(run_in_task(1, emfile_body, NULL), 0);
 }

@@ -43,6 +43,7 @@ struct proc_op {
   enum proc_kind kind;
   weft_proc *proc;
   const weft_proc_opts *opts;    /* PROC_SPAWN */
+  int spawn_rc;                  /* PROC_SPAWN: the error, while the handle closes */
   int child_fd[3];               /* PROC_SPAWN: -1, or the child's end */
   int sig;                       /* PROC_KILL */
   int64_t deadline;              /* PROC_WAIT */
@@ -82,6 +83,11 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int sig) {
     wait_end(pr->waiter, 0);
 }
 
+static void spawn_failed_closed(uv_handle_t *h) {
+  struct proc_op *p = h->data;
+  done(p, p->spawn_rc);
+}
+
 static void spawn_now(struct proc_op *p) {
   const weft_proc_opts *o = p->opts;
   uv_process_options_t uo;
@@ -109,11 +115,16 @@ static void spawn_now(struct proc_op *p) {
   uo.exit_cb = on_exit_cb;
   p->proc->handle.data = p->proc;
   rc = uv_spawn(weft__io_loop(p->op.io), &p->proc->handle, &uo);
-  if (rc == 0)
+  if (rc == 0) {
     p->proc->pid = p->proc->handle.pid;
-  else
-    uv_close((uv_handle_t *)&p->proc->handle, NULL); /* libuv wants it closed */
-  done(p, weft__uv_error(rc));
+    done(p, 0);
+    return;
+  }
+  /* libuv wants a handle whose spawn failed closed, and touches it until
+   * the close callback: only then may the task free the weft_proc. */
+  p->spawn_rc = weft__uv_error(rc);
+  p->proc->handle.data = p;
+  uv_close((uv_handle_t *)&p->proc->handle, spawn_failed_closed);
 }
 
 static void wait_deadline(uv_timer_t *t) {
