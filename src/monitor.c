@@ -19,11 +19,14 @@
  *
  * Blocking monitor
  * ----------------
- * Every WEFT__MONITOR_MS the I/O thread samples each worker's switch
- * counter and running task. A worker whose counter has not moved while it
- * has a running task has been running that one task since the first such
- * sample; past WEFT_WARN_BLOCKING_MS it gets one warning per run. Nothing
- * is added to the switch path besides the `running` store.
+ * Every WEFT__MONITOR_MS the I/O thread samples each worker's progress
+ * (switch and yield counters) and running task. A worker whose counters
+ * have not moved while it has a running task has been running that one
+ * task since the first such sample; past WEFT_WARN_BLOCKING_MS it gets one
+ * warning per run. If tasks wait in its deque or the injection queue
+ * meanwhile and a worker is idle, the tick wakes it to take them: the
+ * safety net behind the yield path's cheaper wakeup (sched.c). Nothing is
+ * added to the switch path besides the `running` store.
  *
  * Deadlock detection
  * ------------------
@@ -85,11 +88,19 @@ static void unlock_shards(weft_rt *rt) {
 
 /* ---- the blocking monitor ---- */
 
+/* Progress of a worker: task switches and weft_yield calls (a yield with
+ * nothing else ready switches nothing, yet the task did yield). */
+static uint64_t progress(weft__worker *w) {
+  return atomic_load_explicit(&w->n.switches, memory_order_relaxed) +
+         atomic_load_explicit(&w->n.yields, memory_order_relaxed);
+}
+
+
 static void warn_blocking(weft_rt *rt, weft__worker *w, uint64_t switches, int64_t ms) {
   weft_task *t;
   lock_shards(rt);
   t = atomic_load_explicit(&w->running, memory_order_relaxed);
-  if (t && atomic_load_explicit(&w->n.switches, memory_order_relaxed) == switches)
+  if (t && progress(w) == switches)
     fprintf(stderr,
             "weft: task %" PRIu64 " '%s' has run for %" PRId64
             " ms without yielding, blocking worker %u (WEFT_WARN_BLOCKING_MS=%" PRId64 ")\n",
@@ -101,14 +112,22 @@ void weft__monitor_tick(weft_rt *rt) {
   int64_t now = weft__coarse_ms();
   for (unsigned i = 0; i < rt->nworkers; i++) {
     weft__worker *w = &rt->workers[i];
-    uint64_t sw = atomic_load_explicit(&w->n.switches, memory_order_relaxed);
+    uint64_t sw = progress(w);
     if (!atomic_load_explicit(&w->running, memory_order_relaxed) || sw != w->mon_switches) {
       w->mon_switches = sw;
       w->mon_since = now;
       w->mon_warned = false;
       continue;
     }
-    if (!w->mon_warned && now - w->mon_since >= rt->warn_blocking_ms) {
+    /* Stuck on one task since the last tick. Tasks queued behind it must
+     * not wait for it: a worker that parked without seeing them (a yield
+     * skips the "park" fence, sched.c) is woken to steal them. */
+    if ((weft__deque_size(&w->dq) > 0 ||
+         atomic_load_explicit(&rt->inj_len, memory_order_relaxed) > 0) &&
+        atomic_load_explicit(&rt->nidle, memory_order_relaxed) > 0)
+      weft__sched_notify(rt);
+    if (rt->warn_blocking_ms > 0 && !w->mon_warned &&
+        now - w->mon_since >= rt->warn_blocking_ms) {
       w->mon_warned = true;
       warn_blocking(rt, w, sw, now - w->mon_since);
     }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 static struct sigaction previous;
@@ -75,10 +76,33 @@ static void chain(int sig, siginfo_t *si, void *uc) {
   previous.sa_handler(sig);
 }
 
+/* The stack pointer of the interrupted code, or NULL where unknown. */
+static const char *fault_sp(void *uc) {
+  ucontext_t *u = uc;
+#if defined(__x86_64__)
+  return (const char *)u->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+  return (const char *)u->uc_mcontext.sp;
+#else
+  (void)u;
+  return NULL;
+#endif
+}
+
+/*
+ * An overflow is a fault in the guard page below the running stack, or any
+ * fault while the stack pointer is below the stack: an unguarded stack
+ * (canary mode, or past the mprotect budget) has writable memory below it,
+ * so a runaway recursion faults somewhere further down, and the canary,
+ * checked at switch-out, would never be reached.
+ */
 static void on_segv(int sig, siginfo_t *si, void *uc) {
   weft__worker *w = weft__worker_current();
   weft_task *t = w ? w->current : NULL;
-  if (t && t->cur_stack && weft__stack_guard_hit(t->cur_stack, si->si_addr))
+  const char *sp = fault_sp(uc);
+  if (t && t->cur_stack &&
+      (weft__stack_guard_hit(t->cur_stack, si->si_addr) ||
+       (sp && sp < t->cur_stack->lo && sp >= t->cur_stack->lo - ((size_t)1 << 30))))
     weft__overflow_report(t);
   chain(sig, si, uc);
 }

@@ -18,6 +18,8 @@
 
 #include "io/io.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,16 +45,20 @@ static long long env_size(const char *name) {
   long long v;
   if (!s || !*s)
     return -1;
+  int shift = 0;
+  errno = 0;
   v = strtoll(s, &end, 10);
-  if (end == s || v < 0)
+  if (end == s || v < 0 || errno == ERANGE)
     return -1;
   switch (*end) {
-  case 'k': case 'K': v <<= 10; end++; break;
-  case 'm': case 'M': v <<= 20; end++; break;
-  case 'g': case 'G': v <<= 30; end++; break;
+  case 'k': case 'K': shift = 10; end++; break;
+  case 'm': case 'M': shift = 20; end++; break;
+  case 'g': case 'G': shift = 30; end++; break;
   default: break;
   }
-  return *end ? -1 : v;
+  if (*end || v > (LLONG_MAX >> shift))
+    return -1; /* trailing junk, or the size overflows */
+  return v << shift;
 }
 
 void weft_config_init(weft_config *cfg) {

@@ -103,6 +103,7 @@ static inline void weft__wait_note(weft_task *t, const char *what, uintptr_t det
 /* Counters of one worker: written by it only (relaxed), read by anyone. */
 struct weft__counters {
   atomic_uint_fast64_t spawned, completed, switches, steals, steal_attempts, parks, injected;
+  atomic_uint_fast64_t yields; /* weft_yield calls: the monitor sees progress */
 };
 
 /* One shard of the registry of live tasks (for cancel-all and the dump). */
@@ -130,8 +131,7 @@ typedef struct weft__worker {
   int action;               /* after-switch action; owner only */
   weft__publish_fn publish; /* with ACT_PARK; owner only */
   void *publish_arg;
-  weft_task *yq_head;       /* yield queue, oldest first; owner only */
-  weft_task *yq_tail;
+  weft_task *pending_yield; /* a fast yielder to queue (sched.c); owner only */
   uint64_t rng;             /* victim choice; owner only */
   uint32_t tick;            /* scheduling ticks; owner only */
   bool searching;           /* counted in rt->nsearching; owner only */
@@ -203,7 +203,8 @@ weft__worker *weft__worker_current(void);
 void weft__ready(weft_task *t);
 void weft__switch_out(weft__worker *w, weft_task *t, bool exiting);
 bool weft__sched_yield(weft__worker *w, weft_task *t);
-void weft__yq_push(weft__worker *w, weft_task *t);
+void weft__yield_enqueue(weft__worker *w, weft_task *t);
+void weft__resumed(void);
 void weft__sched_notify(weft_rt *rt);
 void weft__sched_stop(weft_rt *rt);
 void *weft__worker_main(void *arg);

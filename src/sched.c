@@ -9,13 +9,16 @@
  *  - the worker's Chase-Lev deque (deque.c): the owner pushes and pops at
  *    the bottom, LIFO, so a freshly spawned or woken task runs next while
  *    its data is warm; thieves take the oldest from the top;
- *  - the worker's yield queue: tasks that called weft_yield, FIFO, owner
- *    only; it is moved into the deque when the deque runs dry, so a task
- *    that loops on weft_yield never runs before its worker's other ready
- *    tasks;
  *  - the runtime's injection queue: tasks made ready by threads that are not
- *    workers of this runtime (foreign spawners, later the I/O thread); a
- *    mutex-guarded FIFO with a lock-free length for cheap emptiness checks.
+ *    workers of this runtime (foreign spawners, the I/O thread), and tasks
+ *    that yielded while others were ready; a mutex-guarded FIFO with a
+ *    lock-free length for cheap emptiness checks.
+ * A task that calls weft_yield goes into its worker's deque when nothing
+ * else is ready there or in the injection queue (it is then the only ready
+ * task, and runs next), else to the back of the injection queue (Go's
+ * Gosched does the same): so a task that loops on weft_yield never runs
+ * before the other ready tasks, and a yielder always sits where any worker
+ * can take it, even when the task that runs instead blocks its thread.
  *
  * Finding work (next_task), in order:
  *   1. every 61st tick: the injection queue, then the oldest task of the own
@@ -24,11 +27,10 @@
  *      wait; this bounds every ready task's wait. (61 is Go's figure.)
  *   2. the own deque (bottom);
  *   3. the injection queue (its oldest task);
- *   4. the yield queue (moved into the deque, oldest on the bottom);
- *   5. searching: steal half of a victim's deque, victims in random order,
+ *   4. searching: steal half of a victim's deque, victims in random order,
  *      and the injection queue, a few rounds;
- *   6. park.
- * At most half of the workers search at once (steps 5), as in Go and
+ *   5. park.
+ * At most half of the workers search at once (step 4), as in Go and
  * Tokio: searching workers burn CPU the busy ones could use.
  *
  * Protocol "park" (no lost wakeups, DESIGN.md section 4, invariant 2)
@@ -59,8 +61,10 @@
  * a release, and FUTEX_WAIT rechecks it in the kernel, so a wake between K4
  * and the sleep is not lost.
  *
- * An idle runtime uses no CPU: parked workers sleep in FUTEX_WAIT with no
- * timeout; nothing polls.
+ * An idle runtime uses next to no CPU: parked workers sleep in FUTEX_WAIT
+ * with no timeout (after one timed wait that gives memory back, see
+ * idle_trim); the only clock is the monitor's tick on the I/O thread, ten
+ * times a second, a few microseconds each (monitor.c).
  *
  * Alternatives rejected: a condition variable per worker (a mutex on every
  * wake; the futex word needs none), a global run queue only (contended on
@@ -235,26 +239,6 @@ void weft__sched_stop(weft_rt *rt) {
 
 /* ---- finding work ---- */
 
-/* Move the yield queue into the deque so the oldest yielder pops first. */
-static void yq_flush(weft__worker *w) {
-  weft_task *rev = NULL, *t, *next;
-  unsigned n = 0;
-  for (t = w->yq_head; t; t = next) { /* reverse: newest first */
-    next = t->next;
-    t->next = rev;
-    rev = t;
-  }
-  w->yq_head = w->yq_tail = NULL;
-  for (t = rev; t; t = next) {
-    next = t->next; /* before the push: once pushed, t may be stolen */
-    if (!weft__deque_push(&w->dq, t))
-      weft__inject(w->rt, t);
-    n++;
-  }
-  if (n > 1) /* more than the one we run next: others may steal */
-    weft__sched_notify(w->rt);
-}
-
 /* Steal up to half of victim's deque into w's; returns the first. */
 static weft_task *steal_from(weft__worker *w, weft__worker *victim) {
   long want = (weft__deque_size(&victim->dq) + 1) / 2;
@@ -421,11 +405,6 @@ static weft_task *next_task(weft__worker *w) {
   }
   if ((t = weft__deque_pop(&w->dq)) || (t = inject_take(w)))
     return t;
-  if (w->yq_head) {
-    yq_flush(w);
-    if ((t = weft__deque_pop(&w->dq)))
-      return t;
-  }
   return search(w);
 }
 
@@ -442,17 +421,29 @@ void weft__switch_out(weft__worker *w, weft_task *t, bool exiting) {
   weft__tsan_switch(w->tsan_fiber);
   weft__ctx_switch(&t->ctx, &w->sched);
   weft__asan_finish_switch(*t->cur_fake);
+  weft__resumed();
 }
 
-/* Append t to w's yield queue. Owner worker. */
-void weft__yq_push(weft__worker *w, weft_task *t) {
+/*
+ * Queue the yielding task t (see "Concepts"). Waking an idle worker is
+ * left out when none is idle (the common case of a busy worker), and the
+ * check is a plain load, not the "park" protocol's fence: a worker that
+ * parks at that moment misses the yielder only while this worker keeps
+ * running, and if the task it runs blocks the thread, the monitor's tick
+ * (monitor.c) wakes an idle worker to take the yielder.
+ */
+void weft__yield_enqueue(weft__worker *w, weft_task *t) {
+  weft_rt *rt = w->rt;
   atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
-  t->next = NULL;
-  if (w->yq_tail)
-    w->yq_tail->next = t;
-  else
-    w->yq_head = t;
-  w->yq_tail = t;
+  if (weft__deque_size(&w->dq) == 0 &&
+      atomic_load_explicit(&rt->inj_len, memory_order_relaxed) == 0 &&
+      weft__deque_push(&w->dq, t)) {
+    if (atomic_load_explicit(&rt->nidle, memory_order_relaxed) > 0)
+      weft__sched_notify(rt);
+    return;
+  }
+  weft__inject(rt, t);
+  weft__sched_notify(rt);
 }
 
 /* Make t w's running task and switch to it from the context `from` (the
@@ -473,42 +464,50 @@ static void switch_into(weft__worker *w, weft_task *t, weft_ctx *from, void **as
 /*
  * weft_yield's fast path: switch from t straight to the next task of this
  * worker, without a round trip through the scheduler context. It takes
- * what next_task would take (the deque's bottom, or the only yielder
- * waiting) and leaves every other case, including the fairness tick and a
- * non-empty injection queue, to the scheduler (returns false). t goes on
- * the yield queue before the switch: that queue is this worker's alone,
- * and nothing takes t from it until this worker next schedules, after the
- * switch has saved t's context (DESIGN.md section 4, invariant 1).
- * Returns true when t may simply continue (it ran again or had no rival).
+ * what next_task would take (the deque's bottom) and leaves every other
+ * case, including the fairness tick, an unstarted task and a non-empty
+ * injection queue, to the scheduler (returns false). Returns true when t
+ * may simply continue (it ran again, or nothing else was ready).
+ *
+ * t must not be queued before the switch has saved its context (DESIGN.md
+ * section 4, invariant 1): a thief could resume it while it still runs
+ * here. So t is left in w->pending_yield, and the task the switch resumes
+ * queues it (weft__resumed) once it runs, t's context saved by then.
+ * Every place a task resumes calls weft__resumed: here, after the switch,
+ * and weft__switch_out; a task's first run never follows a fast yield.
  * Task only; may switch.
  */
 bool weft__sched_yield(weft__worker *w, weft_task *t) {
   weft_task *next;
 
+  WEFT_COUNT(w->n.yields);
   if ((w->tick + 1) % FAIR_TICKS == 0)
     return false;
   next = weft__deque_pop(&w->dq);
-  if (next && !next->started) {
+  if (!next) /* alone here, unless the injection queue has work */
+    return atomic_load_explicit(&w->rt->inj_len, memory_order_relaxed) == 0;
+  if (!next->started) {
     if (!weft__deque_push(&w->dq, next))
       weft__inject(w->rt, next);
     return false; /* its first run belongs to the scheduler */
   }
-  if (!next) {
-    if (atomic_load_explicit(&w->rt->inj_len, memory_order_relaxed) > 0)
-      return false;
-    if (!w->yq_head)
-      return true; /* nobody else is ready here */
-    if (w->yq_head != w->yq_tail)
-      return false; /* several: the scheduler spreads them */
-    next = w->yq_head;
-    w->yq_head = w->yq_tail = NULL;
-  }
   w->tick++;
-  weft__yq_push(w, t);
   if (unlikely(!weft__stack_intact(t->cur_stack)))
     weft__overflow_report(t);
+  w->pending_yield = t;
   switch_into(w, next, &t->ctx, t->cur_fake);
+  weft__resumed();
   return true;
+}
+
+/* Queue the task that yielded straight to the one now running. */
+void weft__resumed(void) {
+  weft__worker *w = weft__worker_current();
+  weft_task *y = w->pending_yield;
+  if (unlikely(y != NULL)) {
+    w->pending_yield = NULL;
+    weft__yield_enqueue(w, y);
+  }
 }
 
 /* Run t until it switches back, then do what it asked. Owner worker. */

@@ -243,12 +243,11 @@ int weft__io_start(weft_rt *rt, weft__io **out) {
   if ((rc = uv_async_init(&io->loop, &io->async, drain)))
     goto out_loop;
   io->async.data = io;
-  if (rt->warn_blocking_ms > 0) { /* before the thread starts: no race on the loop */
-    uv_timer_init(&io->loop, &io->monitor);
-    io->monitor.data = io;
-    uv_timer_start(&io->monitor, monitor_cb, WEFT__MONITOR_MS, WEFT__MONITOR_MS);
-    io->monitor_on = true;
-  }
+  /* Before the thread starts: nobody else touches the loop yet. */
+  uv_timer_init(&io->loop, &io->monitor);
+  io->monitor.data = io;
+  uv_timer_start(&io->monitor, monitor_cb, WEFT__MONITOR_MS, WEFT__MONITOR_MS);
+  io->monitor_on = true;
   if ((signum = dump_signal_number()) > 0 && uv_signal_init(&io->loop, &io->dump_signal) == 0) {
     io->dump_signal.data = io;
     if (uv_signal_start(&io->dump_signal, dump_cb, signum) == 0)

@@ -84,9 +84,11 @@ int weft_sleep_until(int64_t deadline) {
 }
 
 int weft_sleep(int64_t ms) {
+  int64_t now = weft_now();
   if (ms < 0)
     return WEFT_EINVAL;
-  return weft_sleep_until(weft_now() + ms);
+  /* A sleep that would end past the clock's range is a sleep forever. */
+  return weft_sleep_until(ms > INT64_MAX - now ? -1 : now + ms);
 }
 
 /* ---- deadlines for waits that are not io ops ---- */

@@ -37,6 +37,7 @@
 #include "list.h"
 #include "runtime.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,13 @@ static struct waiter *q_pop(struct queue *q) {
   return NULL;
 }
 
+/* memcpy for elements, which may be 0 bytes from or to NULL (a channel of
+ * pure signals has no buffer): memcpy itself must not see a NULL then. */
+static inline void copy(void *dst, const void *src, size_t n) {
+  if (n)
+    memcpy(dst, src, n);
+}
+
 static char *slot(weft_chan *c, size_t i) {
   return c->buf + ((c->head + i) % c->cap) * c->esize;
 }
@@ -111,13 +119,13 @@ static int send_locked(weft_chan *c, const void *elem, struct waiter **wake) {
   if (c->closed)
     return WEFT_EPIPE;
   if ((r = q_pop(&c->recvq))) {
-    memcpy(r->elem, elem, c->esize);
+    copy(r->elem, elem, c->esize);
     r->result = 0;
     *wake = r;
     return 0;
   }
   if (c->count < c->cap) {
-    memcpy(slot(c, c->count), elem, c->esize);
+    copy(slot(c, c->count), elem, c->esize);
     c->count++;
     return 0;
   }
@@ -129,11 +137,11 @@ static int send_locked(weft_chan *c, const void *elem, struct waiter **wake) {
 static int recv_locked(weft_chan *c, void *elem, struct waiter **wake) {
   struct waiter *s;
   if (c->count > 0) {
-    memcpy(elem, slot(c, 0), c->esize);
+    copy(elem, slot(c, 0), c->esize);
     c->head = (c->head + 1) % c->cap;
     c->count--;
     if ((s = q_pop(&c->sendq))) { /* a blocked sender's value takes the free slot */
-      memcpy(slot(c, c->count), s->elem, c->esize);
+      copy(slot(c, c->count), s->elem, c->esize);
       c->count++;
       s->result = 0;
       *wake = s;
@@ -141,7 +149,7 @@ static int recv_locked(weft_chan *c, void *elem, struct waiter **wake) {
     return 0;
   }
   if ((s = q_pop(&c->sendq))) { /* rendezvous */
-    memcpy(elem, s->elem, c->esize);
+    copy(elem, s->elem, c->esize);
     s->result = 0;
     *wake = s;
     return 0;
@@ -251,8 +259,8 @@ int weft_chan_new(weft_chan **out, size_t elem_size, size_t capacity) {
   if (!out)
     return WEFT_EINVAL;
   *out = NULL;
-  if (elem_size && capacity > SIZE_MAX / elem_size)
-    return WEFT_EINVAL;
+  if (capacity > (size_t)LONG_MAX || (elem_size && capacity > SIZE_MAX / elem_size))
+    return WEFT_EINVAL; /* weft_chan_cap and weft_chan_len report a long */
   if (!(c = calloc(1, sizeof *c)))
     return WEFT_ENOMEM;
   if (capacity && elem_size && !(c->buf = malloc(capacity * elem_size))) {

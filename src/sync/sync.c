@@ -23,6 +23,7 @@
 #include "runtime.h"
 
 #include <sched.h>
+#include <limits.h>
 #include <stdlib.h>
 
 #define STARVE_MS 1
@@ -165,9 +166,7 @@ int weft_mutex_new(weft_mutex **out) {
 }
 
 int weft_mutex_free(weft_mutex *m) {
-  if (!m)
-    return 0;
-  if (m->magic != MUTEX_MAGIC)
+  if (!m || m->magic != MUTEX_MAGIC)
     return WEFT_EINVAL;
   if (m->locked || wq_head(&m->q))
     return WEFT_EBUSY;
@@ -264,9 +263,7 @@ int weft_cond_new(weft_cond **out) {
 }
 
 int weft_cond_free(weft_cond *c) {
-  if (!c)
-    return 0;
-  if (c->magic != COND_MAGIC)
+  if (!c || c->magic != COND_MAGIC)
     return WEFT_EINVAL;
   if (wq_head(&c->q))
     return WEFT_EBUSY;
@@ -350,9 +347,7 @@ int weft_wg_new(weft_wg **out) {
 }
 
 int weft_wg_free(weft_wg *g) {
-  if (!g)
-    return 0;
-  if (g->magic != WG_MAGIC)
+  if (!g || g->magic != WG_MAGIC)
     return WEFT_EINVAL;
   if (wq_head(&g->q))
     return WEFT_EBUSY;
@@ -366,7 +361,8 @@ int weft_wg_add(weft_wg *g, long n) {
   if (!g || g->magic != WG_MAGIC)
     return WEFT_EINVAL;
   weft__spin_lock(&g->q.lock);
-  if (g->count + n < 0) {
+  long sum;
+  if (__builtin_add_overflow(g->count, n, &sum) || sum < 0) {
     weft__spin_unlock(&g->q.lock);
     return WEFT_EINVAL; /* more done than added */
   }
@@ -427,9 +423,7 @@ int weft_sem_new(weft_sem **out, unsigned long initial) {
 }
 
 int weft_sem_free(weft_sem *s) {
-  if (!s)
-    return 0;
-  if (s->magic != SEM_MAGIC)
+  if (!s || s->magic != SEM_MAGIC)
     return WEFT_EINVAL;
   if (wq_head(&s->q))
     return WEFT_EBUSY;
@@ -462,8 +456,13 @@ int weft_sem_post(weft_sem *s) {
     return WEFT_EINVAL;
   weft__spin_lock(&s->q.lock);
   w = wq_pop(&s->q, 0); /* a waiter gets the unit directly */
-  if (!w)
+  if (!w) {
+    if (s->count == ULONG_MAX) {
+      weft__spin_unlock(&s->q.lock);
+      return WEFT_EINVAL; /* the count would wrap and lose every unit */
+    }
     s->count++;
+  }
   weft__spin_unlock(&s->q.lock);
   wake_one(w);
   return 0;
@@ -477,8 +476,15 @@ int weft_once_do(weft_once *o, void (*fn)(void *), void *arg) {
   int expect = ONCE_NEW;
   if (!o || !fn)
     return WEFT_EINVAL;
-  if (__atomic_load_n(&o->state, __ATOMIC_ACQUIRE) == ONCE_DONE)
+  switch (__atomic_load_n(&o->state, __ATOMIC_ACQUIRE)) {
+  case ONCE_DONE:
     return 0;
+  case ONCE_NEW:
+  case ONCE_RUNNING:
+    break;
+  default:
+    return WEFT_EINVAL; /* not a weft_once initialised with WEFT_ONCE_INIT */
+  }
   if (__atomic_compare_exchange_n(&o->state, &expect, ONCE_RUNNING, false, __ATOMIC_ACQ_REL,
                                   __ATOMIC_ACQUIRE)) {
     fn(arg);
