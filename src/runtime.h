@@ -132,6 +132,7 @@ typedef struct weft__worker {
   weft__publish_fn publish; /* with ACT_PARK; owner only */
   void *publish_arg;
   weft_task *pending_yield; /* a fast yielder to queue (sched.c); owner only */
+  int budget;               /* operations before a forced yield (sched.c); owner only */
   uint64_t rng;             /* victim choice; owner only */
   uint32_t tick;            /* scheduling ticks; owner only */
   bool searching;           /* counted in rt->nsearching; owner only */
@@ -204,6 +205,22 @@ void weft__ready(weft_task *t);
 void weft__switch_out(weft__worker *w, weft_task *t, bool exiting);
 bool weft__sched_yield(weft__worker *w, weft_task *t);
 void weft__yield_enqueue(weft__worker *w, weft_task *t);
+void weft__budget_exhausted(weft__worker *w);
+
+/*
+ * The cooperative budget. A socket or channel call that succeeds at once
+ * never parks, so a task looping on one under load (an accept loop, a
+ * reader whose peer keeps up) would hold its worker forever and starve
+ * the tasks queued behind it. Each such call spends one unit of its
+ * worker's budget; when it runs out the task yields (weft_yield) and the
+ * budget refills. Tokio does the same with a budget of 128. Task only.
+ */
+#define WEFT__BUDGET 128
+static inline void weft__budget_spend(void) {
+  weft__worker *w = weft__worker_current();
+  if (w && unlikely(--w->budget <= 0))
+    weft__budget_exhausted(w);
+}
 void weft__resumed(void);
 void weft__sched_notify(weft_rt *rt);
 void weft__sched_stop(weft_rt *rt);

@@ -500,6 +500,12 @@ bool weft__sched_yield(weft__worker *w, weft_task *t) {
   return true;
 }
 
+/* The cooperative budget ran out (runtime.h): yield, then refill. */
+void weft__budget_exhausted(weft__worker *w) {
+  w->budget = WEFT__BUDGET;
+  weft_yield();
+}
+
 /* Queue the task that yielded straight to the one now running. */
 void weft__resumed(void) {
   weft__worker *w = weft__worker_current();

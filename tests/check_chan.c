@@ -488,6 +488,40 @@ START_TEST(test_chan_bad_input) {
 }
 END_TEST
 
+/* A select parked on a receive whose channel is then closed returns that
+ * case, its result WEFT_EPIPE (not the wakeup's error code). */
+static void *close_later(void *arg) {
+  weft_sleep(50);
+  weft_chan_close(arg);
+  return NULL;
+}
+
+static int select_parked_then_closed(void *arg) {
+  weft_chan *a, *b;
+  weft_task *t;
+  int va = 0, vb = 0, rc;
+  weft_select_case cases[2];
+  (void)arg;
+  ck_assert_int_eq(weft_chan_new(&a, sizeof(int), 0), 0);
+  ck_assert_int_eq(weft_chan_new(&b, sizeof(int), 0), 0);
+  cases[0] = (weft_select_case){.chan = a, .op = WEFT_SELECT_RECV, .elem = &va, .result = 99};
+  cases[1] = (weft_select_case){.chan = b, .op = WEFT_SELECT_RECV, .elem = &vb, .result = 99};
+  ck_assert_int_eq(weft_spawn(&t, close_later, b), 0);
+  rc = weft_select(cases, 2, weft_now() + 5000);
+  ck_assert_int_eq(rc, 1);
+  ck_assert_int_eq(cases[1].result, WEFT_EPIPE);
+  ck_assert_int_eq(cases[0].result, 99); /* untouched: that case did not complete */
+  ck_assert_int_eq(weft_join(t, NULL), 0);
+  weft_chan_free(a);
+  weft_chan_free(b);
+  return 0;
+}
+
+START_TEST(test_chan_select_parked_then_closed_reports_the_case) {
+  ck_assert_int_eq(run_in_task(2, select_parked_then_closed, NULL), 0);
+}
+END_TEST
+
 static Suite *chan_suite(void) {
   Suite *s = suite_create("chan");
   TCase *core = tcase_create("core"), *errors = tcase_create("errors"),
@@ -498,6 +532,7 @@ static Suite *chan_suite(void) {
   tcase_add_test(core, test_chan_deadlines_race_wakeups);
   tcase_add_test(core, test_chan_select_one_case_takes_effect);
   tcase_add_test(core, test_chan_select_fair_among_ready_cases);
+  tcase_add_test(core, test_chan_select_parked_then_closed_reports_the_case);
   tcase_set_timeout(core, 120);
   tcase_add_test(errors, test_chan_bad_input);
   tcase_add_test(stress, test_chan_ping_pong_across_workers);

@@ -330,6 +330,7 @@ static void *scene_setup(void *arg) {
 START_TEST(test_dump_names_what_each_task_waits_on) {
   weft_rt *rt = new_rt(2);
   struct scene s = {0};
+  struct pair p = {0};
   char *buf = NULL;
   size_t len = 0;
   FILE *out;
@@ -363,7 +364,8 @@ START_TEST(test_dump_names_what_each_task_waits_on) {
   /* The mutex and channel outlive the runtime's tasks; their memory is the
    * program's: free them with a fresh runtime. */
   rt = new_rt(1);
-  ck_assert_int_eq(weft_rt_spawn(rt, NULL, free_channels, &(struct pair){s.c, NULL, 0, 0}), 0);
+  p.a = s.c;
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, free_channels, &p), 0);
   ck_assert_int_eq(weft_rt_wait(rt), 0);
   ck_assert_int_eq(weft_rt_free(rt), 0);
   weft_mutex_free(s.m);

@@ -73,7 +73,9 @@ END_TEST
 
 struct migrate {
   weft_rt *rt;
-  atomic_int moved; /* tasks that resumed on another thread */
+  atomic_int moved;   /* tasks that resumed on another thread */
+  atomic_long parent; /* the spawning task's thread */
+  atomic_int elsewhere; /* a hopper started on another thread */
 };
 
 /* The kernel's thread id. Not pthread_self(): glibc declares it const, so
@@ -86,6 +88,8 @@ static void *hop(void *arg) {
   struct migrate *m = arg;
   long start = thread_id();
   volatile unsigned long spin = 0;
+  if (start != atomic_load(&m->parent))
+    atomic_store(&m->elsewhere, 1);
   for (int i = 0; i < 50; i++) {
     for (int j = 0; j < 20000; j++)
       spin += (unsigned long)j;
@@ -99,11 +103,18 @@ static void *hop(void *arg) {
 /* Spawned from a task, the hoppers start in its worker's deque: the other
  * worker must steal them. */
 static void *spawn_hoppers(void *arg) {
+  struct migrate *m = arg;
   weft_spawn_attr a;
+  int64_t until = weft_now() + 10000;
   weft_spawn_attr_init(&a);
   a.detached = 1;
+  atomic_store(&m->parent, thread_id());
   for (int i = 0; i < 200; i++)
-    ck_assert_int_eq(weft_spawn_ex(NULL, &a, hop, arg), 0);
+    CHECK_HOT(weft_spawn_ex(NULL, &a, hop, arg) == 0);
+  /* Hold this worker, so the only way for a hopper to start is to be
+   * stolen by the other one (however late the system runs its thread). */
+  while (!atomic_load(&m->elsewhere) && weft_now() < until)
+    ;
   return NULL;
 }
 

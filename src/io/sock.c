@@ -58,6 +58,7 @@ static int enter(const weft_sock *s) {
     return WEFT_EBADF;
   if (weft_canceled())
     return WEFT_ECANCELED;
+  weft__budget_spend();
   return 0;
 }
 

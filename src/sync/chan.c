@@ -215,6 +215,7 @@ static int op(weft_chan *c, bool send, void *elem, int64_t deadline) {
     return WEFT_EPERM;
   if (weft_canceled())
     return WEFT_ECANCELED;
+  weft__budget_spend();
   rc = try_locked(c, send, elem, &other);
   wake(other);
   if (rc == WEFT_EAGAIN && deadline == 0)
@@ -533,6 +534,7 @@ int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
     return WEFT_EPERM;
   if (weft_canceled())
     return WEFT_ECANCELED;
+  weft__budget_spend();
   if ((rc = select_setup(&s, cases, n)))
     goto out;
   if ((rc = select_try_all(&s)) >= 0)
@@ -549,7 +551,9 @@ int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
   fired = atomic_load(&s.st.fired);
   if (s.done >= 0) {
     rc = s.done; /* completed in the publish step */
-  } else if (rc == 0 && fired >= 0) {
+  } else if (fired >= 0) {
+    /* A case claimed the select: it fired, with its own result (0, or
+     * WEFT_EPIPE when its channel was closed, the wakeup's code too). */
     cases[fired].result = s.w[fired].result;
     rc = fired;
   }

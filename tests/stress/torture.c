@@ -1,0 +1,2038 @@
+/*
+ * torture.c - a reproducible torture test of the whole runtime.
+ *
+ *   torture [--seed N] [--workers N] [--duration SECONDS] [--max-live N]
+ *           [--grace SECONDS] [--idle SECONDS] [--check-rss] [--quiet]
+ *
+ * For one seed, worker count and duration it runs a random mix of what a
+ * weft program does: spawn, join, detach and cancel tasks; yield and sleep;
+ * send, receive, select over and close channels; lock mutexes, take turns
+ * on condition variables, wait on wait groups; drive generators; move bytes
+ * through loopback TCP connections. Thousands of tasks are alive at once
+ * (--max-live caps them). It prints the seed first; when the load ends it
+ * drains the runtime, checks every invariant below and prints a summary
+ * line. A broken invariant prints "torture: FAILED seed=N: <what>" and
+ * exits 1; so does a run that does not finish within duration + grace
+ * seconds (a lost wakeup shows up as a hang).
+ *
+ * Reproducibility
+ * ---------------
+ * Every task draws its decisions from its own generator (splitmix64),
+ * seeded from the run's seed and the task's logical id. A parent derives
+ * each child's id from its own id and the child's ordinal, so the same seed
+ * gives every task the same id and the same decisions in every run, however
+ * the workers interleave. Each decision is drawn whether or not its outcome
+ * matters (a spawn the live cap refuses still uses up its id), so one
+ * outcome changing does not shift the decisions after it. What differs
+ * between runs of one seed is timing: which receive gets which value,
+ * which deadline passes, which spawns the live cap refuses (and so which
+ * subtrees exist), how many waves the driver starts before the stop.
+ *
+ * Structure
+ * ---------
+ * The driver task creates a pool of channels, a pool of mutex-guarded
+ * counters and a TCP listener, starts the closer (which closes and
+ * replaces random channels while they are in use) and the acceptor (one
+ * server task per connection), then spawns root actors in waves until the
+ * duration ends. An actor performs a random list of actions; spawning
+ * children is one of them, so actors form trees. Every blocking call either
+ * has a short deadline or can only end by the progress of others (or by a
+ * close at the end), so a hang means weft lost a wakeup. At the end the
+ * driver sets the stop flag, closes the listener and every channel; the
+ * main thread waits in weft_rt_wait for the rest to drain.
+ *
+ * Invariants (checked as the run goes and at its end)
+ * ---------------------------------------------------
+ *  - Tasks: each spawned task has a record. It started exactly once (its
+ *    entry counts) and ended exactly once, finished or cancelled, unless a
+ *    join reported WEFT_ECANCELED for a task that was cancelled before it
+ *    started, in which case it never starts at all (a late start finds its
+ *    record gone and fails). Every join returns the task's own result
+ *    (derived from its id) or that WEFT_ECANCELED. No record is left.
+ *  - Channels: values are tagged (producer id, sequence, check word). Per
+ *    channel, the count and the sum of tags sent successfully equal those
+ *    received plus those still buffered after its close (drained then:
+ *    buffered values, then WEFT_EPIPE). A value with a bad check word fails.
+ *  - Mutexes: each guarded counter equals an atomic shadow count of its
+ *    increments; an owner mark catches two holders at once. Condition
+ *    turn-taking sees strictly alternating values. Wait groups release only
+ *    after every member is done. Generators yield the known sequence,
+ *    return the known value, run their cleanup when closed.
+ *  - TCP: both ends check every byte against the sender's stream; a clean
+ *    connection ends with the server's count of bytes received (equal to
+ *    what the client sent) and EOF. Before the stop nothing may fail.
+ *  - Blocking calls: WEFT_ETIMEDOUT only with a deadline, WEFT_ECANCELED
+ *    only in a cancelled task; a sleep never wakes early.
+ *  - Shutdown: weft_rt_stats reports no task alive, spawned == completed
+ *    == the tasks this program spawned, no stack in use, no libuv handle
+ *    held beyond the I/O thread's own; after weft_rt_free the
+ *    process has as many descriptors open as before weft_rt_new.
+ *    With --check-rss, RSS returns to within 10% of RSS at start within
+ *    --idle seconds (default 3) of idling after the load. "At start" is
+ *    after weft_rt_new and a warm-up in which every worker has run tasks
+ *    (so the C library's per-thread malloc arenas, which a program keeps
+ *    for its life, exist on both sides of the comparison) and gone idle.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <weft.h>
+
+#define NCHANS 16    /* channels in the shared pool */
+#define NCELLS 8     /* mutex-guarded counters */
+#define TCP_SLOTS 32 /* client connections open at once */
+#define MAX_DEPTH 5  /* actor tree depth */
+#define MAX_SLOTS 12 /* joinable children per actor */
+#define MAX_KIDS 5   /* actor children per actor */
+#define RING 64      /* joinable roots the driver holds */
+#define WAVE 256     /* roots per driver tick at most */
+#define BUF 16384    /* TCP chunk */
+
+/* ------------------------------------------------------------------ */
+/* Decisions                                                           */
+
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* splitmix64: one per task. */
+struct rng {
+  uint64_t s;
+};
+
+static uint64_t rnd(struct rng *r) {
+  r->s += 0x9e3779b97f4a7c15ull;
+  return mix64(r->s);
+}
+
+/* Uniform in [0, n). */
+static uint32_t below(struct rng *r, uint32_t n) {
+  return (uint32_t)(((rnd(r) >> 32) * (uint64_t)n) >> 32);
+}
+
+static bool chance(struct rng *r, unsigned pct) {
+  return below(r, 100) < pct;
+}
+
+/* ------------------------------------------------------------------ */
+/* Options, shared state, counters                                     */
+
+static struct {
+  uint64_t seed;
+  unsigned workers;
+  double duration, grace, idle;
+  long max_live;
+  bool quiet, check_rss;
+  uint64_t warm_spawned; /* the warm-up's tasks, in weft's counters too */
+  weft_rt *rt;
+  int64_t t_start, t_end;
+  atomic_bool stop;    /* the load is over: start nothing new */
+  atomic_int phase;    /* PH_*, for the watchdog's message */
+  weft_sem *tcp_slots; /* bounds open client connections */
+  weft_sock *listener; /* driver only */
+  char port[16];       /* written by the driver before any actor */
+} T;
+
+enum { PH_RUN, PH_DRAIN, PH_IDLE, PH_FREE, PH_DONE };
+static const char *phase_name[] = {"running", "draining", "idle", "freeing", "done"};
+
+typedef atomic_ullong counter;
+
+static struct {
+  counter spawned, finished, cancelled, never_ran, joined, detached, handoffs, cancels;
+  counter yields, sleeps, timeouts;
+  counter sends, recvs, drained, closes, chans, selects, epipes;
+  counter mutex_incs, cond_pairs, cond_rounds, cond_abandoned, wgs, wg_members;
+  counter gens, gens_closed, gen_values;
+  counter tcp_tries, tcp_clean, tcp_aborted, tcp_bytes, srv_clean, srv_aborted, srv_bytes;
+  atomic_long alive, peak_alive; /* tasks spawned and not yet returned */
+  atomic_long peak_weft;         /* weft's tasks_alive, sampled by the driver */
+} C;
+
+static void alive_add(long n) {
+  long cur = atomic_fetch_add(&C.alive, n) + n, peak = atomic_load(&C.peak_alive);
+  while (cur > peak && !atomic_compare_exchange_weak(&C.peak_alive, &peak, cur))
+    ;
+}
+
+static void count(counter *c, uint64_t n) {
+  atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static uint64_t get(counter *c) {
+  return atomic_load(c);
+}
+
+/* Report a broken invariant with the seed and end the process. Any thread. */
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail(const char *fmt, ...) {
+  static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+  va_list ap;
+  pthread_mutex_lock(&once); /* never released: the first failure speaks */
+  fflush(stdout);
+  printf("torture: FAILED seed=%" PRIu64 ": ", T.seed);
+  va_start(ap, fmt);
+  vprintf(fmt, ap);
+  va_end(ap);
+  printf("\n");
+  fflush(stdout);
+  _exit(1);
+}
+
+/* A blocking call returned rc != 0: legal only as a passed deadline or in a
+ * cancelled task. */
+static void expect_wait(const char *what, int rc, int64_t deadline) {
+  if (rc == WEFT_ETIMEDOUT && deadline != -1) {
+    count(&C.timeouts, 1);
+    return;
+  }
+  if (rc == WEFT_ECANCELED && weft_canceled())
+    return;
+  fail("%s returned %s (deadline %" PRId64 ", task %s)", what, weft_strerror(rc), deadline,
+       weft_canceled() ? "cancelled" : "not cancelled");
+}
+
+/* ------------------------------------------------------------------ */
+/* Task records                                                        */
+
+enum kind {
+  K_DRIVER,
+  K_CLOSER,
+  K_ACCEPTOR,
+  K_ACTOR,
+  K_REAPER,
+  K_PARTNER,
+  K_WG,
+  K_SENDER,
+  K_SERVER,
+  K_N
+};
+static const char *kind_name[K_N] = {"driver",  "closer",    "acceptor",   "actor",     "reaper",
+                                     "partner", "wg-member", "tcp-sender", "tcp-server"};
+
+#define F_DETACHED 1    /* no handle: resolved at spawn */
+#define F_CAPPED 2      /* refused when --max-live records are in use */
+#define F_CANCELLABLE 4 /* its parent or a sibling may cancel it */
+#define F_SIBCANCEL 8   /* it cancels siblings (ctx is its family) */
+
+enum { END_NONE, END_FINISHED, END_CANCELLED };
+enum { RES_NONE, RES_JOINED, RES_NEVER_RAN, RES_DETACHED };
+
+/* One spawned task, from its spawn until both the task has ended and its
+ * handle is resolved (joined or detached); then it is checked and reused. */
+struct rec {
+  _Atomic uint64_t id;    /* logical id; 0 while free */
+  atomic_int ran;         /* starts: must end at 1 (0 only if never ran) */
+  atomic_int ended;       /* END_*, set once as the task returns */
+  atomic_int refs;        /* the task's own, plus its handle's */
+  atomic_int cancel_req;  /* set before weft_cancel is called on it */
+  int kind, flags, depth; /* written by the spawner before the spawn */
+  int resolution;         /* RES_*, written before the handle's ref drops */
+  void *ctx;              /* the kind's argument */
+  uint32_t next_free;     /* under R.lock */
+};
+
+static struct {
+  pthread_mutex_t lock;
+  struct rec *recs;
+  uint32_t n, free_head; /* under lock */
+  long live, peak;       /* under lock */
+} R = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+#define NO_REC UINT32_MAX
+
+static void recs_init(void) {
+  R.n = (uint32_t)(2 * T.max_live + 512);
+  R.recs = calloc(R.n, sizeof *R.recs);
+  if (!R.recs)
+    fail("out of memory for %u task records", R.n);
+  for (uint32_t i = 0; i < R.n; i++) /* touched now: counted in the start RSS */
+    R.recs[i].next_free = i + 1 < R.n ? i + 1 : NO_REC;
+  R.free_head = 0;
+}
+
+/* NULL when the cap refuses a capped spawn. Any thread. */
+static struct rec *rec_alloc(int flags) {
+  struct rec *r;
+  pthread_mutex_lock(&R.lock);
+  if ((flags & F_CAPPED) && R.live >= T.max_live) {
+    pthread_mutex_unlock(&R.lock);
+    return NULL;
+  }
+  if (R.free_head == NO_REC) {
+    long live = R.live;
+    pthread_mutex_unlock(&R.lock);
+    fail("all %u task records in use (%ld live): the uncapped tasks ran away", R.n, live);
+  }
+  r = &R.recs[R.free_head];
+  R.free_head = r->next_free;
+  if (++R.live > R.peak)
+    R.peak = R.live;
+  pthread_mutex_unlock(&R.lock);
+  return r;
+}
+
+/* Check a record whose task and handle are both done with it, free it. */
+static void rec_retire(struct rec *r) {
+  uint64_t id = atomic_load(&r->id);
+  int ran = atomic_load(&r->ran), ended = atomic_load(&r->ended);
+  if (r->resolution == RES_NEVER_RAN) {
+    if (ran != 0)
+      fail("%s task %016" PRIx64 " ran although its join said it never did", kind_name[r->kind],
+           id);
+    count(&C.never_ran, 1);
+  } else if (ran != 1 || ended == END_NONE) {
+    fail("%s task %016" PRIx64 " ran %d times and ended %s", kind_name[r->kind], id, ran,
+         ended ? "once" : "never");
+  } else {
+    count(ended == END_CANCELLED ? &C.cancelled : &C.finished, 1);
+  }
+  atomic_store(&r->id, 0);
+  pthread_mutex_lock(&R.lock);
+  r->next_free = R.free_head;
+  R.free_head = (uint32_t)(r - R.recs);
+  R.live--;
+  pthread_mutex_unlock(&R.lock);
+}
+
+static void rec_put(struct rec *r, int n) {
+  if (atomic_fetch_sub(&r->refs, n) == n)
+    rec_retire(r);
+}
+
+static void *expected_result(uint64_t id) {
+  return (void *)(uintptr_t)(mix64(id ^ T.seed) | 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* The task context and spawning                                       */
+
+/* What one task knows about itself; on its stack. */
+struct me {
+  uint64_t id;
+  struct rng rng;
+  struct rec *rec;
+  int depth;
+  uint64_t nids; /* ids handed out */
+  uint64_t seq;  /* values produced */
+  struct family *fam;
+  bool cancel_family; /* it may cancel its children, who may cancel each other */
+  int kids;
+};
+
+static void me_init(struct me *me, struct rec *r, uint64_t id) {
+  memset(me, 0, sizeof *me);
+  me->id = id;
+  me->rng.s = mix64(T.seed ^ mix64(id));
+  me->rec = r;
+  me->depth = r->depth;
+}
+
+/* A fresh logical id, derived from the caller's id and ordinal. */
+static uint64_t new_id(struct me *me) {
+  uint64_t id = mix64(me->id * 0x2545f4914f6cdd1dull + ++me->nids);
+  return id ? id : 1;
+}
+
+static void *task_main(void *arg);
+
+/* Spawn a task of kind with a fresh record (parent NULL: from the main
+ * thread). *h receives the handle unless F_DETACHED. Returns the record, or
+ * NULL when the live cap refused it. */
+static struct rec *spawn_task(struct me *parent, int kind, int flags, void *ctx, weft_task **h) {
+  char name[32];
+  uint64_t id = parent ? new_id(parent) : 1;
+  unsigned style = parent ? below(&parent->rng, 4) : 1;
+  weft_spawn_attr attr;
+  struct rec *r = rec_alloc(flags);
+  int rc;
+
+  if (!r)
+    return NULL;
+  r->kind = kind;
+  r->flags = flags;
+  r->ctx = ctx;
+  r->depth = parent ? parent->depth + 1 : 0;
+  r->resolution = (flags & F_DETACHED) ? RES_DETACHED : RES_NONE;
+  atomic_store(&r->ran, 0);
+  atomic_store(&r->ended, END_NONE);
+  atomic_store(&r->cancel_req, 0);
+  atomic_store(&r->refs, (flags & F_DETACHED) ? 1 : 2);
+  atomic_store(&r->id, id);
+  void *arg = (void *)(((uintptr_t)(r - R.recs) << 32) | (uint32_t)id);
+  weft_task **out = (flags & F_DETACHED) ? NULL : h;
+
+  weft_spawn_attr_init(&attr);
+  attr.detached = !out;
+  if (style >= 1) {
+    snprintf(name, sizeof name, "%s-%016" PRIx64, kind_name[kind], id);
+    attr.name = name;
+  }
+  if (style == 2)
+    attr.stack_size = 1024 * 1024;
+  else if (style == 3 && (kind == K_WG || kind == K_PARTNER || kind == K_REAPER))
+    attr.stack_size = 64 * 1024;
+  if (!parent)
+    rc = weft_rt_spawn_ex(T.rt, out, &attr, task_main, arg);
+  else if (style == 0)
+    rc = weft_spawn(out, task_main, arg);
+  else
+    rc = weft_spawn_ex(out, &attr, task_main, arg);
+  if (rc)
+    fail("spawning a %s task: %s", kind_name[kind], weft_strerror(rc));
+  count(&C.spawned, 1);
+  alive_add(1);
+  return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Families: a task's joinable children                                */
+/*
+ * The owner and, in a cancel family, its children that cancel siblings
+ * share the slots. A slot's handle is taken out under the lock before it is
+ * joined or detached, so a cancel (under the lock) never uses a released
+ * handle.
+ *
+ * Who may be cancelled is arranged so that a join is never ambiguous:
+ * weft_join returns WEFT_ECANCELED both for a child cancelled before it
+ * started (handle released) and for a joiner that is itself cancelled
+ * (handle kept). Only tasks nobody cancels own cancel families; a cancelled
+ * owner's children are never cancelled, so its WEFT_ECANCELED always means
+ * "still joinable" and a reaper task joins them instead.
+ */
+struct slot {
+  weft_task *h; /* NULL once claimed */
+  struct rec *r;
+  bool targetable; /* in the cancel family's draw */
+  bool later;      /* to be detached, not joined */
+};
+
+struct family {
+  pthread_mutex_t lock;
+  int n; /* slots used; written by the owner under lock */
+  struct slot s[MAX_SLOTS];
+};
+
+static struct family *family_of(struct me *me) {
+  if (!me->fam) {
+    me->fam = calloc(1, sizeof *me->fam);
+    if (!me->fam)
+      fail("out of memory");
+    pthread_mutex_init(&me->fam->lock, NULL);
+  }
+  return me->fam;
+}
+
+static int slot_add(struct family *f, weft_task *h, struct rec *r, bool targetable, bool later) {
+  pthread_mutex_lock(&f->lock);
+  int i = f->n++;
+  f->s[i] = (struct slot){.h = h, .r = r, .targetable = targetable, .later = later};
+  pthread_mutex_unlock(&f->lock);
+  return i;
+}
+
+static weft_task *slot_claim(struct family *f, int i) {
+  pthread_mutex_lock(&f->lock);
+  weft_task *h = f->s[i].h;
+  f->s[i].h = NULL;
+  pthread_mutex_unlock(&f->lock);
+  return h;
+}
+
+/* Cancel one random targetable child still held (pick: a random draw). */
+static void family_cancel(struct family *f, uint32_t pick) {
+  pthread_mutex_lock(&f->lock);
+  if (f->n > 0) {
+    struct slot *s = &f->s[pick % (uint32_t)f->n];
+    if (s->h && s->targetable) {
+      atomic_store(&s->r->cancel_req, 1);
+      int rc = weft_cancel(s->h);
+      if (rc)
+        fail("weft_cancel of a held handle returned %s", weft_strerror(rc));
+      count(&C.cancels, 1);
+    }
+  }
+  pthread_mutex_unlock(&f->lock);
+}
+
+#define HANDOFF 1
+
+/* Join h (record r) and check what it says. Returns 0 when resolved, or
+ * HANDOFF when the caller was cancelled and h is still joinable. */
+static int join_rec(weft_task *h, struct rec *r) {
+  void *res = NULL;
+  uint64_t id = atomic_load(&r->id);
+  int rc = weft_join(h, &res);
+  if (rc == 0) {
+    if (atomic_load(&r->ended) == END_NONE)
+      fail("join of %s task %016" PRIx64 " returned before the task ended", kind_name[r->kind], id);
+    if (res != expected_result(id))
+      fail("join of %s task %016" PRIx64 " returned %p, not its result %p", kind_name[r->kind], id,
+           res, expected_result(id));
+    r->resolution = RES_JOINED;
+    count(&C.joined, 1);
+    rec_put(r, 1);
+    return 0;
+  }
+  if (rc != WEFT_ECANCELED)
+    fail("join of %s task %016" PRIx64 " returned %s", kind_name[r->kind], id, weft_strerror(rc));
+  if (weft_canceled()) {
+    if (atomic_load(&r->cancel_req))
+      fail("a cancelled task joined a cancelled child: the families are set up wrong");
+    count(&C.handoffs, 1);
+    return HANDOFF;
+  }
+  if (!atomic_load(&r->cancel_req))
+    fail("join said %s task %016" PRIx64 " was cancelled before it started; nobody cancelled it",
+         kind_name[r->kind], id);
+  if (atomic_load(&r->ran))
+    fail("join said %s task %016" PRIx64 " never ran; it did", kind_name[r->kind], id);
+  r->resolution = RES_NEVER_RAN;
+  alive_add(-1);
+  rec_put(r, 2); /* the task will never drop its own */
+  return 0;
+}
+
+/* Join slot i if still held. Returns HANDOFF when it stays joinable. */
+static int slot_join(struct family *f, int i) {
+  weft_task *h = slot_claim(f, i);
+  if (!h)
+    return 0;
+  if (join_rec(h, f->s[i].r) == 0)
+    return 0;
+  pthread_mutex_lock(&f->lock);
+  f->s[i].h = h;
+  pthread_mutex_unlock(&f->lock);
+  return HANDOFF;
+}
+
+static void slot_detach(struct family *f, int i) {
+  weft_task *h = slot_claim(f, i);
+  if (!h)
+    return;
+  int rc = weft_detach(h);
+  if (rc)
+    fail("weft_detach of a held handle returned %s", weft_strerror(rc));
+  f->s[i].r->resolution = RES_DETACHED;
+  count(&C.detached, 1);
+  rec_put(f->s[i].r, 1);
+}
+
+static void family_free(struct family *f) {
+  pthread_mutex_destroy(&f->lock);
+  free(f);
+}
+
+/* Resolve every child at the owner's end; a cancelled owner hands those it
+ * could not join to a reaper. */
+static void family_finish(struct me *me) {
+  struct family *f = me->fam;
+  int left = 0;
+  if (!f)
+    return;
+  for (int i = 0; i < f->n; i++) {
+    if (f->s[i].later)
+      slot_detach(f, i);
+    else
+      left += slot_join(f, i);
+  }
+  if (left && !weft_canceled())
+    fail("a task that is not cancelled could not join its children");
+  if (left)
+    spawn_task(me, K_REAPER, F_DETACHED, f, NULL);
+  else
+    family_free(f);
+  me->fam = NULL;
+}
+
+static void reaper_run(struct me *me) {
+  struct family *f = me->rec->ctx;
+  for (int i = 0; i < f->n; i++)
+    if (slot_join(f, i))
+      fail("a reaper was cancelled");
+  family_free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* Channels                                                            */
+/*
+ * A pool slot holds a channel with a reference count: the pool's, plus one
+ * per task using it. The closer swaps a slot's channel for a new one and
+ * closes the old; whoever drops the last reference drains and checks it.
+ */
+struct val {
+  uint64_t producer, seq, check;
+};
+
+struct xchan {
+  weft_chan *c;
+  long cap;
+  atomic_long refs;
+  counter sent, sent_sum, recvd, recvd_sum;
+};
+
+static struct {
+  pthread_mutex_t lock;
+  struct xchan *slot[NCHANS]; /* under lock */
+  atomic_long alive;          /* xchans not yet retired */
+} P = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t val_check(uint64_t producer, uint64_t seq) {
+  return mix64(producer ^ mix64(seq + 0x51ed27));
+}
+
+static struct val make_val(struct me *me) {
+  struct val v = {.producer = me->id, .seq = me->seq++};
+  v.check = val_check(v.producer, v.seq);
+  return v;
+}
+
+static void sent_val(struct xchan *x, const struct val *v) {
+  count(&x->sent, 1);
+  count(&x->sent_sum, v->check);
+  count(&C.sends, 1);
+}
+
+static void got_val(struct xchan *x, const struct val *v, counter *kind) {
+  if (v->check != val_check(v->producer, v->seq))
+    fail("received a corrupt value (producer %016" PRIx64 " seq %" PRIu64 " check %016" PRIx64 ")",
+         v->producer, v->seq, v->check);
+  count(&x->recvd, 1);
+  count(&x->recvd_sum, v->check);
+  count(kind, 1);
+}
+
+static struct xchan *xchan_new(long cap) {
+  struct xchan *x = calloc(1, sizeof *x);
+  if (!x)
+    fail("out of memory");
+  int rc = weft_chan_new(&x->c, sizeof(struct val), (size_t)cap);
+  if (rc)
+    fail("weft_chan_new: %s", weft_strerror(rc));
+  if (weft_chan_cap(x->c) != cap)
+    fail("weft_chan_cap says %ld, made with %ld", weft_chan_cap(x->c), cap);
+  x->cap = cap;
+  atomic_store(&x->refs, 1);
+  atomic_fetch_add(&P.alive, 1);
+  count(&C.chans, 1);
+  return x;
+}
+
+static long pick_cap(struct rng *r) {
+  static const long caps[] = {0, 0, 0, 1, 2, 8, 64};
+  return caps[below(r, sizeof caps / sizeof caps[0])];
+}
+
+static struct xchan *xchan_get(uint32_t i) {
+  pthread_mutex_lock(&P.lock);
+  struct xchan *x = P.slot[i];
+  if (x)
+    atomic_fetch_add(&x->refs, 1);
+  pthread_mutex_unlock(&P.lock);
+  return x;
+}
+
+/* Take what is still buffered in a closed channel. Inside a task. */
+static uint64_t xchan_drain(struct xchan *x, uint64_t *sum) {
+  struct val v;
+  uint64_t n = 0;
+  int rc;
+  for (;;) {
+    /* Half by recv, which must not block on a closed channel. */
+    rc = (n & 1) ? weft_chan_try_recv(x->c, &v) : weft_chan_recv(x->c, &v, 0);
+    if (rc == WEFT_ECANCELED && weft_canceled())
+      rc = weft_chan_try_recv(x->c, &v);
+    if (rc != 0)
+      break;
+    if (v.check != val_check(v.producer, v.seq))
+      fail("a corrupt value was buffered in a closed channel");
+    n++;
+    *sum += v.check;
+  }
+  if (rc != WEFT_EPIPE)
+    fail("draining a closed channel ended with %s, not WEFT_EPIPE", weft_strerror(rc));
+  return n;
+}
+
+/* The last reference is gone: the channel is closed and nobody uses it. */
+static void xchan_retire(struct xchan *x) {
+  struct val v = {0};
+  uint64_t sum = 0, n = xchan_drain(x, &sum);
+  uint64_t sent = get(&x->sent), recvd = get(&x->recvd);
+  if (sent != recvd + n || get(&x->sent_sum) != get(&x->recvd_sum) + sum)
+    fail("channel (capacity %ld): %" PRIu64 " values sent, %" PRIu64 " received, %" PRIu64
+         " left buffered at close%s",
+         x->cap, sent, recvd, n, sent == recvd + n ? " (counts match, values differ)" : "");
+  if (weft_chan_len(x->c) != 0)
+    fail("a drained channel reports %ld buffered", weft_chan_len(x->c));
+  if (weft_chan_try_send(x->c, &v) != WEFT_EPIPE)
+    fail("try_send on a closed channel did not return WEFT_EPIPE");
+  int rc = weft_chan_free(x->c);
+  if (rc)
+    fail("weft_chan_free of an idle channel: %s", weft_strerror(rc));
+  count(&C.drained, n);
+  atomic_fetch_sub(&P.alive, 1);
+  free(x);
+}
+
+static void xchan_put(struct xchan *x) {
+  if (atomic_fetch_sub(&x->refs, 1) == 1)
+    xchan_retire(x);
+}
+
+/* Put x (may be NULL) in slot i and close what was there. Inside a task. */
+static void xchan_replace(uint32_t i, struct xchan *x) {
+  pthread_mutex_lock(&P.lock);
+  struct xchan *old = P.slot[i];
+  P.slot[i] = x;
+  pthread_mutex_unlock(&P.lock);
+  if (!old)
+    return;
+  int rc = weft_chan_close(old->c);
+  if (rc)
+    fail("weft_chan_close of an open channel: %s", weft_strerror(rc));
+  if (weft_chan_close(old->c) != WEFT_EINVAL)
+    fail("closing a channel twice did not return WEFT_EINVAL");
+  count(&C.closes, 1);
+  xchan_put(old);
+}
+
+/* A deadline for a channel or lock operation: now, soon, or never. */
+static int64_t pick_deadline(struct me *me) {
+  uint32_t k = below(&me->rng, 8);
+  if (k == 0)
+    return 0;
+  if (k <= 2)
+    return -1;
+  return weft_now() + 1 + (int64_t)below(&me->rng, 3);
+}
+
+static void act_send(struct me *me) {
+  uint32_t i = below(&me->rng, NCHANS);
+  bool try = chance(&me->rng, 15);
+  int64_t dl = pick_deadline(me);
+  struct val v = make_val(me);
+  struct xchan *x = xchan_get(i);
+  if (!x)
+    return;
+  int rc = try ? weft_chan_try_send(x->c, &v) : weft_chan_send(x->c, &v, dl);
+  if (rc == 0)
+    sent_val(x, &v);
+  else if (rc == WEFT_EPIPE)
+    count(&C.epipes, 1);
+  else if (try && rc != WEFT_EAGAIN)
+    fail("weft_chan_try_send returned %s", weft_strerror(rc));
+  else if (!try)
+    expect_wait("weft_chan_send", rc, dl);
+  xchan_put(x);
+}
+
+static void act_recv(struct me *me) {
+  uint32_t i = below(&me->rng, NCHANS);
+  bool try = chance(&me->rng, 15);
+  int64_t dl = pick_deadline(me);
+  struct val v;
+  struct xchan *x = xchan_get(i);
+  if (!x)
+    return;
+  int rc = try ? weft_chan_try_recv(x->c, &v) : weft_chan_recv(x->c, &v, dl);
+  if (rc == 0)
+    got_val(x, &v, &C.recvs);
+  else if (rc == WEFT_EPIPE)
+    count(&C.epipes, 1);
+  else if (try && rc != WEFT_EAGAIN)
+    fail("weft_chan_try_recv returned %s", weft_strerror(rc));
+  else if (!try)
+    expect_wait("weft_chan_recv", rc, dl);
+  xchan_put(x);
+}
+
+/* A select over 2-4 distinct pool channels, sends and receives mixed. A
+ * slot drawn twice becomes a case with a NULL channel (never ready). */
+static void act_select(struct me *me) {
+  weft_select_case cs[4];
+  struct xchan *xs[4] = {0};
+  struct val vals[4];
+  uint32_t picked = 0, n = 2 + below(&me->rng, 3);
+  int64_t dl = pick_deadline(me);
+  bool any = false;
+
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t i = below(&me->rng, NCHANS);
+    bool send = chance(&me->rng, 50);
+    vals[k] = make_val(me);
+    if (!(picked & (1u << i)))
+      xs[k] = xchan_get(i);
+    picked |= 1u << i;
+    any |= xs[k] != NULL;
+    cs[k] = (weft_select_case){.chan = xs[k] ? xs[k]->c : NULL,
+                               .op = send ? WEFT_SELECT_SEND : WEFT_SELECT_RECV,
+                               .elem = &vals[k],
+                               .result = 12345};
+  }
+  if (any) {
+    int rc = weft_select(cs, n, dl);
+    count(&C.selects, 1);
+    if (rc >= 0) {
+      if ((uint32_t)rc >= n || !xs[rc])
+        fail("weft_select returned case %d of %u (channel %p)", rc, n, (void *)cs[rc].chan);
+      if (cs[rc].result == WEFT_EPIPE)
+        count(&C.epipes, 1);
+      else if (cs[rc].result != 0)
+        fail("weft_select case result %d", cs[rc].result);
+      else if (cs[rc].op == WEFT_SELECT_SEND)
+        sent_val(xs[rc], &vals[rc]);
+      else
+        got_val(xs[rc], &vals[rc], &C.recvs);
+    } else {
+      expect_wait("weft_select", rc, dl);
+    }
+  }
+  for (uint32_t k = 0; k < n; k++)
+    if (xs[k])
+      xchan_put(xs[k]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Mutexes, condition variables, wait groups                           */
+
+struct cell {
+  weft_mutex *m;
+  uint64_t value;  /* under m */
+  uint64_t holder; /* under m: the id of the task holding it, or 0 */
+  counter shadow;  /* increments made */
+};
+
+static struct cell cells[NCELLS];
+
+static void act_mutex(struct me *me) {
+  struct cell *c = &cells[below(&me->rng, NCELLS)];
+  uint32_t mode = below(&me->rng, 4), hold = below(&me->rng, 4);
+  bool stray_unlock = chance(&me->rng, 5);
+  int64_t dl = mode == 0 ? -1 : weft_now() + (int64_t)below(&me->rng, 3);
+  int rc;
+
+  if (stray_unlock && (rc = weft_mutex_unlock(c->m)) != WEFT_EPERM)
+    fail("unlocking a mutex the task does not hold returned %s", weft_strerror(rc));
+  rc = mode == 3 ? weft_mutex_trylock(c->m) : weft_mutex_lock(c->m, dl);
+  if (mode == 3 && rc == WEFT_EBUSY)
+    return;
+  if (rc) {
+    expect_wait("weft_mutex_lock", rc, dl);
+    return;
+  }
+  if (c->holder != 0)
+    fail("mutex acquired by %016" PRIx64 " while %016" PRIx64 " holds it", me->id, c->holder);
+  c->holder = me->id;
+  c->value++;
+  if (hold == 1)
+    weft_yield();
+  else if (hold == 2)
+    (void)weft_sleep(below(&me->rng, 2));
+  if (c->holder != me->id)
+    fail("mutex held by %016" PRIx64 " was taken by %016" PRIx64 " meanwhile", me->id, c->holder);
+  c->holder = 0;
+  if ((rc = weft_mutex_unlock(c->m)))
+    fail("weft_mutex_unlock by its holder returned %s", weft_strerror(rc));
+  count(&c->shadow, 1);
+  count(&C.mutex_incs, 1);
+}
+
+/* Two tasks take turns incrementing a value, each waiting on a condition
+ * variable for its turn; the value seen at each turn is checked. A
+ * cancelled side abandons the game and wakes the other. */
+struct pair {
+  weft_mutex *m;
+  weft_cond *c;
+  int turn, value, rounds; /* under m */
+  bool abandoned;          /* under m */
+  bool broadcast;          /* immutable */
+  atomic_int refs;
+};
+
+/* Lock m even in a cancelled task (where weft_mutex_lock refuses). */
+static void lock_anyway(weft_mutex *m) {
+  int rc = weft_mutex_lock(m, -1);
+  if (rc == WEFT_ECANCELED && weft_canceled()) {
+    while ((rc = weft_mutex_trylock(m)) == WEFT_EBUSY)
+      weft_yield();
+  }
+  if (rc)
+    fail("locking a pair's mutex returned %s", weft_strerror(rc));
+}
+
+static void pair_put(struct pair *p) {
+  if (atomic_fetch_sub(&p->refs, 1) != 1)
+    return;
+  if (!p->abandoned && p->value != 2 * p->rounds)
+    fail("cond pair ended at %d after %d rounds each", p->value, p->rounds);
+  int rc1 = weft_cond_free(p->c), rc2 = weft_mutex_free(p->m);
+  if (rc1 || rc2)
+    fail("freeing an idle cond/mutex: %s / %s", weft_strerror(rc1), weft_strerror(rc2));
+  count(p->abandoned ? &C.cond_abandoned : &C.cond_pairs, 1);
+  free(p);
+}
+
+static void pair_play(struct pair *p, int side) {
+  for (int k = 0; k < p->rounds; k++) {
+    lock_anyway(p->m);
+    while (p->turn != side && !p->abandoned) {
+      int64_t dl = (k & 1) ? weft_now() + 5 : -1;
+      int rc = weft_cond_wait(p->c, p->m, dl);
+      if (rc == 0 || (rc == WEFT_ETIMEDOUT && dl != -1))
+        continue;
+      if (rc != WEFT_ECANCELED || !weft_canceled())
+        fail("weft_cond_wait returned %s", weft_strerror(rc));
+      p->abandoned = true;
+      weft_cond_broadcast(p->c);
+    }
+    if (p->abandoned) {
+      if (weft_mutex_unlock(p->m))
+        fail("cond pair: unlocking the pair's mutex failed");
+      return;
+    }
+    if (p->value != 2 * k + side)
+      fail("cond pair: side %d saw %d at its round %d", side, p->value, k);
+    p->value++;
+    p->turn = 1 - side;
+    int rc = p->broadcast ? weft_cond_broadcast(p->c) : weft_cond_signal(p->c);
+    if (rc || (rc = weft_mutex_unlock(p->m)))
+      fail("cond pair: signal/unlock returned %s", weft_strerror(rc));
+    count(&C.cond_rounds, 1);
+  }
+}
+
+static void partner_run(struct me *me) {
+  struct pair *p = me->rec->ctx;
+  pair_play(p, 1);
+  pair_put(p);
+}
+
+static void act_cond(struct me *me) {
+  int rounds = 1 + (int)below(&me->rng, 10);
+  bool bcast = chance(&me->rng, 30);
+  struct family *f = family_of(me);
+  struct pair *p;
+  weft_task *h;
+  int rc;
+
+  if (f->n >= MAX_SLOTS)
+    return;
+  if (!(p = calloc(1, sizeof *p)))
+    fail("out of memory");
+  if ((rc = weft_mutex_new(&p->m)) || (rc = weft_cond_new(&p->c)))
+    fail("making a mutex/cond: %s", weft_strerror(rc));
+  p->rounds = rounds;
+  p->broadcast = bcast;
+  atomic_store(&p->refs, 2);
+  struct rec *r = spawn_task(me, K_PARTNER, F_CAPPED, p, &h);
+  if (!r) {
+    weft_cond_free(p->c);
+    weft_mutex_free(p->m);
+    free(p);
+    return;
+  }
+  int i = slot_add(f, h, r, false, false);
+  pair_play(p, 0);
+  pair_put(p);
+  slot_join(f, i);
+}
+
+struct group {
+  weft_wg *wg;
+  atomic_int done;
+  atomic_int refs;
+};
+
+static void group_put(struct group *g) {
+  if (atomic_fetch_sub(&g->refs, 1) != 1)
+    return;
+  int rc = weft_wg_free(g->wg);
+  if (rc)
+    fail("weft_wg_free of an idle wait group: %s", weft_strerror(rc));
+  free(g);
+}
+
+static void wg_member_run(struct me *me) {
+  struct group *g = me->rec->ctx;
+  uint32_t work = below(&me->rng, 4);
+  if (work == 1)
+    weft_yield();
+  else if (work == 2)
+    (void)weft_sleep(below(&me->rng, 2));
+  atomic_fetch_add(&g->done, 1);
+  int rc = weft_wg_done(g->wg);
+  if (rc)
+    fail("weft_wg_done returned %s", weft_strerror(rc));
+  group_put(g);
+}
+
+static void act_wg(struct me *me) {
+  int k = 1 + (int)below(&me->rng, 6);
+  int64_t dl = chance(&me->rng, 20) ? weft_now() + 1 : -1;
+  struct group *g = calloc(1, sizeof *g);
+  int rc, i;
+
+  if (!g)
+    fail("out of memory");
+  if ((rc = weft_wg_new(&g->wg)))
+    fail("weft_wg_new: %s", weft_strerror(rc));
+  if ((rc = weft_wg_add(g->wg, -1)) != WEFT_EINVAL)
+    fail("weft_wg_add below zero returned %s", weft_strerror(rc));
+  if ((rc = weft_wg_add(g->wg, k)))
+    fail("weft_wg_add: %s", weft_strerror(rc));
+  atomic_store(&g->refs, 1 + k);
+  for (i = 0; i < k; i++)
+    if (!spawn_task(me, K_WG, F_CAPPED | F_DETACHED, g, NULL))
+      break;
+  if (i < k) { /* the cap refused the rest */
+    atomic_fetch_sub(&g->refs, k - i);
+    if ((rc = weft_wg_add(g->wg, -(long)(k - i))))
+      fail("weft_wg_add: %s", weft_strerror(rc));
+  }
+  rc = weft_wg_wait(g->wg, dl);
+  if (rc == 0 && atomic_load(&g->done) != i)
+    fail("weft_wg_wait returned with %d of %d members done", atomic_load(&g->done), i);
+  if (rc)
+    expect_wait("weft_wg_wait", rc, dl);
+  count(&C.wgs, 1);
+  count(&C.wg_members, (uint64_t)i);
+  group_put(g);
+}
+
+/* ------------------------------------------------------------------ */
+/* Generators                                                          */
+
+struct genarg {
+  uint64_t seed;
+  int len;
+  bool blocky;     /* it yields to the scheduler and sleeps inside */
+  uint64_t sum_in; /* what the driver sent */
+  bool cleaned;    /* it saw weft_gen_closing */
+};
+
+static void *gen_value(uint64_t seed, int i) {
+  return (void *)(uintptr_t)(mix64(seed + (uint64_t)i) | 1);
+}
+
+static void *gen_fn(void *arg) {
+  struct genarg *a = arg;
+  for (int i = 0; i < a->len; i++) {
+    if (a->blocky && i % 3 == 1)
+      weft_yield();
+    if (a->blocky && i % 5 == 2)
+      (void)weft_sleep(0);
+    void *in = weft_gen_yield(gen_value(a->seed, i));
+    if (weft_gen_closing()) {
+      a->cleaned = true;
+      return NULL;
+    }
+    a->sum_in += (uintptr_t)in;
+  }
+  return (void *)(uintptr_t)(a->sum_in ^ a->seed);
+}
+
+static void gen_expect(weft_gen *g, int want, const char *when) {
+  int st = weft_gen_state(g);
+  if (st != want)
+    fail("generator state %d %s, expected %d", st, when, want);
+}
+
+static void act_gen(struct me *me) {
+  struct genarg a = {.seed = new_id(me), .len = (int)below(&me->rng, 20)};
+  a.blocky = chance(&me->rng, 30);
+  int close_at = chance(&me->rng, 25) ? (int)below(&me->rng, (uint32_t)a.len + 1) : -1;
+  bool bad_first = chance(&me->rng, 20);
+  uint64_t sum = 0;
+  weft_gen *g;
+  void *out = NULL;
+  int rc, i;
+
+  if ((rc = weft_gen_new(&g, gen_fn, &a)))
+    fail("weft_gen_new: %s", weft_strerror(rc));
+  gen_expect(g, WEFT_GEN_CREATED, "after new");
+  if (bad_first && (rc = weft_gen_send(g, (void *)1, NULL)) != WEFT_EINVAL)
+    fail("a non-NULL first weft_gen_send returned %s", weft_strerror(rc));
+  rc = weft_gen_next(g, &out);
+  for (i = 0; i < a.len; i++) {
+    void *in = (void *)(uintptr_t)(1 + below(&me->rng, 1000));
+    if (rc != 0 || out != gen_value(a.seed, i))
+      fail("generator value %d: rc %s, got %p, expected %p", i, weft_strerror(rc), out,
+           gen_value(a.seed, i));
+    gen_expect(g, WEFT_GEN_SUSPENDED, "after a yield");
+    count(&C.gen_values, 1);
+    if (i == close_at)
+      break;
+    sum += (uintptr_t)in;
+    rc = weft_gen_send(g, in, &out);
+  }
+  if (i < a.len) {
+    if ((rc = weft_gen_close(g)) || !a.cleaned)
+      fail("weft_gen_close returned %s, cleanup %s", weft_strerror(rc),
+           a.cleaned ? "ran" : "skipped");
+    count(&C.gens_closed, 1);
+  } else {
+    if (rc != WEFT_EDONE || out != (void *)(uintptr_t)(sum ^ a.seed) || a.sum_in != sum)
+      fail("generator end: rc %s, returned %p, expected %p", weft_strerror(rc), out,
+           (void *)(uintptr_t)(sum ^ a.seed));
+    if ((rc = weft_gen_next(g, NULL)) != WEFT_EDONE)
+      fail("resuming a finished generator returned %s", weft_strerror(rc));
+  }
+  gen_expect(g, WEFT_GEN_CLOSED, "at its end");
+  if ((rc = weft_gen_free(g)))
+    fail("weft_gen_free: %s", weft_strerror(rc));
+  count(&C.gens, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* TCP                                                                 */
+/*
+ * A client sends a header and len bytes of a stream derived from the
+ * connection id; the server checks every byte and echoes it; the client
+ * checks every echoed byte. Then the client shuts down its sending side,
+ * the server answers with the count it received and closes, and the client
+ * expects that count and EOF. In lockstep mode the client sends a chunk and
+ * reads its echo; in split mode a child task sends while the client reads.
+ */
+#define TCP_MAGIC 0x77656674u
+
+struct hdr {
+  uint32_t magic, split;
+  uint64_t conn, len;
+};
+
+struct tconn {
+  weft_sock *s;
+  atomic_int refs;
+  uint64_t seed, len, chunks; /* immutable */
+  int send_rc;                /* the sender's; read after joining it */
+};
+
+static void stream_fill(uint64_t seed, uint64_t off, unsigned char *buf, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint64_t p = off + i, w = mix64(seed ^ ((p >> 3) * 0x9e3779b97f4a7c15ull));
+    for (unsigned b = (unsigned)(p & 7); b < 8 && i < n; b++, i++)
+      buf[i] = (unsigned char)(w >> (b * 8));
+  }
+}
+
+/* The offset of the first byte of buf that is not the stream's, or -1. */
+static int64_t stream_diff(uint64_t seed, uint64_t off, const unsigned char *buf, size_t n) {
+  unsigned char want[BUF];
+  stream_fill(seed, off, want, n);
+  if (memcmp(want, buf, n) == 0)
+    return -1;
+  for (size_t i = 0;; i++)
+    if (want[i] != buf[i])
+      return (int64_t)(off + i);
+}
+
+static size_t chunk_len(struct rng *r, uint64_t left) {
+  uint64_t n = 1 + below(r, BUF);
+  return (size_t)(n < left ? n : left);
+}
+
+/* Receive exactly n bytes: 0, 1 for EOF first, or an error. */
+static int recv_exact(weft_sock *s, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t k = weft_recv(s, (char *)buf + got, n - got, -1);
+    if (k <= 0)
+      return k == 0 ? 1 : (int)k;
+    got += (size_t)k;
+  }
+  return 0;
+}
+
+static void close_sock(weft_sock *s) {
+  int rc = weft_sock_close(s);
+  if (rc)
+    fail("weft_sock_close: %s", weft_strerror(rc));
+}
+
+static void tconn_put(struct tconn *tc) {
+  if (atomic_fetch_sub(&tc->refs, 1) == 1) {
+    close_sock(tc->s);
+    free(tc);
+  }
+}
+
+/* What a peer going away looks like: early EOF (1), a reset, a broken pipe. */
+static bool peer_gone(int rc) {
+  return rc == 1 || rc == WEFT_ECONNRESET || rc == WEFT_EPIPE;
+}
+
+/* A client connection ended early (rc: an error, or 1 for early EOF). That
+ * is legal only in a cancelled task, or once the listener is closing. */
+static void tcp_abort(const char *what, int rc) {
+  bool stopping = atomic_load(&T.stop) && (peer_gone(rc) || rc == WEFT_ECONNREFUSED);
+  if (!(rc == WEFT_ECANCELED && weft_canceled()) && !stopping)
+    fail("TCP client: %s: %s%s", what, rc == 1 ? "early EOF" : weft_strerror(rc),
+         atomic_load(&T.stop) ? "" : " before the stop");
+  count(&C.tcp_aborted, 1);
+}
+
+static void sender_run(struct me *me) {
+  struct tconn *tc = me->rec->ctx;
+  struct rng cr = {tc->chunks};
+  unsigned char buf[BUF];
+  uint64_t off = 0;
+  while (off < tc->len) {
+    size_t n = chunk_len(&cr, tc->len - off);
+    stream_fill(tc->seed, off, buf, n);
+    if ((tc->send_rc = weft_send(tc->s, buf, n, -1)))
+      break;
+    off += n;
+    weft_yield();
+  }
+  weft_sock_shutdown(tc->s, SHUT_WR); /* fails when the client shut it first */
+  tconn_put(tc);
+}
+
+/* Read and check n echoed bytes at off. 0, or what recv_exact said. */
+static int echo_check(weft_sock *s, uint64_t conn, uint64_t seed, uint64_t off, size_t n) {
+  unsigned char in[BUF];
+  int rc = recv_exact(s, in, n);
+  if (rc)
+    return rc;
+  int64_t bad = stream_diff(seed, off, in, n);
+  if (bad >= 0)
+    fail("TCP: echoed byte %" PRId64 " of connection %016" PRIx64 " differs", bad, conn);
+  return 0;
+}
+
+/* Shut the sending side, expect the server's count and EOF. */
+static int tcp_trailer(weft_sock *s, uint64_t conn, uint64_t len, bool shut) {
+  uint64_t rx;
+  char c;
+  int rc;
+  if (shut && (rc = weft_sock_shutdown(s, SHUT_WR)))
+    return rc;
+  if ((rc = recv_exact(s, &rx, sizeof rx)))
+    return rc;
+  if (rx != len)
+    fail("TCP: the server of connection %016" PRIx64 " received %" PRIu64 " bytes of %" PRIu64,
+         conn, rx, len);
+  ssize_t k = weft_recv(s, &c, 1, -1);
+  if (k > 0)
+    fail("TCP: bytes after the server's count on connection %016" PRIx64, conn);
+  return (int)k;
+}
+
+static int tcp_lockstep(weft_sock *s, uint64_t conn, uint64_t seed, uint64_t len, struct rng *cr) {
+  unsigned char out[BUF];
+  uint64_t off = 0;
+  int rc;
+  while (off < len) {
+    size_t n = chunk_len(cr, len - off);
+    stream_fill(seed, off, out, n);
+    if ((rc = weft_send(s, out, n, -1)) || (rc = echo_check(s, conn, seed, off, n)))
+      return rc;
+    off += n;
+    weft_yield(); /* socket calls that succeed at once do not switch */
+  }
+  return tcp_trailer(s, conn, len, true);
+}
+
+/* Split mode: a child task sends while this one reads the echo; the child
+ * holds a reference to the connection. Returns 2 when the child could not
+ * be had (the live cap), with the socket untouched. */
+static int tcp_split(struct me *me, weft_sock *s, uint64_t conn, uint64_t len, struct rng *cr) {
+  struct family *f = family_of(me);
+  struct tconn *tc;
+  weft_task *h;
+  struct rec *r;
+  uint64_t off = 0;
+  int rc = 0, i;
+
+  if (f->n >= MAX_SLOTS)
+    return 2;
+  if (!(tc = calloc(1, sizeof *tc)))
+    fail("out of memory");
+  *tc = (struct tconn){.s = s, .seed = mix64(conn), .len = len, .chunks = cr->s};
+  atomic_store(&tc->refs, 2);
+  if (!(r = spawn_task(me, K_SENDER, F_CAPPED, tc, &h))) {
+    free(tc);
+    return 2;
+  }
+  i = slot_add(f, h, r, false, false);
+  while (off < len && rc == 0) {
+    size_t n = len - off < BUF ? (size_t)(len - off) : BUF;
+    rc = echo_check(s, conn, tc->seed, off, n);
+    off += n;
+  }
+  if (rc == 0)
+    rc = tcp_trailer(s, conn, len, false);
+  if (rc)
+    weft_sock_shutdown(s, SHUT_RDWR); /* stops the sender */
+  if (slot_join(f, i) == 0 && rc == 0 && tc->send_rc)
+    fail("TCP: the sender of connection %016" PRIx64 " failed: %s", conn,
+         weft_strerror(tc->send_rc));
+  tconn_put(tc);
+  return rc;
+}
+
+static void act_tcp(struct me *me) {
+  uint64_t conn = new_id(me);
+  uint64_t len = chance(&me->rng, 3) ? below(&me->rng, 256 * 1024) : below(&me->rng, BUF);
+  bool split = chance(&me->rng, 40);
+  struct rng cr = {mix64(conn ^ 0xc1)};
+  struct hdr hd = {TCP_MAGIC, split, conn, len};
+  int64_t dl = weft_now() + 2;
+  weft_sock *s;
+  int rc;
+
+  if ((rc = weft_sem_wait(T.tcp_slots, dl))) {
+    expect_wait("weft_sem_wait", rc, dl);
+    return;
+  }
+  count(&C.tcp_tries, 1);
+  if ((rc = weft_tcp_connect(&s, "127.0.0.1", T.port, -1))) {
+    tcp_abort("connect", rc);
+    goto out_post;
+  }
+  if ((rc = weft_send(s, &hd, sizeof hd, -1))) {
+    tcp_abort("header", rc);
+    close_sock(s);
+    goto out_post;
+  }
+  rc = split ? tcp_split(me, s, conn, len, &cr) : 2;
+  if (rc == 2) {
+    rc = tcp_lockstep(s, conn, mix64(conn), len, &cr);
+    close_sock(s);
+  }
+  if (rc) {
+    tcp_abort("transfer", rc);
+  } else {
+    count(&C.tcp_clean, 1);
+    count(&C.tcp_bytes, len);
+  }
+out_post:
+  if ((rc = weft_sem_post(T.tcp_slots)))
+    fail("weft_sem_post: %s", weft_strerror(rc));
+}
+
+/* Receive, check and echo the hd->len bytes of a connection's stream.
+ * Returns 0, 1 for an early EOF, or an error. */
+static int serve_stream(weft_sock *s, const struct hdr *hd, uint64_t *rx) {
+  unsigned char buf[BUF];
+  int rc;
+  while (*rx < hd->len) {
+    size_t want = hd->len - *rx < BUF ? (size_t)(hd->len - *rx) : BUF;
+    ssize_t k = weft_recv(s, buf, want, -1);
+    if (k <= 0)
+      return k == 0 ? 1 : (int)k;
+    int64_t bad = stream_diff(mix64(hd->conn), *rx, buf, (size_t)k);
+    if (bad >= 0)
+      fail("TCP: byte %" PRId64 " of connection %016" PRIx64 " arrived wrong", bad, hd->conn);
+    *rx += (uint64_t)k;
+    count(&C.srv_bytes, (uint64_t)k);
+    if ((rc = weft_send(s, buf, (size_t)k, -1)))
+      return rc;
+    weft_yield();
+  }
+  return 0;
+}
+
+/* One accepted connection: the stream, then EOF, then the count back. */
+static void server_run(struct me *me) {
+  weft_sock *s = me->rec->ctx;
+  struct hdr hd;
+  uint64_t rx = 0;
+  char c;
+  int rc = recv_exact(s, &hd, sizeof hd);
+
+  if (rc == 0 && hd.magic != TCP_MAGIC)
+    fail("TCP server: bad header magic %08x", hd.magic);
+  if (rc == 0)
+    rc = serve_stream(s, &hd, &rx);
+  if (rc == 0) {
+    ssize_t k = weft_recv(s, &c, 1, -1);
+    if (k > 0)
+      fail("TCP: connection %016" PRIx64 " sent more than the %" PRIu64 " bytes announced", hd.conn,
+           hd.len);
+    rc = (int)k;
+  }
+  if (rc == 0)
+    rc = weft_send(s, &rx, sizeof rx, -1);
+  if (rc && !peer_gone(rc))
+    fail("TCP server: %s (it is never cancelled and waits without deadline)", weft_strerror(rc));
+  count(rc ? &C.srv_aborted : &C.srv_clean, 1);
+  close_sock(s);
+}
+
+static void acceptor_run(struct me *me) {
+  for (;;) {
+    weft_sock *c;
+    int rc = weft_tcp_accept(T.listener, &c, -1);
+    if (rc == WEFT_ECANCELED)
+      return;
+    if (rc == WEFT_EMFILE || rc == -ENFILE) {
+      (void)weft_sleep(5);
+      continue;
+    }
+    if (rc)
+      fail("weft_tcp_accept: %s", weft_strerror(rc));
+    spawn_task(me, K_SERVER, F_DETACHED, c, NULL);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Actors                                                              */
+
+static void act_spawn(struct me *me) {
+  uint32_t mode = below(&me->rng, 100);
+  struct family *f;
+  weft_task *h;
+  struct rec *r;
+
+  if (me->depth >= MAX_DEPTH || me->kids >= MAX_KIDS || atomic_load(&T.stop))
+    return;
+  if (mode < 30) {
+    if (spawn_task(me, K_ACTOR, F_CAPPED | F_DETACHED, NULL, NULL))
+      me->kids++;
+    return;
+  }
+  f = family_of(me);
+  if (f->n >= MAX_SLOTS)
+    return;
+  bool later = mode < 45;
+  bool targetable = me->cancel_family && !later;
+  int flags = F_CAPPED | (targetable ? F_CANCELLABLE : 0);
+  if (targetable && mode >= 85)
+    flags |= F_SIBCANCEL;
+  if (!(r = spawn_task(me, K_ACTOR, flags, (flags & F_SIBCANCEL) ? f : NULL, &h)))
+    return;
+  me->kids++;
+  slot_add(f, h, r, targetable, later);
+}
+
+static void act_sleep(struct me *me) {
+  int64_t ms = below(&me->rng, 4);
+  bool until = chance(&me->rng, 30);
+  int64_t t0 = weft_now(), end = t0 + ms;
+  int rc = until ? weft_sleep_until(end) : weft_sleep(ms);
+  count(&C.sleeps, 1);
+  if (rc)
+    expect_wait("weft_sleep", rc, -1);
+  else if (weft_now() < end)
+    fail("a sleep of %" PRId64 " ms woke %" PRId64 " ms early", ms, end - weft_now());
+}
+
+/* A slot of the caller's family drawn by pick, if any (for join/detach). */
+static int pick_slot(struct me *me, uint32_t pick, bool later) {
+  struct family *f = me->fam;
+  if (!f || f->n == 0)
+    return -1;
+  int i = (int)(pick % (uint32_t)f->n);
+  return f->s[i].later == later ? i : -1;
+}
+
+static void act_yield(struct me *me) {
+  for (uint32_t k = below(&me->rng, 3) + 1; k > 0; k--)
+    weft_yield();
+  count(&C.yields, 1);
+}
+
+static void act_cancel(struct me *me) {
+  uint32_t pick = below(&me->rng, 1u << 16);
+  if (me->cancel_family && me->fam)
+    family_cancel(me->fam, pick);
+  else if (me->rec->flags & F_SIBCANCEL)
+    family_cancel(me->rec->ctx, pick);
+}
+
+static void act_detach(struct me *me) {
+  int i = pick_slot(me, below(&me->rng, 1u << 16), true);
+  if (i >= 0)
+    slot_detach(me->fam, i);
+}
+
+static void act_join(struct me *me) {
+  int i = pick_slot(me, below(&me->rng, 1u << 16), false);
+  if (i >= 0)
+    slot_join(me->fam, i);
+}
+
+/* What an actor does, each with its weight in the draw. */
+static const struct action {
+  void (*fn)(struct me *);
+  unsigned weight;
+} actions[] = {
+    {act_spawn, 14}, {act_yield, 8},  {act_sleep, 6},  {act_send, 10}, {act_recv, 10},
+    {act_select, 8}, {act_mutex, 8},  {act_cond, 3},   {act_wg, 3},    {act_gen, 5},
+    {act_tcp, 2},    {act_cancel, 4}, {act_detach, 3}, {act_join, 3},
+};
+#define NACTIONS (sizeof actions / sizeof actions[0])
+
+static unsigned weights_total; /* set before the runtime starts */
+
+static void act(struct me *me) {
+  uint32_t x = below(&me->rng, weights_total);
+  size_t a = 0;
+  while (x >= actions[a].weight)
+    x -= actions[a++].weight;
+  actions[a].fn(me);
+}
+
+static void actor_run(struct me *me) {
+  int nact = 2 + (int)below(&me->rng, 30);
+  int rc;
+  me->cancel_family = !(me->rec->flags & F_CANCELLABLE) && chance(&me->rng, 40);
+  if (chance(&me->rng, 5) && (rc = weft_join(weft_self(), NULL)) != WEFT_EDEADLK)
+    fail("a task joining itself got %s", weft_strerror(rc));
+  for (int k = 0; k < nact && !atomic_load(&T.stop); k++) {
+    if (weft_canceled()) {
+      /* "it keeps returning that from blocking calls" */
+      if ((rc = weft_sleep(1)) != WEFT_ECANCELED)
+        fail("a cancelled task's sleep returned %s", weft_strerror(rc));
+      break;
+    }
+    act(me);
+  }
+  family_finish(me);
+}
+
+/* ------------------------------------------------------------------ */
+/* The closer and the driver                                           */
+
+static void closer_run(struct me *me) {
+  while (!atomic_load(&T.stop)) {
+    int rc = weft_sleep(1 + below(&me->rng, 20));
+    if (rc)
+      fail("the closer's sleep returned %s", weft_strerror(rc));
+    uint32_t i = below(&me->rng, NCHANS);
+    long cap = pick_cap(&me->rng);
+    if (!atomic_load(&T.stop))
+      xchan_replace(i, xchan_new(cap));
+  }
+}
+
+static void driver_setup(struct me *me) {
+  int rc;
+  for (uint32_t i = 0; i < NCHANS; i++)
+    xchan_replace(i, xchan_new(pick_cap(&me->rng)));
+  for (int i = 0; i < NCELLS; i++)
+    if ((rc = weft_mutex_new(&cells[i].m)))
+      fail("weft_mutex_new: %s", weft_strerror(rc));
+  if ((rc = weft_sem_new(&T.tcp_slots, TCP_SLOTS)))
+    fail("weft_sem_new: %s", weft_strerror(rc));
+  if ((rc = weft_tcp_listen(&T.listener, "127.0.0.1", "0", 1024)))
+    fail("weft_tcp_listen on 127.0.0.1: %s", weft_strerror(rc));
+  snprintf(T.port, sizeof T.port, "%d", weft_sock_port(T.listener));
+}
+
+struct held {
+  weft_task *h;
+  struct rec *r;
+};
+
+static void sample_peak(void) {
+  weft_stats st;
+  weft_rt_stats(T.rt, &st, NULL, 0);
+  long cur = (long)st.tasks_alive, peak = atomic_load(&C.peak_weft);
+  while (cur > peak && !atomic_compare_exchange_weak(&C.peak_weft, &peak, cur))
+    ;
+}
+
+static void join_held(struct held *x) {
+  if (join_rec(x->h, x->r))
+    fail("the driver was cancelled");
+}
+
+/* One wave: roots until the cap or WAVE; some joinable, kept in ring. */
+static void driver_wave(struct me *me, struct held *ring, int *nring) {
+  for (int k = 0; k < WAVE; k++) {
+    uint32_t mode = below(&me->rng, 100);
+    bool joinable = mode < 30 && *nring < RING;
+    int flags = F_CAPPED | (joinable ? 0 : F_DETACHED) | (mode < 15 ? F_CANCELLABLE : 0);
+    weft_task *h = NULL;
+    struct rec *r = spawn_task(me, K_ACTOR, joinable ? flags : flags & ~F_CANCELLABLE, NULL, &h);
+    if (!r)
+      break;
+    if (joinable)
+      ring[(*nring)++] = (struct held){h, r};
+  }
+}
+
+static void driver_tick(struct me *me, struct held *ring, int *nring) {
+  uint32_t pick = below(&me->rng, 1u << 16);
+  struct held *x = *nring ? &ring[pick % (uint32_t)*nring] : NULL;
+  if (x && (x->r->flags & F_CANCELLABLE) && chance(&me->rng, 30) &&
+      !atomic_load(&x->r->cancel_req)) {
+    atomic_store(&x->r->cancel_req, 1);
+    if (weft_cancel(x->h))
+      fail("weft_cancel of a root failed");
+    count(&C.cancels, 1);
+  }
+  /* Join the roots that have ended (quick); the others wait for the drain,
+   * so the waves keep coming. */
+  int kept = 0;
+  for (int i = 0; i < *nring; i++) {
+    if (atomic_load(&ring[i].r->ended) != END_NONE)
+      join_held(&ring[i]);
+    else
+      ring[kept++] = ring[i];
+  }
+  *nring = kept;
+}
+
+static void driver_run(struct me *me) {
+  struct held ring[RING], acc, clo;
+  int nring = 0, rc;
+
+  driver_setup(me);
+  acc.r = spawn_task(me, K_ACCEPTOR, 0, NULL, &acc.h);
+  clo.r = spawn_task(me, K_CLOSER, 0, NULL, &clo.h);
+  while (weft_now() < T.t_end) {
+    driver_wave(me, ring, &nring);
+    driver_tick(me, ring, &nring);
+    sample_peak();
+    if ((rc = weft_sleep(1)))
+      fail("the driver's sleep returned %s", weft_strerror(rc));
+  }
+  /* The drain: what waits without a deadline is released by the closes. */
+  atomic_store(&T.stop, true);
+  atomic_store(&T.phase, PH_DRAIN);
+  join_held(&clo); /* it puts no channel in the pool after this */
+  for (uint32_t i = 0; i < NCHANS; i++)
+    xchan_replace(i, NULL);
+  atomic_store(&acc.r->cancel_req, 1);
+  if ((rc = weft_cancel(acc.h)))
+    fail("weft_cancel of the acceptor: %s", weft_strerror(rc));
+  join_held(&acc);
+  close_sock(T.listener);
+  for (int i = 0; i < nring; i++)
+    join_held(&ring[i]);
+}
+
+/* Every task starts here: check and count the start, run the kind, end. */
+static void *task_main(void *arg) {
+  uintptr_t a = (uintptr_t)arg;
+  struct rec *r = &R.recs[a >> 32];
+  uint64_t id = atomic_load(&r->id);
+  struct me me;
+
+  if ((uint32_t)id != (uint32_t)a)
+    fail("a task started whose record was already released (tag %08x, record now %016" PRIx64
+         "): it ran after a join said it never would",
+         (unsigned)(uint32_t)a, id);
+  if (atomic_fetch_add(&r->ran, 1) != 0)
+    fail("%s task %016" PRIx64 " started twice", kind_name[r->kind], id);
+  me_init(&me, r, id);
+  switch (r->kind) {
+  case K_DRIVER:
+    driver_run(&me);
+    break;
+  case K_CLOSER:
+    closer_run(&me);
+    break;
+  case K_ACCEPTOR:
+    acceptor_run(&me);
+    break;
+  case K_ACTOR:
+    actor_run(&me);
+    break;
+  case K_REAPER:
+    reaper_run(&me);
+    break;
+  case K_PARTNER:
+    partner_run(&me);
+    break;
+  case K_WG:
+    wg_member_run(&me);
+    break;
+  case K_SENDER:
+    sender_run(&me);
+    break;
+  case K_SERVER:
+    server_run(&me);
+    break;
+  }
+  if (me.fam)
+    fail("%s task %016" PRIx64 " ended with its children unresolved", kind_name[r->kind], id);
+  int end = weft_canceled() ? END_CANCELLED : END_FINISHED;
+  if (atomic_exchange(&r->ended, end) != END_NONE)
+    fail("%s task %016" PRIx64 " ended twice", kind_name[r->kind], id);
+  alive_add(-1);
+  rec_put(r, 1);
+  return expected_result(id);
+}
+
+/* ------------------------------------------------------------------ */
+/* Process figures, the watchdog, the end-of-run checks                */
+
+/* A field of /proc/self/status in kB, or -1. */
+/* Warm-up tasks: touch the allocator from whichever worker runs them. */
+static void *warm_task(void *arg) {
+  void *p = malloc(4096);
+  (void)arg;
+  if (p)
+    memset(p, 1, 4096);
+  weft_sleep(5);
+  free(p);
+  return NULL;
+}
+
+static long status_kb(const char *field) {
+  char line[256];
+  long v = -1;
+  size_t n = strlen(field);
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f)
+    return -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, field, n) == 0 && line[n] == ':')
+      v = atol(line + n + 1);
+  fclose(f);
+  return v;
+}
+
+/* The open descriptors: a bitmap of the first 1024 and the count. */
+struct fdset {
+  uint64_t bits[16];
+  int n;
+};
+
+static void list_fds(struct fdset *fs) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  memset(fs, 0, sizeof *fs);
+  if (!d)
+    fail("cannot open /proc/self/fd");
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    int fd = atoi(e->d_name);
+    fs->n++;
+    if (fd != dirfd(d) && fd < 1024)
+      fs->bits[fd / 64] |= 1ull << (fd % 64);
+  }
+  closedir(d);
+}
+
+/* Name the descriptors open in now but not in before. */
+static void print_new_fds(const struct fdset *before, const struct fdset *now) {
+  for (int fd = 0; fd < 1024; fd++) {
+    uint64_t bit = 1ull << (fd % 64);
+    char path[64], target[256];
+    if (!(now->bits[fd / 64] & bit) || (before->bits[fd / 64] & bit))
+      continue;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t k = readlink(path, target, sizeof target - 1);
+    target[k > 0 ? k : 0] = 0;
+    printf("torture:   fd %d -> %s\n", fd, target);
+  }
+}
+
+static void dump_live(void) {
+  int shown = 0;
+  pthread_mutex_lock(&R.lock);
+  for (uint32_t i = 0; i < R.n && shown < 10; i++) {
+    struct rec *r = &R.recs[i];
+    uint64_t id = atomic_load(&r->id);
+    if (!id)
+      continue;
+    printf("torture:   live %s task %016" PRIx64 ": ran %d ended %d refs %d cancel %d flags %x\n",
+           kind_name[r->kind], id, atomic_load(&r->ran), atomic_load(&r->ended),
+           atomic_load(&r->refs), atomic_load(&r->cancel_req), (unsigned)r->flags);
+    shown++;
+  }
+  pthread_mutex_unlock(&R.lock);
+}
+
+static void *watchdog(void *arg) {
+  double limit = T.duration + T.idle + T.grace;
+  struct timespec ts = {0, 100 * 1000 * 1000};
+  (void)arg;
+  for (double t = 0; t < limit; t += 0.1) {
+    nanosleep(&ts, NULL);
+    if (atomic_load(&T.phase) == PH_DONE)
+      return NULL;
+  }
+  int ph = atomic_load(&T.phase);
+  weft_stats st = {0};
+  if (ph < PH_FREE)
+    weft_rt_stats(T.rt, &st, NULL, 0);
+  pthread_mutex_lock(&R.lock);
+  long live = R.live;
+  pthread_mutex_unlock(&R.lock);
+  printf("torture: hung while %s: %" PRIu64 " weft tasks alive, %ld task records live\n",
+         phase_name[ph], st.tasks_alive, live);
+  dump_live();
+  if (ph < PH_FREE)
+    weft_rt_dump(T.rt, stdout);
+  fail("the run did not finish within %.0f s (phase %s)", limit, phase_name[ph]);
+}
+
+static void check_records(void) {
+  pthread_mutex_lock(&R.lock);
+  long live = R.live;
+  pthread_mutex_unlock(&R.lock);
+  if (live) {
+    dump_live();
+    fail("%ld tasks were never resolved after the runtime drained", live);
+  }
+  uint64_t ends = get(&C.finished) + get(&C.cancelled) + get(&C.never_ran);
+  if (ends != get(&C.spawned))
+    fail("%" PRIu64 " tasks spawned, %" PRIu64 " accounted for", get(&C.spawned), ends);
+}
+
+static void check_values(void) {
+  if (atomic_load(&P.alive))
+    fail("%ld channels never retired", atomic_load(&P.alive));
+  if (get(&C.sends) != get(&C.recvs) + get(&C.drained))
+    fail("%" PRIu64 " values sent, %" PRIu64 " received, %" PRIu64 " drained", get(&C.sends),
+         get(&C.recvs), get(&C.drained));
+  for (int i = 0; i < NCELLS; i++) {
+    if (cells[i].value != get(&cells[i].shadow))
+      fail("mutex counter %d is %" PRIu64 " after %" PRIu64 " increments", i, cells[i].value,
+           get(&cells[i].shadow));
+    int rc = weft_mutex_free(cells[i].m);
+    if (rc)
+      fail("weft_mutex_free of an idle mutex: %s", weft_strerror(rc));
+  }
+  if (get(&C.srv_clean) < get(&C.tcp_clean))
+    fail("%" PRIu64 " clean TCP clients but %" PRIu64 " clean servers", get(&C.tcp_clean),
+         get(&C.srv_clean));
+  if (get(&C.tcp_tries) >= 20 && get(&C.tcp_clean) == 0)
+    fail("none of %" PRIu64 " TCP connections completed", get(&C.tcp_tries));
+  if (get(&C.sends) + get(&C.epipes) >= 200 && get(&C.recvs) == 0)
+    fail("no value was ever received");
+  int rc = weft_sem_free(T.tcp_slots);
+  if (rc)
+    fail("weft_sem_free: %s", weft_strerror(rc));
+}
+
+/* weft's counters after the drain; they may lag a moment, so poll. */
+static void check_stats(weft_stats *st) {
+  bool ok = false;
+  for (int tries = 0; tries < 200 && !ok; tries++) {
+    if (tries)
+      usleep(10 * 1000);
+    weft_rt_stats(T.rt, st, NULL, 0);
+    ok = st->tasks_alive == 0 && st->spawned == st->completed &&
+         st->stacks_mapped == st->stacks_cached && st->spawned == get(&C.spawned) + T.warm_spawned;
+    ok = ok && st->io_handles == 0;
+  }
+  if (st->tasks_alive)
+    fail("%" PRIu64 " tasks alive after weft_rt_wait", st->tasks_alive);
+  if (st->spawned != st->completed || st->spawned != get(&C.spawned) + T.warm_spawned)
+    fail("weft counts %" PRIu64 " spawned, %" PRIu64 " completed; the program spawned %" PRIu64,
+         st->spawned, st->completed, get(&C.spawned));
+  if (st->stacks_mapped != st->stacks_cached)
+    fail("%" PRIu64 " stacks still in use (%" PRIu64 " mapped, %" PRIu64 " cached)",
+         st->stacks_mapped - st->stacks_cached, st->stacks_mapped, st->stacks_cached);
+  if (st->io_handles)
+    fail("the I/O thread still holds %" PRIu64 " libuv handles", st->io_handles);
+}
+
+/* ------------------------------------------------------------------ */
+/* main                                                                */
+
+static void usage(void) {
+  fprintf(stderr, "usage: torture [--seed N] [--workers N] [--duration SECONDS] [--max-live N]\n"
+                  "               [--grace SECONDS] [--idle SECONDS] [--check-rss] [--quiet]\n");
+  exit(2);
+}
+
+static void parse(int argc, char **argv) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  T.seed = mix64(((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ (uint64_t)getpid());
+  T.seed %= 1000000000000ull; /* short enough to type */
+  T.workers = 2;
+  T.duration = 3;
+  T.max_live = 5000;
+  T.grace = 20;
+  T.idle = 3;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--quiet"))
+      T.quiet = true;
+    else if (!strcmp(a, "--check-rss"))
+      T.check_rss = true;
+    else if (!v)
+      usage();
+    else if (!strcmp(a, "--seed"))
+      T.seed = strtoull(v, NULL, 0), i++;
+    else if (!strcmp(a, "--workers"))
+      T.workers = (unsigned)atoi(v), i++;
+    else if (!strcmp(a, "--duration"))
+      T.duration = atof(v), i++;
+    else if (!strcmp(a, "--max-live"))
+      T.max_live = atol(v), i++;
+    else if (!strcmp(a, "--grace"))
+      T.grace = atof(v), i++;
+    else if (!strcmp(a, "--idle"))
+      T.idle = atof(v), i++;
+    else
+      usage();
+  }
+  if (T.workers < 1 || T.workers > 1024 || T.duration < 0 || T.max_live < 16 || T.grace <= 0 ||
+      T.idle < 0)
+    usage();
+}
+
+/* libuv opens a process-wide pipe at its first loop (its signal lock) and
+ * keeps it for the life of the process. A throwaway runtime pays that once,
+ * so the descriptor check sees what one runtime leaves behind. */
+static void warm_up(void) {
+  weft_config cfg;
+  weft_rt *rt;
+  int rc;
+  weft_config_init(&cfg);
+  cfg.workers = 1;
+  if ((rc = weft_rt_new(&rt, &cfg)) || (rc = weft_rt_free(rt)))
+    fail("a throwaway runtime: %s", weft_strerror(rc));
+}
+
+struct figures {
+  struct fdset fds_before, fds_after;
+  long rss_start, rss_idle, rss_peak, rss_end;
+  double load_s, idle_s;
+};
+
+/* Let the runtime idle (its workers give memory back after a second of
+ * it) and sample RSS until it is back within 10% of the start, for up to
+ * --idle seconds. */
+static void idle_rss(struct figures *fg) {
+  int64_t t0 = weft_now(), limit = (int64_t)(T.idle * 1000);
+  fg->rss_peak = status_kb("VmHWM");
+  for (;;) {
+    fg->rss_idle = status_kb("VmRSS");
+    fg->idle_s = (double)(weft_now() - t0) / 1000.0;
+    if (fg->rss_idle <= fg->rss_start + fg->rss_start / 10 || weft_now() - t0 >= limit)
+      break;
+    usleep(100 * 1000);
+  }
+}
+
+/* The detail lines (unless --quiet) and the summary line, which starts
+ * with verdict ("ok", or "figures" when a check on them fails next). */
+static void report(const char *verdict, const struct figures *fg, const weft_stats *st) {
+  uint64_t spawned = get(&C.spawned);
+  if (!T.quiet) {
+    printf("torture: tasks: %" PRIu64 " finished, %" PRIu64 " cancelled while running, %" PRIu64
+           " cancelled before start; %" PRIu64 " joined, %" PRIu64 " detached later, %" PRIu64
+           " handed to reapers, %" PRIu64 " cancels; at most %ld records\n",
+           get(&C.finished), get(&C.cancelled), get(&C.never_ran), get(&C.joined), get(&C.detached),
+           get(&C.handoffs), get(&C.cancels), R.peak);
+    printf("torture: values: %" PRIu64 " sent, %" PRIu64 " received, %" PRIu64
+           " drained at close; %" PRIu64 " channels, %" PRIu64 " closed in use, %" PRIu64
+           " selects, %" PRIu64 " EPIPE, %" PRIu64 " timeouts\n",
+           get(&C.sends), get(&C.recvs), get(&C.drained), get(&C.chans), get(&C.closes),
+           get(&C.selects), get(&C.epipes), get(&C.timeouts));
+    printf("torture: sync: %" PRIu64 " mutex increments, %" PRIu64 " cond pairs (%" PRIu64
+           " rounds, %" PRIu64 " abandoned), %" PRIu64 " wait groups (%" PRIu64
+           " members), %" PRIu64 " generators (%" PRIu64 " closed early, %" PRIu64 " values)\n",
+           get(&C.mutex_incs), get(&C.cond_pairs), get(&C.cond_rounds), get(&C.cond_abandoned),
+           get(&C.wgs), get(&C.wg_members), get(&C.gens), get(&C.gens_closed), get(&C.gen_values));
+    printf("torture: tcp: %" PRIu64 " connections, %" PRIu64 " clean, %" PRIu64
+           " aborted; servers %" PRIu64 " clean, %" PRIu64 " aborted, %" PRIu64 " bytes checked\n",
+           get(&C.tcp_tries), get(&C.tcp_clean), get(&C.tcp_aborted), get(&C.srv_clean),
+           get(&C.srv_aborted), get(&C.srv_bytes));
+    printf("torture: weft: %" PRIu64 " switches, %" PRIu64 " steals, %" PRIu64
+           " stacks mapped at the end, %" PRIu64 " cached; fds %d before, %d after\n",
+           st->switches, st->steals, st->stacks_mapped, st->stacks_cached, fg->fds_before.n,
+           fg->fds_after.n);
+  }
+  printf("torture: %s seed=%" PRIu64 " workers=%u tasks=%" PRIu64 " spawned/s=%.0f peak_live=%ld"
+         " (weft %ld) values=%" PRIu64 "/%" PRIu64 " tcp_bytes=%" PRIu64
+         " rss_start_kb=%ld rss_peak_kb=%ld rss_idle_kb=%ld (after %.1f s) rss_end_kb=%ld\n",
+         verdict, T.seed, T.workers, spawned, fg->load_s > 0 ? (double)spawned / fg->load_s : 0.0,
+         atomic_load(&C.peak_alive), atomic_load(&C.peak_weft), get(&C.sends),
+         get(&C.recvs) + get(&C.drained), get(&C.tcp_bytes), fg->rss_start, fg->rss_peak,
+         fg->rss_idle, fg->idle_s, fg->rss_end);
+  fflush(stdout);
+}
+
+/* Let every worker run tasks once, then idle past the runtime's trim
+ * delay (1 s), so RSS at start is that of a runtime that has worked. */
+static void warm_runtime(void) {
+  struct timespec idle = {1, 500 * 1000 * 1000};
+  for (unsigned i = 0; i < 16 * T.workers; i++)
+    if (weft_rt_spawn(T.rt, NULL, warm_task, NULL))
+      fail("warm-up spawn failed");
+    else
+      T.warm_spawned++;
+  if (weft_rt_wait(T.rt))
+    fail("warm-up wait failed");
+  nanosleep(&idle, NULL);
+}
+
+int main(int argc, char **argv) {
+  struct figures fg;
+  weft_config cfg;
+  weft_stats st;
+  pthread_t dog;
+  int rc;
+
+  parse(argc, argv);
+  for (size_t a = 0; a < NACTIONS; a++)
+    weights_total += actions[a].weight;
+  printf("torture: seed=%" PRIu64 " workers=%u duration=%g\n", T.seed, T.workers, T.duration);
+  fflush(stdout);
+  recs_init();
+  warm_up();
+  list_fds(&fg.fds_before);
+  weft_config_init(&cfg);
+  cfg.workers = T.workers;
+  if ((rc = weft_rt_new(&T.rt, &cfg)))
+    fail("weft_rt_new: %s", weft_strerror(rc));
+  warm_runtime();
+  fg.rss_start = status_kb("VmRSS");
+  if (pthread_create(&dog, NULL, watchdog, NULL))
+    fail("cannot start the watchdog thread");
+  T.t_start = weft_now();
+  T.t_end = T.t_start + (int64_t)(T.duration * 1000);
+  spawn_task(NULL, K_DRIVER, F_DETACHED, NULL, NULL);
+  rc = weft_rt_wait(T.rt);
+  if (rc == WEFT_EDEADLK) {
+    dump_live();
+    fail("the runtime deadlocked: every task parked with nothing to wake one (weft's dump is on "
+         "stderr)");
+  }
+  if (rc)
+    fail("weft_rt_wait: %s", weft_strerror(rc));
+  fg.load_s = (double)(weft_now() - T.t_start) / 1000.0;
+  check_records();
+  check_values();
+  check_stats(&st);
+  atomic_store(&T.phase, PH_IDLE);
+  idle_rss(&fg);
+  atomic_store(&T.phase, PH_FREE);
+  if ((rc = weft_rt_free(T.rt)))
+    fail("weft_rt_free: %s", weft_strerror(rc));
+  list_fds(&fg.fds_after);
+  fg.rss_end = status_kb("VmRSS");
+  atomic_store(&T.phase, PH_DONE);
+  pthread_join(dog, NULL);
+  if (fg.fds_after.n != fg.fds_before.n) {
+    print_new_fds(&fg.fds_before, &fg.fds_after);
+    fail("%d descriptors open after weft_rt_free, %d before weft_rt_new", fg.fds_after.n,
+         fg.fds_before.n);
+  }
+  bool rss_ok = fg.rss_idle <= fg.rss_start + fg.rss_start / 10;
+  report(T.check_rss && !rss_ok ? "figures" : "ok", &fg, &st);
+  if (T.check_rss && !rss_ok)
+    fail("RSS %.1f s after the load is %ld kB, more than 10%% above the %ld kB at start (peak "
+         "%ld kB)",
+         fg.idle_s, fg.rss_idle, fg.rss_start, fg.rss_peak);
+  free(R.recs);
+  return 0;
+}
