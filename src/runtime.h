@@ -204,7 +204,7 @@ weft__worker *weft__worker_current(void);
 void weft__ready(weft_task *t);
 void weft__switch_out(weft__worker *w, weft_task *t, bool exiting);
 bool weft__sched_yield(weft__worker *w, weft_task *t);
-void weft__yield_enqueue(weft__worker *w, weft_task *t);
+void weft__yield_enqueue(weft__worker *w, weft_task *t, bool behind_injected);
 void weft__budget_exhausted(weft__worker *w);
 
 /*

@@ -13,12 +13,15 @@
  *    workers of this runtime (foreign spawners, the I/O thread), and tasks
  *    that yielded while others were ready; a mutex-guarded FIFO with a
  *    lock-free length for cheap emptiness checks.
- * A task that calls weft_yield goes into its worker's deque when nothing
- * else is ready there or in the injection queue (it is then the only ready
- * task, and runs next), else to the back of the injection queue (Go's
- * Gosched does the same): so a task that loops on weft_yield never runs
- * before the other ready tasks, and a yielder always sits where any worker
- * can take it, even when the task that runs instead blocks its thread.
+ * A task that calls weft_yield lets the worker's other ready tasks run
+ * first: the deque's, then the injection queue's oldest (weft__sched_yield
+ * switches to that one and leaves the yielder in the then empty deque), and
+ * when the deque still holds others, the yielder goes to the back of the
+ * injection queue (Go's Gosched does the same). A task that loops on
+ * weft_yield thus never runs before the other ready tasks, two yielders
+ * settle in the deque without a lock, and a yielder always sits where any
+ * worker can take it, even when the task that runs instead blocks its
+ * thread.
  *
  * Finding work (next_task), in order:
  *   1. every 61st tick: the injection queue, then the oldest task of the own
@@ -425,18 +428,21 @@ void weft__switch_out(weft__worker *w, weft_task *t, bool exiting) {
 }
 
 /*
- * Queue the yielding task t (see "Concepts"). Waking an idle worker is
+ * Queue the yielding task t (see "Concepts"): into the deque if that is
+ * empty (unless behind_injected and the injection queue has tasks: the
+ * scheduler, which queues t before choosing, must then take those first),
+ * else into the injection queue. Waking an idle worker is
  * left out when none is idle (the common case of a busy worker), and the
  * check is a plain load, not the "park" protocol's fence: a worker that
  * parks at that moment misses the yielder only while this worker keeps
  * running, and if the task it runs blocks the thread, the monitor's tick
  * (monitor.c) wakes an idle worker to take the yielder.
  */
-void weft__yield_enqueue(weft__worker *w, weft_task *t) {
+void weft__yield_enqueue(weft__worker *w, weft_task *t, bool behind_injected) {
   weft_rt *rt = w->rt;
   atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
   if (weft__deque_size(&w->dq) == 0 &&
-      atomic_load_explicit(&rt->inj_len, memory_order_relaxed) == 0 &&
+      !(behind_injected && atomic_load_explicit(&rt->inj_len, memory_order_relaxed) > 0) &&
       weft__deque_push(&w->dq, t)) {
     if (atomic_load_explicit(&rt->nidle, memory_order_relaxed) > 0)
       weft__sched_notify(rt);
@@ -464,10 +470,10 @@ static void switch_into(weft__worker *w, weft_task *t, weft_ctx *from, void **as
 /*
  * weft_yield's fast path: switch from t straight to the next task of this
  * worker, without a round trip through the scheduler context. It takes
- * what next_task would take (the deque's bottom) and leaves every other
- * case, including the fairness tick, an unstarted task and a non-empty
- * injection queue, to the scheduler (returns false). Returns true when t
- * may simply continue (it ran again, or nothing else was ready).
+ * what next_task would take (the deque's bottom, else the injection
+ * queue's oldest) and leaves the fairness tick and an unstarted task to
+ * the scheduler (returns false). Returns true when t may simply continue
+ * (it ran again, or nothing else was ready).
  *
  * t must not be queued before the switch has saved its context (DESIGN.md
  * section 4, invariant 1): a thief could resume it while it still runs
@@ -484,8 +490,10 @@ bool weft__sched_yield(weft__worker *w, weft_task *t) {
   if ((w->tick + 1) % FAIR_TICKS == 0)
     return false;
   next = weft__deque_pop(&w->dq);
-  if (!next) /* alone here, unless the injection queue has work */
-    return atomic_load_explicit(&w->rt->inj_len, memory_order_relaxed) == 0;
+  /* The deque is empty: the injection queue's oldest runs before t, which
+   * then waits in the deque (so two yielders settle there, lock-free). */
+  if (!next && !(next = inject_take(w)))
+    return true; /* alone here */
   if (!next->started) {
     if (!weft__deque_push(&w->dq, next))
       weft__inject(w->rt, next);
@@ -512,7 +520,7 @@ void weft__resumed(void) {
   weft_task *y = w->pending_yield;
   if (unlikely(y != NULL)) {
     w->pending_yield = NULL;
-    weft__yield_enqueue(w, y);
+    weft__yield_enqueue(w, y, false);
   }
 }
 

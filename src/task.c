@@ -263,7 +263,7 @@ bool weft__task_run_first(weft__worker *w, weft_task *t) {
 void weft__task_after_switch(weft__worker *w, weft_task *t) {
   switch (w->action) {
   case ACT_YIELD: /* off t's stack: its context is saved */
-    weft__yield_enqueue(w, t);
+    weft__yield_enqueue(w, t, true); /* the scheduler next takes injected tasks first */
     break;
   case ACT_PARK: /* "park", step 2 */
     weft__spin_lock(&t->wait_lock);
