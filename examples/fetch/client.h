@@ -1,0 +1,55 @@
+/*
+ * client.h - one HTTP/1.1 GET over weft sockets, through the requested
+ * server's connection pool (hosts.h), parsed by http.h. Plain sequential
+ * code: the calling task parks in connect, send and receive.
+ */
+#ifndef FETCH_CLIENT_H
+#define FETCH_CLIENT_H
+
+#include "hosts.h"
+#include "url.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct client {
+  struct hosts *hosts;
+  int64_t timeout_ms; /* the deadline of one request, from its start */
+  char agent[48];     /* the User-Agent value */
+};
+
+/* What one GET came to. */
+struct response {
+  int status;     /* 0 unless a status line arrived */
+  uint64_t bytes; /* body bytes received */
+  int64_t ms;     /* from the start of the request to its end */
+  int html;       /* Content-Type: text/html */
+  char *body;     /* the kept body (NUL-terminated), or NULL */
+  size_t body_len;
+  char *location;    /* the Location header, or NULL */
+  const char *error; /* NULL on success, else why it failed, in a record's words */
+  int cancelled;     /* the task was cancelled: error is "cancelled" */
+  char errbuf[96];   /* storage for a composed error */
+};
+
+/* Set up c for requests through hosts. Any thread. */
+void client_init(struct client *c, struct hosts *hosts, int64_t timeout_ms);
+
+/*
+ * GET u (an http URL) from its server h: wait for a lease on h, then, with
+ * the deadline start + timeout over resolving, connecting, sending and the
+ * whole response, send the request on an idle connection or a new one and
+ * read the response. A reused connection the server closed before any
+ * byte of the response arrived is retried once on a new connection. The
+ * body is kept when keep_all or the response is text/html; max_body bounds
+ * it. Fills *r (free with response_free). May switch.
+ */
+void client_get(struct client *c, struct host *h, const struct url *u, size_t max_body,
+                int keep_all, struct response *r);
+
+void response_free(struct response *r);
+
+/* The record's words for the weft error code err of a socket call. Any thread. */
+const char *client_strerror(int err, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,714 @@
+/*
+ * crawl.c - the crawl: its tasks, who owns what, how work flows and how
+ * it ends.
+ *
+ * Tasks
+ *
+ *   dispatcher (one)  owns the frontier: the FIFO queue of URLs waiting to
+ *                     be requested and the set of every URL ever queued
+ *                     (so each URL is requested at most once). Nobody else
+ *                     touches either, so neither has a lock.
+ *   crawler (-c)      takes one URL at a time and handles it in plain
+ *                     sequential code that parks on weft sockets: robots
+ *                     check, GET through the host's connection pool, links.
+ *                     Then it hands the record to the writer and the URLs
+ *                     it found to the dispatcher.
+ *   writer (one)      formats records, writes them to the output, draws
+ *                     the progress line and, at the end, the summary.
+ *
+ * Channels
+ *
+ *   frontier  struct item *, unbuffered: dispatcher -> an idle crawler.
+ *   events    struct event, buffered: crawler -> dispatcher, exactly one
+ *             per URL taken from the frontier: "done with it, here is what
+ *             it linked to".
+ *   results   struct result *, buffered: crawler -> writer, one per record.
+ *
+ * The frontier protocol. The dispatcher loops on weft_select over two
+ * cases: receive an event (always), and send the head of its queue on the
+ * frontier (only while the queue is not empty and --max-pages leaves
+ * room). Crawlers discover URLs faster than they consume them, so the
+ * queue is unbounded and lives in the dispatcher's memory; the channels
+ * only carry handoffs. This is why the crawl cannot deadlock: a crawler
+ * only ever blocks sending an event to the dispatcher, and the dispatcher
+ * always has the receive case armed, whatever the state of its queue.
+ * (Had crawlers pushed links straight into a bounded frontier channel,
+ * all of them could block on a full channel that only they drain.)
+ *
+ * Termination. The dispatcher counts the URLs in flight (sent on the
+ * frontier, no event back yet). A crawler sends its event only after it
+ * has finished with the URL, and that event carries every URL the page
+ * produced, so "queue empty and nothing in flight" means no URL can ever
+ * appear again: the dispatcher closes the frontier, the idle crawlers'
+ * receives fail with WEFT_EPIPE and they return.
+ *
+ * --max-pages N. The dispatcher counts records (each event says whether
+ * its URL got one: a URL robots.txt disallows gets none) and sends a URL
+ * only while records + in flight < N, so at most N records are written
+ * and at most N requests made (robots.txt requests aside). It ends when
+ * nothing is in flight and N records exist, dropping what is queued.
+ *
+ * The stop protocol (SIGINT, via crawl_stop).
+ *  1. Under stop_lock, unless sealed: set stopping, close the events
+ *     channel and weft_cancel every crawler.
+ *  2. The dispatcher wakes from its select (the receive case fails once
+ *     the buffered events are drained; it also checks stopping), closes
+ *     the frontier and posts finished.
+ *  3. A crawler parked in a request gets WEFT_ECANCELED from its socket
+ *     call and builds a "cancelled" record. Its sends now fail too
+ *     (cancelled tasks get WEFT_ECANCELED from every blocking call), so it
+ *     puts the record on the late list, under late_lock, which the writer
+ *     empties after the last crawler has been joined. Giving the
+ *     connection back never blocks (hosts.c), so nothing leaks.
+ *  4. crawl_wait waits for finished, then sets sealed under stop_lock
+ *     before it joins anyone: a crawl_stop from then on does nothing, so
+ *     weft_cancel never sees a handle that weft_join has released.
+ *  The dispatcher itself is never cancelled: it always reaches the end of
+ *  its loop and posts finished, even when stopped before it ran.
+ */
+#define _GNU_SOURCE
+#include "crawl.h"
+
+#include "buf.h"
+#include "client.h"
+#include "hosts.h"
+#include "links.h"
+#include "record.h"
+#include "robots.h"
+#include "strmap.h"
+#include "url.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <weft.h>
+
+#define MAX_REDIRECTS 5              /* hops followed from one URL */
+#define ROBOTS_MAX_BODY (512 * 1024) /* RFC 9309 asks for at least 500 KiB */
+#define EVENTS_CAP 256
+#define RESULTS_CAP 256
+#define CRAWLER_STACK (512 * 1024)
+#define FLUSH_AT (64 * 1024) /* output bytes buffered at most */
+#define PROGRESS_MS 250      /* redraw interval of the progress line */
+
+/* A URL to request. */
+struct item {
+  struct item *next; /* in the queue, or in a list of URLs found */
+  int depth;
+  int hops;          /* redirects followed to reach it */
+  const char *error; /* static: record this error without a request */
+  char url[];        /* normalised, or as given when error is set */
+};
+
+struct item_list {
+  struct item *head, **tail;
+};
+
+/* Crawler -> dispatcher: done with one URL. */
+struct event {
+  struct item *found; /* URLs it linked or redirected to, to offer the queue */
+  int recorded;       /* it got a record */
+};
+
+/* Crawler -> writer: one record. */
+struct result {
+  struct result *next; /* on the late list */
+  char *url;
+  char *redirect; /* or NULL */
+  int status, depth;
+  uint64_t bytes;
+  int64_t ms;
+  size_t links;
+  const char *error; /* or NULL; points to errbuf */
+  char errbuf[128];
+};
+
+struct crawl {
+  const struct options *o;   /* immutable */
+  int out_fd;                /* set by crawl_start; then writer only */
+  int progress;              /* immutable: draw the progress line */
+  struct hosts hosts;        /* any task (its own locks) */
+  struct client client;      /* immutable */
+  struct strmap start_hosts; /* keys of the start URLs' servers; read-only after crawl_start */
+  struct item_list seeds; /* the start URLs: main task until crawl_start, then the dispatcher's */
+  weft_chan *frontier;    /* struct item *, unbuffered: dispatcher -> crawlers */
+  weft_chan *events;      /* struct event: crawlers -> dispatcher */
+  weft_chan *results;     /* struct result *: crawlers -> writer */
+  weft_sem *finished;     /* posted once, by the dispatcher as it ends */
+  weft_task *dispatcher;  /* main task only (spawn, join) */
+  weft_task *writer;      /* main task only */
+  weft_task **crawlers;   /* under stop_lock until sealed, then main task only */
+  long ncrawlers;         /* spawned; fixed once crawl_start returns */
+  pthread_mutex_t stop_lock; /* the stop protocol: guards stopped, sealed */
+  int stopped;               /* under stop_lock: crawl_stop has run */
+  int sealed;                /* under stop_lock: crawl_wait is joining; stop does nothing */
+  atomic_int stopping;       /* any thread: set by crawl_stop, read by the dispatcher */
+  pthread_mutex_t late_lock; /* guards late */
+  struct result *late;       /* under late_lock: records a cancelled crawler could not hand over */
+  atomic_long queued;        /* written by the dispatcher, read by the writer: progress line */
+  atomic_long in_flight;     /* likewise */
+  int64_t started;           /* weft_now() at crawl_start; immutable after */
+  unsigned long pages;       /* writer only (then crawl_wait, after the join): records written */
+  unsigned long errors;      /* writer only: records with an error */
+  uint64_t bytes;            /* writer only: body bytes of all records */
+  int write_failed;          /* writer only */
+};
+
+/* ---- items and results ---- */
+
+static struct item *item_new(const char *url, int depth, int hops, const char *error) {
+  size_t n = strlen(url) + 1;
+  struct item *it = malloc(sizeof *it + n);
+  if (!it)
+    return NULL;
+  it->next = NULL;
+  it->depth = depth;
+  it->hops = hops;
+  it->error = error;
+  memcpy(it->url, url, n);
+  return it;
+}
+
+static void items_free(struct item *it) {
+  while (it) {
+    struct item *next = it->next;
+    free(it);
+    it = next;
+  }
+}
+
+static void list_init(struct item_list *l) {
+  l->head = NULL;
+  l->tail = &l->head;
+}
+
+static void list_push(struct item_list *l, struct item *it) {
+  if (!it)
+    return; /* out of memory: the URL is dropped */
+  it->next = NULL;
+  *l->tail = it;
+  l->tail = &it->next;
+}
+
+static struct result *result_new(const struct item *it) {
+  struct result *r = calloc(1, sizeof *r);
+  if (r && !(r->url = strdup(it->url))) {
+    free(r);
+    return NULL;
+  }
+  if (r)
+    r->depth = it->depth;
+  return r;
+}
+
+static void result_free(struct result *r) {
+  free(r->url);
+  free(r->redirect);
+  free(r);
+}
+
+static struct result *set_error(struct result *r, const char *why) {
+  snprintf(r->errbuf, sizeof r->errbuf, "%s", why);
+  r->error = r->errbuf;
+  return r;
+}
+
+/* ---- one URL (crawler tasks) ---- */
+
+static int is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* Whether url is crawled: http with a host, on a start server unless --offsite. */
+static int followable(const struct crawl *c, const char *url) {
+  struct url u;
+  int ok;
+  if (!url_is_scheme(url, "http"))
+    return 0;
+  ok = url_split(url, &u) == 0 && (c->o->offsite || strmap_has(&c->start_hosts, u.key));
+  url_parts_free(&u);
+  return ok;
+}
+
+/* Read h's robots.txt into h->robots (left NULL, allowing everything, when
+ * it is missing or unreadable), following up to MAX_REDIRECTS redirects.
+ * Returns 0, or -1 when the task was cancelled. Under h->robots_lock. */
+static int read_robots(struct crawl *c, struct host *h, const struct url *page) {
+  size_t max = c->o->max_body < ROBOTS_MAX_BODY ? (size_t)c->o->max_body : ROBOTS_MAX_BODY;
+  char *url;
+  int rc = 0;
+  if (asprintf(&url, "http://%s/robots.txt", page->authority) < 0)
+    return 0;
+  for (int hops = 0; hops <= MAX_REDIRECTS; hops++) {
+    struct url u;
+    struct host *rh;
+    struct response r;
+    char *next;
+    if (url_split(url, &u) != 0 || strcmp(u.scheme, "http") != 0 ||
+        !(rh = hosts_get(&c->hosts, u.key))) {
+      url_parts_free(&u);
+      break;
+    }
+    client_get(&c->client, rh, &u, max, 1, &r);
+    url_parts_free(&u);
+    if (r.cancelled) {
+      rc = -1;
+    } else if (is_redirect(r.status) && !r.error && r.location &&
+               url_join(url, r.location, &next) == 0) {
+      free(url);
+      url = next;
+      response_free(&r);
+      continue;
+    } else if (r.status / 100 == 2 && !r.error) {
+      h->robots = robots_parse(r.body ? r.body : "", r.body_len, CRAWL_AGENT);
+    }
+    response_free(&r);
+    break;
+  }
+  free(url);
+  return rc;
+}
+
+enum { ROBOTS_ALLOWED, ROBOTS_DISALLOWED, ROBOTS_CANCELLED };
+
+/* Whether h's robots.txt lets fetch request u, reading it first if no task
+ * has. The others wanting the same host park on robots_lock meanwhile. */
+static int robots_check(struct crawl *c, struct host *h, const struct url *u) {
+  int allowed;
+  if (weft_mutex_lock(h->robots_lock, -1) != 0)
+    return ROBOTS_CANCELLED;
+  if (!h->robots_read && read_robots(c, h, u) != 0) {
+    weft_mutex_unlock(h->robots_lock);
+    return ROBOTS_CANCELLED;
+  }
+  h->robots_read = 1;
+  allowed = robots_allowed(h->robots, u->target);
+  weft_mutex_unlock(h->robots_lock);
+  return allowed ? ROBOTS_ALLOWED : ROBOTS_DISALLOWED;
+}
+
+/* A 3xx: record where it points, and follow it at the same depth. */
+static void redirect(struct crawl *c, const struct item *it, const struct response *r,
+                     struct result *res, struct item_list *found) {
+  char *target;
+  int rc;
+  if (!r->location) {
+    set_error(res, "redirect without a Location header");
+    return;
+  }
+  if ((rc = url_join(it->url, r->location, &target)) != 0) {
+    set_error(res, rc == URL_ENOMEM ? "out of memory" : "invalid redirect location");
+    return;
+  }
+  res->redirect = target;
+  if (it->hops >= MAX_REDIRECTS)
+    set_error(res, "too many redirects");
+  else if (followable(c, target))
+    list_push(found, item_new(target, it->depth, it->hops + 1, NULL));
+}
+
+/* An HTML page: count its links and offer those within the depth limit. */
+static void scan(struct crawl *c, const struct item *it, const struct response *r,
+                 struct result *res, struct item_list *found) {
+  struct links l;
+  int rc = links_extract(r->body ? r->body : "", r->body_len, it->url,
+                         weft_now() + c->o->timeout_ms, &l);
+  if (rc != 0) {
+    set_error(res, rc == LINKS_EBUDGET ? "page too large or too deeply nested to scan for links"
+                                       : "out of memory");
+    return;
+  }
+  res->links = l.len;
+  for (size_t i = 0; it->depth < c->o->depth && i < l.len; i++) {
+    if (followable(c, l.urls[i]))
+      list_push(found, item_new(l.urls[i], it->depth + 1, 0, NULL));
+    if (i % 1024 == 1023)
+      weft_yield(); /* a page of 100,000 links: let the worker's other tasks run */
+  }
+  links_free(&l);
+}
+
+/* Request it->url. Returns its record, or NULL when it gets none
+ * (robots.txt disallows it, or no memory for one). */
+static struct result *process(struct crawl *c, const struct item *it, struct item_list *found) {
+  struct result *res = result_new(it);
+  struct response r;
+  struct host *h;
+  struct url u;
+  int rc;
+  if (!res)
+    return NULL;
+  if (it->error)
+    return set_error(res, it->error);
+  if ((rc = url_split(it->url, &u)) != 0 || strcmp(u.scheme, "http") != 0) {
+    url_parts_free(&u);
+    return set_error(res, rc == URL_ENOMEM ? "out of memory" : "invalid URL");
+  }
+  if (!(h = hosts_get(&c->hosts, u.key))) {
+    url_parts_free(&u);
+    return set_error(res, "out of memory");
+  }
+  rc = c->o->robots ? robots_check(c, h, &u) : ROBOTS_ALLOWED;
+  if (rc != ROBOTS_ALLOWED) {
+    url_parts_free(&u);
+    if (rc == ROBOTS_CANCELLED)
+      return set_error(res, "cancelled");
+    result_free(res);
+    return NULL;
+  }
+  client_get(&c->client, h, &u, (size_t)c->o->max_body, 0, &r);
+  res->status = r.status;
+  res->bytes = r.bytes;
+  res->ms = r.ms;
+  if (r.error)
+    set_error(res, r.error);
+  else if (is_redirect(r.status))
+    redirect(c, it, &r, res, found);
+  else if (r.status / 100 == 2 && r.html)
+    scan(c, it, &r, res, found);
+  response_free(&r);
+  url_parts_free(&u);
+  return res;
+}
+
+/* Give res to the writer; a cancelled crawler cannot, and leaves it on
+ * the late list (stop protocol, step 3). */
+static void hand_over(struct crawl *c, struct result *res) {
+  if (weft_chan_send(c->results, &res, -1) == 0)
+    return;
+  pthread_mutex_lock(&c->late_lock);
+  res->next = c->late;
+  c->late = res;
+  pthread_mutex_unlock(&c->late_lock);
+}
+
+static void *crawler(void *arg) {
+  struct crawl *c = arg;
+  struct item *it;
+  while (weft_chan_recv(c->frontier, &it, -1) == 0) {
+    struct item_list found;
+    struct event ev = {NULL, 0};
+    struct result *res;
+    list_init(&found);
+    if ((res = process(c, it, &found))) {
+      ev.recorded = 1;
+      hand_over(c, res);
+    }
+    ev.found = found.head;
+    if (weft_chan_send(c->events, &ev, -1) != 0)
+      items_free(ev.found); /* stopped: the dispatcher is gone */
+    free(it);
+  }
+  return NULL;
+}
+
+/* ---- the frontier (the dispatcher task) ---- */
+
+/* The dispatcher's own state: dispatcher task only. */
+struct frontier {
+  struct item_list queue;
+  long queued;
+  long in_flight; /* sent to a crawler, no event back yet */
+  long recorded;  /* events that said "recorded" */
+  struct strmap seen;
+};
+
+/* Queue each URL of list not seen before; free the others. */
+static void offer(struct frontier *f, struct item *list) {
+  while (list) {
+    struct item *next = list->next;
+    if (strmap_add(&f->seen, list->url, NULL) == 1) {
+      list_push(&f->queue, list);
+      f->queued++;
+    } else {
+      free(list);
+    }
+    list = next;
+  }
+}
+
+/* Drop the queue's head, which a crawler now owns: rest is what followed
+ * it, read before the handoff (the crawler may have freed it since). */
+static void dequeued(struct frontier *f, struct item *rest) {
+  if (!(f->queue.head = rest))
+    f->queue.tail = &f->queue.head;
+  f->queued--;
+  f->in_flight++;
+}
+
+static void *dispatcher(void *arg) {
+  struct crawl *c = arg;
+  struct frontier f = {.queued = 0};
+  long max = c->o->max_pages;
+  struct event ev;
+  list_init(&f.queue);
+  strmap_init(&f.seen);
+  offer(&f, c->seeds.head);
+  list_init(&c->seeds);
+  while (!atomic_load(&c->stopping) && (f.in_flight > 0 || (f.queued > 0 && f.recorded < max))) {
+    struct item *head = f.queue.head, *rest = head ? head->next : NULL;
+    weft_select_case cases[2] = {
+        {c->events, WEFT_SELECT_RECV, &ev, 0},
+        {c->frontier, WEFT_SELECT_SEND, &head, 0},
+    };
+    int room = f.queued > 0 && f.recorded + f.in_flight < max;
+    int i;
+    atomic_store(&c->queued, f.queued);
+    atomic_store(&c->in_flight, f.in_flight);
+    i = weft_select(cases, room ? 2 : 1, -1);
+    if (i == 0 && cases[0].result == 0) {
+      f.in_flight--;
+      f.recorded += ev.recorded;
+      offer(&f, ev.found);
+    } else if (i == 1 && cases[1].result == 0) {
+      dequeued(&f, rest);
+    } else {
+      break; /* stopped (the events channel closed) */
+    }
+  }
+  weft_chan_close(c->frontier);
+  weft_chan_close(c->events); /* already closed when stopped */
+  while (weft_chan_try_recv(c->events, &ev) == 0)
+    items_free(ev.found);
+  items_free(f.queue.head);
+  strmap_destroy(&f.seen, NULL);
+  atomic_store(&c->queued, 0);
+  atomic_store(&c->in_flight, 0);
+  weft_sem_post(c->finished);
+  return NULL;
+}
+
+/* ---- records (the writer task) ---- */
+
+static void emit(struct crawl *c, struct buf *out, struct result *res) {
+  struct record rec = {res->url,   res->status, res->bytes,    res->ms,
+                       res->depth, res->links,  res->redirect, res->error};
+  record_format(out, &rec);
+  c->pages++;
+  c->errors += res->error != NULL;
+  c->bytes += res->bytes;
+  result_free(res);
+}
+
+/* Write out what is buffered; after a failure, drop it all. */
+static void flush(struct crawl *c, struct buf *out) {
+  size_t off = 0;
+  if (buf_failed(out) && !c->write_failed) {
+    fprintf(stderr, "fetch: out of memory formatting the records\n");
+    c->write_failed = 1;
+  }
+  while (off < out->len && !c->write_failed) {
+    ssize_t n = weft_file_write(c->out_fd, out->data + off, out->len - off, -1, -1);
+    if (n <= 0) {
+      fprintf(stderr, "fetch: cannot write the records: %s\n",
+              n < 0 ? weft_strerror((int)n) : "no progress");
+      c->write_failed = 1;
+    } else {
+      off += (size_t)n;
+    }
+  }
+  buf_reset(out);
+}
+
+static double seconds_since(int64_t start) { return (double)(weft_now() - start) / 1000.0; }
+
+static void draw_progress(struct crawl *c) {
+  double s = seconds_since(c->started), b = (double)c->bytes;
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  for (; b >= 1024 && u < 4; u++)
+    b /= 1024;
+  fprintf(stderr, "\r%lu pages, %ld in flight, %ld queued, %lu errors, %.1f pages/s, %.1f %s\033[K",
+          c->pages, atomic_load(&c->in_flight), atomic_load(&c->queued), c->errors,
+          s > 0 ? (double)c->pages / s : 0.0, b, units[u]);
+}
+
+static void *writer(void *arg) {
+  struct crawl *c = arg;
+  struct buf out = BUF_INIT;
+  struct result *res, *late;
+  int64_t next = c->progress ? weft_now() + PROGRESS_MS : -1;
+  double s;
+  for (;;) {
+    int rc = weft_chan_recv(c->results, &res, next);
+    if (rc == 0) {
+      emit(c, &out, res);
+      if (out.len >= FLUSH_AT || weft_chan_len(c->results) == 0)
+        flush(c, &out);
+    } else if (rc == WEFT_ETIMEDOUT) {
+      draw_progress(c);
+      next = weft_now() + PROGRESS_MS;
+    } else {
+      break; /* closed and drained: every crawler has been joined */
+    }
+  }
+  pthread_mutex_lock(&c->late_lock);
+  late = c->late;
+  c->late = NULL;
+  pthread_mutex_unlock(&c->late_lock);
+  for (; late; late = res) {
+    res = late->next;
+    emit(c, &out, late);
+  }
+  flush(c, &out);
+  buf_free(&out);
+  if (c->progress)
+    fputs("\r\033[K", stderr);
+  s = seconds_since(c->started);
+  fprintf(stderr, "fetched %lu pages (%lu errors), %" PRIu64 " bytes in %.2f s, %.1f pages/s\n",
+          c->pages, c->errors, c->bytes, s, s > 0 ? (double)c->pages / s : 0.0);
+  return NULL;
+}
+
+/* ---- the crawl ---- */
+
+struct crawl *crawl_new(const struct options *o) {
+  struct crawl *c = calloc(1, sizeof *c);
+  long idle_max = o->concurrency * 2 > 64 ? o->concurrency * 2 : 64;
+  if (!c)
+    return NULL;
+  c->o = o;
+  c->out_fd = -1;
+  c->progress = !o->quiet && isatty(2);
+  hosts_init(&c->hosts, o->per_host, idle_max);
+  client_init(&c->client, &c->hosts, o->timeout_ms);
+  strmap_init(&c->start_hosts);
+  list_init(&c->seeds);
+  pthread_mutex_init(&c->stop_lock, NULL);
+  pthread_mutex_init(&c->late_lock, NULL);
+  if (weft_chan_new(&c->frontier, sizeof(struct item *), 0) ||
+      weft_chan_new(&c->events, sizeof(struct event), EVENTS_CAP) ||
+      weft_chan_new(&c->results, sizeof(struct result *), RESULTS_CAP) ||
+      weft_sem_new(&c->finished, 0) ||
+      !(c->crawlers = calloc((size_t)o->concurrency, sizeof *c->crawlers))) {
+    crawl_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* Note the server of the http URL url as a start server. Returns 0,
+ * URL_EINVAL (no host), URL_ENOMEM. */
+static int add_start_host(struct crawl *c, const char *url) {
+  struct url u;
+  int rc = url_split(url, &u);
+  if (rc == 0 && strmap_add(&c->start_hosts, u.key, NULL) < 0)
+    rc = URL_ENOMEM;
+  url_parts_free(&u);
+  return rc;
+}
+
+int crawl_add_start(struct crawl *c, const char *raw) {
+  const char *error = NULL;
+  struct item *it;
+  char *url = NULL;
+  int rc = url_normalize(raw, &url);
+  if (rc == URL_ENOMEM)
+    return -1;
+  if (rc != 0)
+    error = "invalid URL";
+  else if (url_is_scheme(url, "https"))
+    error = "HTTPS is not supported yet";
+  else if (!url_is_scheme(url, "http"))
+    error = "unsupported URL scheme (fetch crawls http: only)";
+  else if ((rc = add_start_host(c, url)) == URL_ENOMEM)
+    error = "out of memory";
+  else if (rc != 0)
+    error = "invalid URL";
+  it = item_new(url ? url : raw, 0, 0, error);
+  free(url);
+  if (!it || rc == URL_ENOMEM) {
+    free(it);
+    return -1;
+  }
+  list_push(&c->seeds, it);
+  return 0;
+}
+
+static int spawn(weft_task **t, const char *name, size_t stack, void *(*fn)(void *), void *arg) {
+  weft_spawn_attr attr;
+  weft_spawn_attr_init(&attr);
+  attr.name = name;
+  attr.stack_size = stack;
+  return weft_spawn_ex(t, &attr, fn, arg);
+}
+
+/* Cancel the crawlers and wake the dispatcher (stop protocol, step 1).
+ * Under stop_lock. */
+static void stop_locked(struct crawl *c) {
+  atomic_store(&c->stopping, 1);
+  weft_chan_close(c->events);
+  for (long i = 0; i < c->ncrawlers; i++)
+    weft_cancel(c->crawlers[i]);
+}
+
+int crawl_start(struct crawl *c, int out_fd) {
+  int rc;
+  c->out_fd = out_fd;
+  c->started = weft_now();
+  if ((rc = spawn(&c->writer, "writer", 0, writer, c)) != 0)
+    return rc;
+  pthread_mutex_lock(&c->stop_lock);
+  if ((rc = spawn(&c->dispatcher, "dispatcher", 0, dispatcher, c)) != 0) {
+    pthread_mutex_unlock(&c->stop_lock);
+    weft_chan_close(c->results);
+    weft_join(c->writer, NULL);
+    c->writer = NULL;
+    return rc;
+  }
+  while (c->ncrawlers < c->o->concurrency &&
+         spawn(&c->crawlers[c->ncrawlers], "crawler", CRAWLER_STACK, crawler, c) == 0)
+    c->ncrawlers++;
+  if (c->stopped || c->ncrawlers == 0) /* stopped before it started, or no crawler at all */
+    stop_locked(c);
+  pthread_mutex_unlock(&c->stop_lock);
+  return 0;
+}
+
+void crawl_stop(struct crawl *c) {
+  pthread_mutex_lock(&c->stop_lock);
+  if (!c->stopped && !c->sealed) {
+    c->stopped = 1;
+    stop_locked(c);
+  }
+  pthread_mutex_unlock(&c->stop_lock);
+}
+
+int crawl_wait(struct crawl *c) {
+  weft_sem_wait(c->finished, -1);
+  pthread_mutex_lock(&c->stop_lock); /* stop protocol, step 4 */
+  c->sealed = 1;
+  pthread_mutex_unlock(&c->stop_lock);
+  weft_join(c->dispatcher, NULL);
+  c->dispatcher = NULL;
+  for (long i = 0; i < c->ncrawlers; i++)
+    weft_join(c->crawlers[i], NULL);
+  c->ncrawlers = 0;
+  weft_chan_close(c->results);
+  weft_join(c->writer, NULL);
+  c->writer = NULL;
+  return c->write_failed ? 1 : 0;
+}
+
+void crawl_free(struct crawl *c) {
+  struct result *r, *next;
+  hosts_destroy(&c->hosts);
+  strmap_destroy(&c->start_hosts, NULL);
+  items_free(c->seeds.head);
+  for (r = c->late; r; r = next) {
+    next = r->next;
+    result_free(r);
+  }
+  weft_chan_free(c->frontier);
+  weft_chan_free(c->events);
+  weft_chan_free(c->results);
+  weft_sem_free(c->finished);
+  pthread_mutex_destroy(&c->stop_lock);
+  pthread_mutex_destroy(&c->late_lock);
+  free(c->crawlers);
+  free(c);
+}

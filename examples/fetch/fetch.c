@@ -1,0 +1,201 @@
+/*
+ * fetch - a parallel web crawler on weft: -c crawler tasks, each plain
+ * sequential code parked on weft sockets, fed by a dispatcher task through
+ * a channel, with a connection pool per server and one writer task.
+ *
+ *   fetch [OPTIONS] URL...        (fetch --help lists the options)
+ *
+ * It prints one JSON record per requested URL, a live progress line on a
+ * terminal and a summary at the end; see cli.c for the options, crawl.c
+ * for how the crawl runs, record.h for the records.
+ *
+ * This file is the program around the crawl: the command line, the start
+ * URLs (arguments and -i FILE, read through weft's file calls), the output
+ * file, and signals. SIGINT and SIGTERM reach a task through a pipe (the
+ * handler only writes a byte); the task then stops the crawl, whose
+ * requests in flight end with "cancelled" records, and restores the
+ * default handlers so that a second ^C kills at once.
+ */
+#define _GNU_SOURCE
+#include "buf.h"
+#include "cli.h"
+#include "crawl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <weft.h>
+
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+  char c = (char)sig;
+  int saved = errno;
+  if (write(signal_pipe[1], &c, 1) < 0) {
+    /* the pipe is full: a stop is pending already */
+  }
+  errno = saved;
+}
+
+static void set_handlers(void (*handler)(int)) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Wait for a signal, then stop the crawl. Ends when cancelled. */
+static void *watch_signals(void *arg) {
+  struct crawl *c = arg;
+  char sig;
+  for (;;) {
+    int rc = weft_fd_wait(signal_pipe[0], WEFT_READABLE, -1);
+    if (rc > 0 && read(signal_pipe[0], &sig, 1) == 1)
+      break;
+    if (rc < 0)
+      return NULL; /* cancelled: the crawl is over */
+  }
+  set_handlers(SIG_DFL);
+  crawl_stop(c);
+  return NULL;
+}
+
+/* Read all of fd into *out. Returns 0 or a weft error. */
+static int read_fd(int fd, struct buf *out) {
+  char data[65536];
+  for (;;) {
+    ssize_t n = weft_file_read(fd, data, sizeof data, -1, -1);
+    if (n < 0)
+      return (int)n;
+    if (n == 0)
+      return buf_failed(out) ? WEFT_ENOMEM : 0;
+    buf_append(out, data, (size_t)n);
+  }
+}
+
+/* Add each line of text as a start URL, skipping blank lines and '#'
+ * comments. Returns 0 or -1 (out of memory). */
+static int add_lines(struct crawl *c, char *text) {
+  for (char *line = text, *next; line; line = next) {
+    char *end;
+    if ((next = strchr(line, '\n')))
+      *next++ = '\0';
+    while (*line == ' ' || *line == '\t' || *line == '\r')
+      line++;
+    end = line + strlen(line);
+    while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+      *--end = '\0';
+    if (*line && *line != '#' && crawl_add_start(c, line) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Add the URLs of -i FILE ("-": standard input). Returns 0, or 2 after
+ * saying why not. */
+static int add_input(struct crawl *c, const char *path) {
+  struct buf text = BUF_INIT;
+  int fd = strcmp(path, "-") == 0 ? 0 : weft_file_open(path, O_RDONLY, 0, -1);
+  int rc = fd < 0 ? fd : read_fd(fd, &text);
+  if (fd > 0)
+    weft_file_close(fd);
+  if (rc == 0 && text.data && add_lines(c, text.data) != 0)
+    rc = WEFT_ENOMEM;
+  buf_free(&text);
+  if (rc == 0)
+    return 0;
+  fprintf(stderr, "fetch: cannot read %s: %s\n", strcmp(path, "-") ? path : "standard input",
+          weft_strerror(rc));
+  return 2;
+}
+
+static int out_of_memory(void) {
+  fprintf(stderr, "fetch: out of memory\n");
+  return 1;
+}
+
+/* The crawl, as weft's main task. Returns the exit status. */
+static int run(void *arg) {
+  const struct options *o = arg;
+  struct crawl *c = crawl_new(o);
+  weft_task *watcher;
+  int fd = 1, rc = 0;
+  if (!c)
+    return out_of_memory();
+  for (size_t i = 0; i < o->nurls && rc == 0; i++)
+    if (crawl_add_start(c, o->urls[i]) != 0)
+      rc = out_of_memory();
+  if (rc == 0 && o->input)
+    rc = add_input(c, o->input);
+  if (rc != 0)
+    goto out_free_crawl;
+  if (strcmp(o->output, "-") != 0 &&
+      (fd = weft_file_open(o->output, O_WRONLY | O_CREAT | O_TRUNC, 0644, -1)) < 0) {
+    fprintf(stderr, "fetch: cannot open %s: %s\n", o->output, weft_strerror(fd));
+    rc = 2;
+    goto out_free_crawl;
+  }
+  if ((rc = weft_spawn(&watcher, watch_signals, c)) != 0) {
+    fprintf(stderr, "fetch: cannot start: %s\n", weft_strerror(rc));
+    rc = 1;
+    goto out_close_output;
+  }
+  if ((rc = crawl_start(c, fd)) == 0) {
+    rc = crawl_wait(c);
+  } else {
+    fprintf(stderr, "fetch: cannot start the crawl: %s\n", weft_strerror(rc));
+    rc = 1;
+  }
+  weft_cancel(watcher); /* after crawl_wait, a late signal has nothing to stop */
+  weft_join(watcher, NULL);
+out_close_output:
+  if (fd != 1)
+    weft_file_close(fd);
+out_free_crawl:
+  crawl_free(c);
+  return rc;
+}
+
+/* Room for many connections: the hard limit of descriptors, not the soft one. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int main(int argc, char **argv) {
+  struct options o;
+  weft_config cfg;
+  char msg[512];
+  int rc;
+
+  switch (cli_parse(argc, argv, &o, msg, sizeof msg)) {
+  case CLI_HELP: fputs(cli_usage, stdout); return 0;
+  case CLI_USAGE:
+    fprintf(stderr, "%s\nusage: fetch [OPTIONS] URL...   (fetch --help lists the options)\n", msg);
+    return 2;
+  }
+  raise_fd_limit();
+  if (pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+    perror("fetch: pipe");
+    return 1;
+  }
+  set_handlers(on_signal);
+  weft_config_init(&cfg);
+  if (o.workers)
+    cfg.workers = o.workers;
+  rc = weft_main(&cfg, run, &o);
+  if (rc < 0) {
+    fprintf(stderr, "fetch: %s\n", weft_strerror(rc));
+    rc = 1;
+  }
+  return rc;
+}

@@ -1,0 +1,116 @@
+/*
+ * hosts.c - per-server state: connection pool and robots.txt (see hosts.h).
+ *
+ * The table and each idle list are guarded by plain pthread mutexes, not
+ * weft_mutex: they are held for a few instructions, never across a call
+ * that may switch, and a task that has been cancelled must still be able
+ * to give its connection back (a weft_mutex_lock would return
+ * WEFT_ECANCELED to it). Waiting that may be long (a lease, robots.txt
+ * being read by another task) uses weft's semaphore and mutex, which park
+ * the task instead of its worker.
+ */
+#include "hosts.h"
+
+#include "robots.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int hosts_init(struct hosts *t, long per_host, long idle_max) {
+  pthread_mutex_init(&t->lock, NULL);
+  strmap_init(&t->map);
+  t->per_host = per_host;
+  t->idle_max = idle_max;
+  atomic_init(&t->idle, 0);
+  return 0;
+}
+
+static void host_free(void *p) {
+  struct host *h = p;
+  struct conn *c, *next;
+  for (c = h->idle; c; c = next) {
+    next = c->next;
+    weft_sock_close(c->sock);
+    free(c);
+  }
+  weft_sem_free(h->slots);
+  weft_mutex_free(h->robots_lock);
+  pthread_mutex_destroy(&h->lock);
+  robots_free(h->robots);
+  free(h->key);
+  free(h);
+}
+
+void hosts_destroy(struct hosts *t) {
+  strmap_destroy(&t->map, host_free);
+  pthread_mutex_destroy(&t->lock);
+}
+
+static struct host *host_new(const char *key, long per_host) {
+  struct host *h = calloc(1, sizeof *h);
+  if (!h)
+    return NULL;
+  pthread_mutex_init(&h->lock, NULL);
+  if (!(h->key = strdup(key)) || weft_sem_new(&h->slots, (unsigned long)per_host) != 0 ||
+      weft_mutex_new(&h->robots_lock) != 0) {
+    host_free(h);
+    return NULL;
+  }
+  return h;
+}
+
+struct host *hosts_get(struct hosts *t, const char *key) {
+  struct host *h, *fresh = NULL;
+  pthread_mutex_lock(&t->lock);
+  h = strmap_get(&t->map, key);
+  pthread_mutex_unlock(&t->lock);
+  if (h)
+    return h;
+  /* Made outside the lock (it allocates); a racing task may win. */
+  if (!(fresh = host_new(key, t->per_host)))
+    return NULL;
+  pthread_mutex_lock(&t->lock);
+  if (!(h = strmap_get(&t->map, key)) && strmap_add(&t->map, key, fresh) == 1) {
+    h = fresh;
+    fresh = NULL;
+  }
+  pthread_mutex_unlock(&t->lock);
+  if (fresh)
+    host_free(fresh);
+  return h;
+}
+
+int host_lease(struct host *h) { return weft_sem_wait(h->slots, -1); }
+
+weft_sock *host_take_idle(struct hosts *t, struct host *h) {
+  struct conn *c;
+  weft_sock *s = NULL;
+  pthread_mutex_lock(&h->lock);
+  if ((c = h->idle))
+    h->idle = c->next;
+  pthread_mutex_unlock(&h->lock);
+  if (c) {
+    atomic_fetch_sub(&t->idle, 1);
+    s = c->sock;
+    free(c);
+  }
+  return s;
+}
+
+void host_release(struct hosts *t, struct host *h, weft_sock *s, int reusable) {
+  struct conn *c = NULL;
+  if (s && reusable && atomic_fetch_add(&t->idle, 1) < t->idle_max) {
+    if ((c = malloc(sizeof *c))) {
+      c->sock = s;
+      pthread_mutex_lock(&h->lock);
+      c->next = h->idle;
+      h->idle = c;
+      pthread_mutex_unlock(&h->lock);
+    }
+  }
+  if (s && reusable && !c)
+    atomic_fetch_sub(&t->idle, 1);
+  if (s && !c)
+    weft_sock_close(s);
+  weft_sem_post(h->slots);
+}

@@ -1,0 +1,265 @@
+/*
+ * http.c - the response parser wrapper (see http.h).
+ *
+ * http-parser does the HTTP/1.1 framing: the status line, header fields,
+ * Content-Length, chunked transfer coding and bodies delimited by the
+ * close. This file adds fetch's limits and its vocabulary:
+ *
+ *  - The header block is bounded here, not by http-parser's compile-time
+ *    limit: while the headers are not complete, at most HTTP_HEAD_MAX
+ *    bytes in all are fed to the parser, and a block still unfinished
+ *    after them fails the response. Interim (1xx) heads count too.
+ *  - The body is bounded by max_body: a Content-Length over it fails the
+ *    response at once, and a chunked or read-to-close body fails as the
+ *    byte past the limit arrives. Either way no more than max_body bytes
+ *    are kept.
+ *  - A complete response pauses the parser, so bytes past its end (which a
+ *    well-behaved server never sends to a client that waits) are counted
+ *    in extra and the connection is not reused.
+ *  - 204 and 304 have no body whatever their headers say; interim 1xx
+ *    responses are skipped; a 101 is an error, since fetch never asks to
+ *    switch protocols.
+ */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static struct http_resp *resp(http_parser *p) { return p->data; }
+
+/* Record why r failed; returns the value that stops http-parser. */
+static int fail(struct http_resp *r, const char *why) {
+  if (!r->error)
+    r->error = why;
+  return -1;
+}
+
+/* Record why r failed, for the feeding functions. */
+static int stop(struct http_resp *r, const char *why) {
+  fail(r, why);
+  return HTTP_FAILED;
+}
+
+/* Append len bytes to the malloc'd string *s. Returns 0 or -1. */
+static int append(char **s, const char *at, size_t len) {
+  size_t old = *s ? strlen(*s) : 0;
+  char *p = realloc(*s, old + len + 1);
+  if (!p)
+    return -1;
+  memcpy(p + old, at, len);
+  p[old + len] = '\0';
+  *s = p;
+  return 0;
+}
+
+static int on_status(http_parser *p, const char *at, size_t len) {
+  (void)at;
+  (void)len;
+  resp(p)->status = p->status_code;
+  return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len) {
+  struct http_resp *r = resp(p);
+  if (r->in_value) { /* a new field begins */
+    r->in_value = 0;
+    r->name_len = 0;
+  }
+  for (size_t i = 0; i < len && r->name_len + i < sizeof r->name; i++)
+    r->name[r->name_len + i] = at[i];
+  r->name_len += len;
+  return 0;
+}
+
+/* Which header the name just parsed is, and where its value goes. */
+static void classify(struct http_resp *r) {
+  size_t n = r->name_len;
+  r->field = HTTP_FIELD_OTHER;
+  r->value = NULL;
+  if (n == 8 && strncasecmp(r->name, "location", 8) == 0 && !r->location) {
+    r->field = HTTP_FIELD_LOCATION;
+    r->value = &r->location;
+  } else if (n == 12 && strncasecmp(r->name, "content-type", 12) == 0 && !r->content_type) {
+    r->field = HTTP_FIELD_CONTENT_TYPE;
+    r->value = &r->content_type;
+  }
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len) {
+  struct http_resp *r = resp(p);
+  if (!r->in_value) {
+    r->in_value = 1;
+    classify(r);
+    if (r->value && append(r->value, "", 0) != 0)
+      return fail(r, "out of memory");
+  }
+  if (r->value && append(r->value, at, len) != 0)
+    return fail(r, "out of memory");
+  return 0;
+}
+
+static int on_headers_complete(http_parser *p) {
+  struct http_resp *r = resp(p);
+  r->status = p->status_code;
+  r->in_value = 0;
+  r->name_len = 0;
+  if (r->status / 100 == 1)
+    return 0; /* an interim response: http-parser ends it without a body */
+  r->headers_done = 1;
+  r->html = r->content_type && http_is_html(r->content_type);
+  if (r->status == 204 || r->status == 304)
+    return 1; /* no body, whatever the headers say */
+  if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) && p->content_length > r->max_body)
+    return fail(r, "body over --max-body");
+  return 0;
+}
+
+/* Keep len more body bytes. Returns 0 or -1 (out of memory). */
+static int keep(struct http_resp *r, const char *at, size_t len) {
+  size_t need = r->body_len + len + 1;
+  if (need > r->body_cap) {
+    size_t cap = r->body_cap ? r->body_cap : 16384;
+    char *b;
+    while (cap < need)
+      cap *= 2;
+    if (cap > r->max_body + 1)
+      cap = r->max_body + 1;
+    if (!(b = realloc(r->body, cap)))
+      return -1;
+    r->body = b;
+    r->body_cap = cap;
+  }
+  memcpy(r->body + r->body_len, at, len);
+  r->body_len += len;
+  r->body[r->body_len] = '\0';
+  return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len) {
+  struct http_resp *r = resp(p);
+  int over = len > r->max_body - r->body_bytes;
+  if (over)
+    len = r->max_body - r->body_bytes;
+  r->body_bytes += len;
+  if ((r->keep_all || r->html) && len && keep(r, at, len) != 0)
+    return fail(r, "out of memory");
+  return over ? fail(r, "body over --max-body") : 0;
+}
+
+/* Forget an interim response's headers. */
+static void reset_interim(struct http_resp *r) {
+  free(r->location);
+  free(r->content_type);
+  r->location = r->content_type = NULL;
+  r->status = 0;
+}
+
+static int on_message_complete(http_parser *p) {
+  struct http_resp *r = resp(p);
+  if (p->status_code == 101)
+    return fail(r, "malformed response: unexpected 101 Switching Protocols");
+  if (p->status_code / 100 == 1) {
+    reset_interim(r);
+    return 0;
+  }
+  r->done = 1;
+  r->keep_alive = http_should_keep_alive(p);
+  http_parser_pause(p, 1); /* stop at the end of this response */
+  return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+void http_resp_init(struct http_resp *r, size_t max_body, int keep_all) {
+  memset(r, 0, sizeof *r);
+  http_parser_init(&r->parser, HTTP_RESPONSE);
+  r->parser.data = r;
+  r->max_body = max_body;
+  r->keep_all = keep_all;
+}
+
+/* Name the parser's error e in a record's words. */
+static int parser_failed(struct http_resp *r, enum http_errno e) {
+  if (r->error)
+    return HTTP_FAILED; /* a callback said why */
+  switch (e) {
+  case HPE_INVALID_CHUNK_SIZE: r->error = "bad chunk size"; break;
+  case HPE_INVALID_CONTENT_LENGTH:
+    r->error = r->parser.flags & F_CHUNKED ? "bad chunk size"
+                                           : "malformed response: invalid Content-Length";
+    break;
+  case HPE_HEADER_OVERFLOW: r->error = "header block over 64 KiB"; break;
+  default:
+    snprintf(r->errbuf, sizeof r->errbuf, "malformed response: %s", http_errno_description(e));
+    r->error = r->errbuf;
+  }
+  return HTTP_FAILED;
+}
+
+int http_resp_feed(struct http_resp *r, const char *data, size_t len) {
+  size_t off = 0;
+  if (r->error)
+    return HTTP_FAILED;
+  if (r->done)
+    return HTTP_DONE;
+  r->received += len;
+  while (off < len) {
+    size_t n = len - off, used;
+    int in_head = !r->headers_done;
+    if (in_head && r->head_bytes >= HTTP_HEAD_MAX)
+      return stop(r, "header block over 64 KiB");
+    if (in_head && n > HTTP_HEAD_MAX - r->head_bytes)
+      n = HTTP_HEAD_MAX - r->head_bytes;
+    used = http_parser_execute(&r->parser, &settings, data + off, n);
+    if (in_head)
+      r->head_bytes += used;
+    off += used;
+    if (r->done) {
+      r->extra = len - off;
+      return HTTP_DONE;
+    }
+    if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK)
+      return parser_failed(r, HTTP_PARSER_ERRNO(&r->parser));
+    if (used < n)
+      return stop(r, "malformed response: unexpected protocol upgrade");
+  }
+  return HTTP_MORE;
+}
+
+int http_resp_eof(struct http_resp *r) {
+  if (r->error)
+    return HTTP_FAILED;
+  if (r->done)
+    return HTTP_DONE;
+  if (r->received == 0)
+    return stop(r, "connection closed without a response");
+  http_parser_execute(&r->parser, &settings, NULL, 0);
+  if (r->done)
+    return HTTP_DONE;
+  return stop(r, "connection closed mid-response");
+}
+
+void http_resp_destroy(struct http_resp *r) {
+  free(r->body);
+  free(r->location);
+  free(r->content_type);
+  r->body = r->location = r->content_type = NULL;
+}
+
+int http_is_html(const char *ct) {
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  if (strncasecmp(ct, "text/html", 9) != 0)
+    return 0;
+  ct += 9;
+  return *ct == '\0' || *ct == ';' || *ct == ' ' || *ct == '\t';
+}

@@ -1,0 +1,1018 @@
+/*
+ * check_fetch.c - the pure parts of examples/fetch, without a network:
+ * URL resolution (the whole RFC 3986 section 5.4 table), normalisation and
+ * request parts; link extraction from HTML; robots.txt; the HTTP response
+ * parser and its limits; JSON records; the command line.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include "../examples/fetch/buf.h"
+#include "../examples/fetch/cli.h"
+#include "../examples/fetch/http.h"
+#include "../examples/fetch/links.h"
+#include "../examples/fetch/record.h"
+#include "../examples/fetch/robots.h"
+#include "../examples/fetch/strmap.h"
+#include "../examples/fetch/url.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- URLs ---- */
+
+struct pair {
+  const char *in, *out;
+};
+
+#define RFC_BASE "http://a/b/c/d;p?q"
+
+/* RFC 3986 section 5.4.1, "Normal Examples". */
+static const struct pair rfc_normal[] = {
+    {"g:h", "g:h"},
+    {"g", "http://a/b/c/g"},
+    {"./g", "http://a/b/c/g"},
+    {"g/", "http://a/b/c/g/"},
+    {"/g", "http://a/g"},
+    {"//g", "http://g"},
+    {"?y", "http://a/b/c/d;p?y"},
+    {"g?y", "http://a/b/c/g?y"},
+    {"#s", "http://a/b/c/d;p?q#s"},
+    {"g#s", "http://a/b/c/g#s"},
+    {"g?y#s", "http://a/b/c/g?y#s"},
+    {";x", "http://a/b/c/;x"},
+    {"g;x", "http://a/b/c/g;x"},
+    {"g;x?y#s", "http://a/b/c/g;x?y#s"},
+    {"", "http://a/b/c/d;p?q"},
+    {".", "http://a/b/c/"},
+    {"./", "http://a/b/c/"},
+    {"..", "http://a/b/"},
+    {"../", "http://a/b/"},
+    {"../g", "http://a/b/g"},
+    {"../..", "http://a/"},
+    {"../../", "http://a/"},
+    {"../../g", "http://a/g"},
+};
+
+/* RFC 3986 section 5.4.2, "Abnormal Examples" (strict parser for "http:g"). */
+static const struct pair rfc_abnormal[] = {
+    {"../../../g", "http://a/g"},
+    {"../../../../g", "http://a/g"},
+    {"/./g", "http://a/g"},
+    {"/../g", "http://a/g"},
+    {"g.", "http://a/b/c/g."},
+    {".g", "http://a/b/c/.g"},
+    {"g..", "http://a/b/c/g.."},
+    {"..g", "http://a/b/c/..g"},
+    {"./../g", "http://a/b/g"},
+    {"./g/.", "http://a/b/c/g/"},
+    {"g/./h", "http://a/b/c/g/h"},
+    {"g/../h", "http://a/b/c/h"},
+    {"g;x=1/./y", "http://a/b/c/g;x=1/y"},
+    {"g;x=1/../y", "http://a/b/c/y"},
+    {"g?y/./x", "http://a/b/c/g?y/./x"},
+    {"g?y/../x", "http://a/b/c/g?y/../x"},
+    {"g#s/./x", "http://a/b/c/g#s/./x"},
+    {"g#s/../x", "http://a/b/c/g#s/../x"},
+    {"http:g", "http:g"},
+};
+
+static void check_resolve_table(const struct pair *t, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char *out = NULL;
+    int rc = url_resolve(RFC_BASE, t[i].in, &out);
+    ck_assert_msg(rc == 0, "resolving '%s' failed: %d", t[i].in, rc);
+    ck_assert_msg(strcmp(out, t[i].out) == 0, "'%s' resolved to '%s', RFC 3986 says '%s'", t[i].in,
+                  out, t[i].out);
+    free(out);
+  }
+}
+
+START_TEST(test_fetch_rfc3986_normal_examples) {
+  check_resolve_table(rfc_normal, sizeof rfc_normal / sizeof rfc_normal[0]);
+}
+END_TEST
+
+START_TEST(test_fetch_rfc3986_abnormal_examples) {
+  check_resolve_table(rfc_abnormal, sizeof rfc_abnormal / sizeof rfc_abnormal[0]);
+}
+END_TEST
+
+static void check_normalize(const char *in, const char *want) {
+  char *out = NULL;
+  int rc = url_normalize(in, &out);
+  ck_assert_msg(rc == 0, "normalising '%s' failed: %d", in, rc);
+  ck_assert_msg(strcmp(out, want) == 0, "'%s' normalised to '%s', expected '%s'", in, out, want);
+  free(out);
+}
+
+START_TEST(test_fetch_url_normalize) {
+  /* scheme and host case, dot segments, percent-encoding, fragment */
+  check_normalize("HTTP://Example.COM/a/./b/../c/%7e%41%2f?Q=%aa#frag",
+                  "http://example.com/a/c/~A%2F?Q=%AA");
+  /* default, explicit-default, empty and other ports */
+  check_normalize("http://a:80/x", "http://a/x");
+  check_normalize("http://a:080/x", "http://a/x");
+  check_normalize("http://a:/x", "http://a/x");
+  check_normalize("http://a:8080/x", "http://a:8080/x");
+  check_normalize("https://a:443/x", "https://a/x");
+  check_normalize("https://a:80/x", "https://a:80/x");
+  /* an empty http path is "/"; an empty query stays */
+  check_normalize("http://a", "http://a/");
+  check_normalize("http://a?", "http://a/?");
+  check_normalize("http://a/b/../../..", "http://a/");
+  /* IPv6 in its canonical form */
+  check_normalize("http://[FE80:0:0:0:0:0:0:AB]:8080/x", "http://[fe80::ab]:8080/x");
+  /* what browsers encode: spaces, non-ASCII, a lone '%', a second '#' */
+  check_normalize("  http://a/b c\n", "http://a/b%20c");
+  check_normalize("http://a/\xc3\xa9", "http://a/%C3%A9");
+  check_normalize("http://a/%zz", "http://a/%25zz");
+  check_normalize("http://a/p\t/q", "http://a/p/q");
+  check_normalize("http://a/x#y#z", "http://a/x");
+  /* other schemes keep their shape */
+  check_normalize("MAILTO:x@y", "mailto:x@y");
+}
+END_TEST
+
+START_TEST(test_fetch_url_normalize_rejects) {
+  static const char *bad[] = {
+      "::::",        "no-scheme/path", "/just/a/path", "http://a:99999/", "http://a:65536/",
+      "http://[::1/"};
+  char *out = NULL, *huge = malloc(URL_MAX + 100);
+  ck_assert_ptr_nonnull(huge);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    ck_assert_msg(url_normalize(bad[i], &out) == URL_EINVAL, "'%s' was accepted", bad[i]);
+  strcpy(huge, "http://a/");
+  memset(huge + 9, 'x', URL_MAX);
+  huge[URL_MAX + 9] = '\0';
+  ck_assert_int_eq(url_normalize(huge, &out), URL_EINVAL);
+  free(huge);
+  ck_assert_int_eq(url_resolve("relative/base", "g", &out), URL_EINVAL);
+}
+END_TEST
+
+START_TEST(test_fetch_url_join) {
+  static const struct pair joins[] = {
+      {"//g", "http://g/"},
+      {"#s", "http://a/b/c/d;p?q"},
+      {"../../../../g", "http://a/g"},
+      {"HTTP://B.example:80/./x", "http://b.example/x"},
+      {"g h#frag", "http://a/b/c/g%20h"},
+  };
+  struct url_base *base;
+  for (size_t i = 0; i < sizeof joins / sizeof joins[0]; i++) {
+    char *out = NULL, *again = NULL;
+    ck_assert_int_eq(url_join(RFC_BASE, joins[i].in, &out), 0);
+    ck_assert_str_eq(out, joins[i].out);
+    ck_assert_int_eq(url_base_new(RFC_BASE, &base), 0);
+    ck_assert_int_eq(url_base_join(base, joins[i].in, &again), 0);
+    ck_assert_str_eq(again, out);
+    url_base_free(base);
+    free(out);
+    free(again);
+  }
+  ck_assert_int_eq(url_base_new("not absolute", &base), URL_EINVAL);
+}
+END_TEST
+
+START_TEST(test_fetch_url_split) {
+  struct url u;
+  ck_assert_int_eq(url_split("http://example.com:8080/p/q?x=1", &u), 0);
+  ck_assert_str_eq(u.scheme, "http");
+  ck_assert_str_eq(u.host, "example.com");
+  ck_assert_str_eq(u.port, "8080");
+  ck_assert_str_eq(u.authority, "example.com:8080");
+  ck_assert_str_eq(u.key, "example.com:8080");
+  ck_assert_str_eq(u.target, "/p/q?x=1");
+  url_parts_free(&u);
+  ck_assert_int_eq(url_split("http://user:pw@a", &u), 0);
+  ck_assert_str_eq(u.port, "80");
+  ck_assert_str_eq(u.authority, "a");
+  ck_assert_str_eq(u.key, "a:80");
+  ck_assert_str_eq(u.target, "/");
+  url_parts_free(&u);
+  ck_assert_int_eq(url_split("http://[::1]:81/x", &u), 0);
+  ck_assert_str_eq(u.host, "::1");
+  ck_assert_str_eq(u.authority, "[::1]:81");
+  ck_assert_str_eq(u.key, "[::1]:81");
+  url_parts_free(&u);
+  ck_assert_int_eq(url_split("https://a/", &u), 0);
+  ck_assert_str_eq(u.scheme, "https");
+  ck_assert_str_eq(u.port, "443");
+  url_parts_free(&u);
+  ck_assert_int_eq(url_split("mailto:x@y", &u), URL_EINVAL);
+  url_parts_free(&u);
+  ck_assert_int_eq(url_split("http:g", &u), URL_EINVAL);
+  url_parts_free(&u);
+  ck_assert_int_eq(url_split("http:///x", &u), URL_EINVAL);
+  url_parts_free(&u);
+  ck_assert(url_is_scheme("HTTP://a/", "http"));
+  ck_assert(!url_is_scheme("https://a/", "http"));
+}
+END_TEST
+
+/* ---- links ---- */
+
+/* The links of html on page, as one string "url url ...". */
+static char *links_of(const char *html, const char *page) {
+  struct links l;
+  struct buf b = BUF_INIT;
+  ck_assert_int_eq(links_extract(html, strlen(html), page, -1, &l), 0);
+  for (size_t i = 0; i < l.len; i++) {
+    if (i)
+      buf_putc(&b, ' ');
+    buf_puts(&b, l.urls[i]);
+  }
+  links_free(&l);
+  return buf_take(&b);
+}
+
+static void check_links(const char *html, const char *page, const char *want) {
+  char *got = links_of(html, page);
+  ck_assert_msg(strcmp(got, want) == 0, "links of %s\n  got:  %s\n  want: %s", html, got, want);
+  free(got);
+}
+
+START_TEST(test_fetch_links_attribute_forms) {
+  check_links("<a href=\"d.html\">1</a><a href='s.html'>2</a><a href=u.html>3</a>",
+              "http://h/dir/page.html",
+              "http://h/dir/d.html http://h/dir/s.html http://h/dir/u.html");
+  /* entities are decoded; tag and attribute names may be in upper case */
+  check_links("<A HREF=\"q?a=1&amp;b=2\">x</A><a hReF=\"&#47;abs\">y</a>", "http://h/",
+              "http://h/q?a=1&b=2 http://h/abs");
+  /* surrounding blanks are trimmed, spaces inside encoded */
+  check_links("<a href=\"  my page.html \">x</a>", "http://h/", "http://h/my%20page.html");
+}
+END_TEST
+
+START_TEST(test_fetch_links_base_href) {
+  check_links("<head><base href=\"http://other/base/\"></head><a href=\"x\">x</a>", "http://h/p/q",
+              "http://other/base/x");
+  /* a relative base resolves against the page; only the first base counts */
+  check_links("<base href=\"/b/\"><base href=\"/ignored/\"><a href=\"x\">x</a>", "http://h/p/q",
+              "http://h/b/x");
+  /* a <base> without href does not count */
+  check_links("<base target=_top><base href=\"../up/\"><a href=x>x</a>", "http://h/p/q",
+              "http://h/up/x");
+}
+END_TEST
+
+START_TEST(test_fetch_links_elements) {
+  check_links("<link rel=stylesheet href=/s.css><a href=/a>a</a><map><area href=/area></map>"
+              "<iframe src=/if></iframe><img src=/img.png><script>x='<a href=/js>'</script>"
+              "<!-- <a href=/comment> --><p data-href=/no>p</p>",
+              "http://h/", "http://h/s.css http://h/a http://h/area http://h/if");
+  check_links("<frameset><frame src=/f1><frame src=/f2></frameset>", "http://h/",
+              "http://h/f1 http://h/f2");
+  /* href and src of one element both count */
+  check_links("<iframe src=/s href=/h></iframe>", "http://h/", "http://h/h http://h/s");
+}
+END_TEST
+
+START_TEST(test_fetch_links_schemes_and_duplicates) {
+  check_links("<a href=mailto:x@y>m</a><a href=\"javascript:void(0)\">j</a>"
+              "<a href=\"data:text/html,x\">d</a><a href=ftp://f/x>f</a><a href=tel:1>t</a>"
+              "<a href=https://s/x>s</a><a href=HTTP://H:80/a>h</a>",
+              "http://h/", "https://s/x http://h/a");
+  /* fragments dropped, then duplicates removed; the page's own URL counts */
+  check_links("<a href=x#1>1</a><a href=x#2>2</a><a href=./x>3</a><a href=http://h/x>4</a>"
+              "<a href=\"\">self</a><a href=#top>top</a>",
+              "http://h/", "http://h/x http://h/");
+  /* not URLs at all: skipped */
+  check_links("<a href=\"http://[::1\">bad</a><a href=\"http://a:99999/\">bad port</a>",
+              "http://h/", "");
+}
+END_TEST
+
+START_TEST(test_fetch_links_many) {
+  enum { N = 100000 };
+  struct buf html = BUF_INIT;
+  struct links l;
+  buf_puts(&html, "<!DOCTYPE html><html><body>\n");
+  for (int i = 0; i < N; i++)
+    buf_printf(&html, "<a href=\"/many/%d\">%d</a>\n", i, i);
+  buf_puts(&html, "</body></html>\n");
+  ck_assert(!buf_failed(&html));
+  ck_assert_int_eq(links_extract(html.data, html.len, "http://h/", -1, &l), 0);
+  ck_assert_int_eq(l.len, N);
+  ck_assert_str_eq(l.urls[0], "http://h/many/0");
+  ck_assert_str_eq(l.urls[N - 1], "http://h/many/99999");
+  links_free(&l);
+  buf_free(&html);
+}
+END_TEST
+
+/* Deep nesting on a small task stack: Gumbo's own tree destructor recurses
+ * once per level, which fetch avoids. */
+static int deep_body(void *arg) {
+  const struct buf *html = arg;
+  struct links l;
+  int rc = links_extract(html->data, html->len, "http://h/", -1, &l);
+  int n = rc == 0 ? (int)l.len : -1;
+  if (rc == 0)
+    links_free(&l);
+  return n;
+}
+
+static void *deep_task(void *arg) { return (void *)(intptr_t)deep_body(arg); }
+
+static int deep_main(void *arg) {
+  weft_spawn_attr attr;
+  weft_task *t;
+  void *r;
+  weft_spawn_attr_init(&attr);
+  attr.stack_size = 128 * 1024;
+  ck_assert_int_eq(weft_spawn_ex(&t, &attr, deep_task, arg), 0);
+  ck_assert_int_eq(weft_join(t, &r), 0);
+  return (int)(intptr_t)r;
+}
+
+START_TEST(test_fetch_links_deep_nesting_small_stack) {
+  struct buf html = BUF_INIT;
+  for (int i = 0; i < 20000; i++)
+    buf_puts(&html, "<div>");
+  buf_puts(&html, "<a href=/deep>deep</a>");
+  ck_assert(!buf_failed(&html));
+  ck_assert_int_eq(run_in_task(2, deep_main, &html), 1);
+  buf_free(&html);
+}
+END_TEST
+
+START_TEST(test_fetch_links_budget_stops_a_slow_parse) {
+  struct buf html = BUF_INIT;
+  struct links l;
+  int64_t start;
+  for (int i = 0; i < 400000; i++) /* quadratic in Gumbo: minutes without a budget */
+    buf_puts(&html, "<div>");
+  ck_assert(!buf_failed(&html));
+  start = weft_now();
+  ck_assert_int_eq(links_extract(html.data, html.len, "http://h/", weft_now() + 300, &l),
+                   LINKS_EBUDGET);
+  ck_assert_int_lt(weft_now() - start, 3000);
+  ck_assert_int_eq(l.len, 0);
+  ck_assert_ptr_null(l.urls);
+  buf_free(&html);
+}
+END_TEST
+
+/* ---- robots.txt ---- */
+
+static struct robots *robots(const char *text) {
+  struct robots *r = robots_parse(text, strlen(text), "weft-fetch");
+  ck_assert_ptr_nonnull(r);
+  return r;
+}
+
+START_TEST(test_fetch_robots_star_group) {
+  struct robots *r = robots("User-agent: *\nDisallow: /private/\nDisallow: /tmp\n");
+  ck_assert(!robots_allowed(r, "/private/a.html"));
+  ck_assert(!robots_allowed(r, "/private/"));
+  ck_assert(!robots_allowed(r, "/tmp"));
+  ck_assert(!robots_allowed(r, "/tmpfile?x=1"));
+  ck_assert(robots_allowed(r, "/private"));
+  ck_assert(robots_allowed(r, "/public/tmp"));
+  ck_assert(robots_allowed(r, "/"));
+  ck_assert(robots_allowed(r, "/robots.txt"));
+  robots_free(r);
+  ck_assert(robots_allowed(NULL, "/anything"));
+}
+END_TEST
+
+START_TEST(test_fetch_robots_specific_group_wins) {
+  const char *text = "User-agent: *\nDisallow: /\n\n"
+                     "User-agent: weft-fetch\nDisallow: /x/\n";
+  struct robots *r = robots(text);
+  ck_assert(robots_allowed(r, "/"));
+  ck_assert(robots_allowed(r, "/page"));
+  ck_assert(!robots_allowed(r, "/x/y"));
+  robots_free(r);
+  /* a group of fetch's own with no rules allows everything */
+  r = robots("User-agent: *\nDisallow: /\n\nUser-agent: WEFT-Fetch/0.1\nAllow:\n");
+  ck_assert(robots_allowed(r, "/anything"));
+  ck_assert_int_eq(robots_rules(r), 0);
+  robots_free(r);
+  /* other crawlers' groups do not apply, not even to a longer token */
+  r = robots("User-agent: otherbot\nDisallow: /\nUser-agent: weft-fetcher\nDisallow: /\n");
+  ck_assert(robots_allowed(r, "/"));
+  robots_free(r);
+}
+END_TEST
+
+START_TEST(test_fetch_robots_empty_disallow) {
+  struct robots *r = robots("User-agent: *\nDisallow:\n");
+  ck_assert(robots_allowed(r, "/"));
+  ck_assert(robots_allowed(r, "/any/path"));
+  robots_free(r);
+  r = robots("");
+  ck_assert(robots_allowed(r, "/"));
+  robots_free(r);
+}
+END_TEST
+
+START_TEST(test_fetch_robots_grouping) {
+  /* consecutive User-agent lines share one group; a User-agent after a
+   * rule starts a new one; rules before any User-agent count for none;
+   * comments, CRLF, blanks around the colon and a BOM are fine */
+  const char *text = "\xef\xbb\xbf"
+                     "Disallow: /orphan\r\n"
+                     "User-agent: a\r\n"
+                     "User-Agent : weft-fetch # us\r\n"
+                     "Disallow : /shared # the rest is a comment\r\n"
+                     "User-agent: b\r\n"
+                     "Disallow: /b-only\r\n"
+                     "Sitemap: http://h/sitemap.xml\r\n";
+  struct robots *r = robots(text);
+  ck_assert(robots_allowed(r, "/orphan"));
+  ck_assert(!robots_allowed(r, "/shared"));
+  ck_assert(robots_allowed(r, "/b-only"));
+  ck_assert_int_eq(robots_rules(r), 1);
+  robots_free(r);
+  /* two groups naming fetch merge */
+  r = robots("User-agent: weft-fetch\nDisallow: /1\nUser-agent: x\nDisallow: /x\n"
+             "User-agent: weft-fetch\nDisallow: /2\n");
+  ck_assert(!robots_allowed(r, "/1"));
+  ck_assert(!robots_allowed(r, "/2"));
+  ck_assert(robots_allowed(r, "/x"));
+  robots_free(r);
+}
+END_TEST
+
+START_TEST(test_fetch_robots_longest_match) {
+  struct robots *r = robots("User-agent: *\nDisallow: /p\nAllow: /p/public\n"
+                            "Disallow: /tie\nAllow: /tie\n");
+  ck_assert(!robots_allowed(r, "/p"));
+  ck_assert(!robots_allowed(r, "/p/other"));
+  ck_assert(robots_allowed(r, "/p/public"));
+  ck_assert(robots_allowed(r, "/p/public/x"));
+  ck_assert(robots_allowed(r, "/tie/x")); /* equal length: Allow wins */
+  robots_free(r);
+}
+END_TEST
+
+START_TEST(test_fetch_robots_wildcards) {
+  struct robots *r = robots("User-agent: *\nDisallow: /*.pdf$\nDisallow: /a*b/\n"
+                            "Disallow: /exact$\nDisallow: /%7Euser/\nDisallow: /sp ace\n");
+  ck_assert(!robots_allowed(r, "/doc.pdf"));
+  ck_assert(!robots_allowed(r, "/dir/x.pdf"));
+  ck_assert(robots_allowed(r, "/doc.pdf?x=1"));
+  ck_assert(robots_allowed(r, "/doc.pdfx"));
+  ck_assert(!robots_allowed(r, "/ab/"));
+  ck_assert(!robots_allowed(r, "/a/x/b/y"));
+  ck_assert(robots_allowed(r, "/a/x/c/y"));
+  ck_assert(!robots_allowed(r, "/exact"));
+  ck_assert(robots_allowed(r, "/exact/more"));
+  ck_assert(!robots_allowed(r, "/~user/home")); /* patterns are normalised like URLs */
+  ck_assert(!robots_allowed(r, "/sp%20ace"));
+  robots_free(r);
+}
+END_TEST
+
+START_TEST(test_fetch_robots_many_wildcards_stay_fast) {
+  struct buf text = BUF_INIT, path = BUF_INIT;
+  struct robots *r;
+  int64_t start;
+  buf_puts(&text, "User-agent: *\nDisallow: /");
+  for (int i = 0; i < 2000; i++)
+    buf_puts(&text, "*a");
+  buf_puts(&text, "b$\n");
+  buf_putc(&path, '/');
+  for (int i = 0; i < 8000; i++)
+    buf_putc(&path, 'a');
+  ck_assert(!buf_failed(&text) && !buf_failed(&path));
+  r = robots_parse(text.data, text.len, "weft-fetch");
+  ck_assert_ptr_nonnull(r);
+  start = weft_now();
+  ck_assert(robots_allowed(r, path.data));
+  ck_assert_int_lt(weft_now() - start, 5000);
+  robots_free(r);
+  buf_free(&text);
+  buf_free(&path);
+}
+END_TEST
+
+/* ---- the HTTP response parser ---- */
+
+/* Feed the len bytes of text (SIZE_MAX: up to its NUL) in pieces of step
+ * bytes (0: all at once), then the close when eof. Returns the last
+ * HTTP_* result. */
+static int feed(struct http_resp *r, const char *text, size_t len, size_t step, int eof) {
+  int st = HTTP_MORE;
+  if (len == SIZE_MAX)
+    len = strlen(text);
+  for (size_t off = 0; off < len && st == HTTP_MORE; off += step ? step : len) {
+    size_t n = step && step < len - off ? step : len - off;
+    st = http_resp_feed(r, text + off, n);
+  }
+  if (eof && st == HTTP_MORE)
+    st = http_resp_eof(r);
+  return st;
+}
+
+START_TEST(test_fetch_http_content_length) {
+  static const char text[] = "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                             "Content-Length: 11\r\nLocation: /not-a-redirect\r\n\r\nhello world";
+  for (size_t step = 0; step <= 7; step++) {
+    struct http_resp r;
+    http_resp_init(&r, 1000, 0);
+    ck_assert_int_eq(feed(&r, text, sizeof text - 1, step, 0), HTTP_DONE);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(r.html);
+    ck_assert(r.keep_alive);
+    ck_assert_int_eq(r.body_bytes, 11);
+    ck_assert_str_eq(r.body, "hello world");
+    ck_assert_str_eq(r.content_type, "text/html; charset=utf-8");
+    ck_assert_str_eq(r.location, "/not-a-redirect");
+    ck_assert_int_eq(r.extra, 0);
+    http_resp_destroy(&r);
+  }
+}
+END_TEST
+
+START_TEST(test_fetch_http_chunked) {
+  static const char text[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                             "Content-Type: text/plain\r\n\r\n"
+                             "5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nTrailer: x\r\n\r\n";
+  for (size_t step = 0; step <= 5; step++) {
+    struct http_resp r;
+    http_resp_init(&r, 1000, 1);
+    ck_assert_int_eq(feed(&r, text, sizeof text - 1, step, 0), HTTP_DONE);
+    ck_assert_int_eq(r.body_bytes, 12);
+    ck_assert_str_eq(r.body, "hello, world");
+    ck_assert(!r.html);
+    ck_assert(r.keep_alive);
+    http_resp_destroy(&r);
+  }
+}
+END_TEST
+
+START_TEST(test_fetch_http_read_to_close) {
+  static const char text[] = "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<p>to the end</p>";
+  struct http_resp r;
+  http_resp_init(&r, 1000, 0);
+  ck_assert_int_eq(feed(&r, text, sizeof text - 1, 3, 0), HTTP_MORE);
+  ck_assert_int_eq(http_resp_eof(&r), HTTP_DONE);
+  ck_assert_str_eq(r.body, "<p>to the end</p>");
+  ck_assert(!r.keep_alive);
+  http_resp_destroy(&r);
+  /* a text/plain body is counted, not kept, unless asked */
+  http_resp_init(&r, 1000, 0);
+  ck_assert_int_eq(feed(&r, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabc", SIZE_MAX, 0, 1),
+                   HTTP_DONE);
+  ck_assert_int_eq(r.body_bytes, 3);
+  ck_assert_ptr_null(r.body);
+  http_resp_destroy(&r);
+}
+END_TEST
+
+START_TEST(test_fetch_http_malformed_status_line) {
+  static const char *bad[] = {"HTTP/1.1 abc\r\n\r\n", "garbage\r\n\r\n", "HTTP/x.y 200 OK\r\n\r\n",
+                              "HTTP/1.1 20\x01 OK\r\n\r\n"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    struct http_resp r;
+    http_resp_init(&r, 1000, 0);
+    ck_assert_int_eq(feed(&r, bad[i], strlen(bad[i]), 0, 0), HTTP_FAILED);
+    ck_assert_msg(strncmp(r.error, "malformed response: ", 20) == 0, "%s: error '%s'", bad[i],
+                  r.error);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_int_eq(http_resp_feed(&r, "more", 4), HTTP_FAILED); /* it stays failed */
+    http_resp_destroy(&r);
+  }
+}
+END_TEST
+
+START_TEST(test_fetch_http_malformed_header) {
+  static const char text[] =
+      "HTTP/1.1 200 OK\r\nthis line has no colon\r\nContent-Length: 2\r\n\r\nhi";
+  struct http_resp r;
+  http_resp_init(&r, 1000, 0);
+  ck_assert_int_eq(feed(&r, text, sizeof text - 1, 0, 0), HTTP_FAILED);
+  ck_assert_int_eq(strncmp(r.error, "malformed response: ", 20), 0);
+  ck_assert_int_eq(r.status, 200); /* the status line had arrived */
+  http_resp_destroy(&r);
+}
+END_TEST
+
+/* A response whose header block is exactly size bytes. */
+static struct buf head_of_size(size_t size) {
+  struct buf b = BUF_INIT;
+  const char *start = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: ";
+  buf_puts(&b, start);
+  while (b.len < size - 4)
+    buf_putc(&b, 'p');
+  buf_puts(&b, "\r\n\r\nhi");
+  ck_assert(!buf_failed(&b));
+  return b;
+}
+
+START_TEST(test_fetch_http_header_block_limit) {
+  struct http_resp r;
+  struct buf ok = head_of_size(HTTP_HEAD_MAX), over = head_of_size(HTTP_HEAD_MAX + 1);
+  http_resp_init(&r, 1000, 1);
+  ck_assert_int_eq(feed(&r, ok.data, ok.len, 4096, 0), HTTP_DONE);
+  ck_assert_str_eq(r.body, "hi");
+  http_resp_destroy(&r);
+  for (size_t step = 0; step <= 4096; step += 4096) {
+    http_resp_init(&r, 1000, 1);
+    ck_assert_int_eq(feed(&r, over.data, over.len, step, 0), HTTP_FAILED);
+    ck_assert_str_eq(r.error, "header block over 64 KiB");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_le(r.head_bytes, HTTP_HEAD_MAX);
+    http_resp_destroy(&r);
+  }
+  buf_free(&ok);
+  buf_free(&over);
+}
+END_TEST
+
+START_TEST(test_fetch_http_header_flood) {
+  struct http_resp r;
+  char line[1100];
+  int st = HTTP_MORE, i;
+  http_resp_init(&r, 1000, 0);
+  ck_assert_int_eq(http_resp_feed(&r, "HTTP/1.1 200 OK\r\n", 17), HTTP_MORE);
+  memset(line, 'j', sizeof line);
+  memcpy(line, "X-Junk: ", 8);
+  memcpy(line + sizeof line - 2, "\r\n", 2);
+  for (i = 0; i < 1000 && st == HTTP_MORE; i++)
+    st = http_resp_feed(&r, line, sizeof line);
+  ck_assert_int_eq(st, HTTP_FAILED);
+  ck_assert_int_lt(i, 70); /* stopped at 64 KiB, not at the end of the flood */
+  ck_assert_str_eq(r.error, "header block over 64 KiB");
+  http_resp_destroy(&r);
+}
+END_TEST
+
+START_TEST(test_fetch_http_bad_chunk_size) {
+  static const char *bad[] = {
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    struct http_resp r;
+    http_resp_init(&r, 1000, 0);
+    ck_assert_int_eq(feed(&r, bad[i], strlen(bad[i]), 0, 0), HTTP_FAILED);
+    ck_assert_str_eq(r.error, "bad chunk size");
+    ck_assert_int_eq(r.status, 200);
+    http_resp_destroy(&r);
+  }
+}
+END_TEST
+
+START_TEST(test_fetch_http_max_body) {
+  static const char by_length[] = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nxxxx";
+  static const char chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n";
+  static const char to_close[] = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n0123456789abc";
+  struct http_resp r;
+  /* a Content-Length over the limit fails before any body byte */
+  http_resp_init(&r, 10, 1);
+  ck_assert_int_eq(feed(&r, by_length, sizeof by_length - 1, 0, 0), HTTP_FAILED);
+  ck_assert_str_eq(r.error, "body over --max-body");
+  ck_assert_int_eq(r.body_bytes, 0);
+  http_resp_destroy(&r);
+  /* a chunked or read-to-close body is cut at the limit */
+  http_resp_init(&r, 10, 1);
+  ck_assert_int_eq(feed(&r, chunked, sizeof chunked - 1, 1, 0), HTTP_FAILED);
+  ck_assert_str_eq(r.error, "body over --max-body");
+  ck_assert_int_eq(r.body_bytes, 10);
+  ck_assert_str_eq(r.body, "1234567812");
+  http_resp_destroy(&r);
+  http_resp_init(&r, 10, 0);
+  ck_assert_int_eq(feed(&r, to_close, sizeof to_close - 1, 0, 1), HTTP_FAILED);
+  ck_assert_str_eq(r.error, "body over --max-body");
+  ck_assert_int_eq(r.body_bytes, 10);
+  http_resp_destroy(&r);
+  /* exactly at the limit is fine */
+  http_resp_init(&r, 8, 1);
+  ck_assert_int_eq(feed(&r, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n12345678", SIZE_MAX, 0, 0),
+                   HTTP_DONE);
+  ck_assert_int_eq(r.body_bytes, 8);
+  http_resp_destroy(&r);
+}
+END_TEST
+
+START_TEST(test_fetch_http_interim_and_bodiless) {
+  static const char cont[] = "HTTP/1.1 100 Continue\r\nLocation: /interim\r\n\r\n"
+                             "HTTP/1.1 302 Found\r\nLocation: /final\r\nContent-Length: 0\r\n\r\n";
+  static const char nobody[] = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n";
+  static const char upgrade[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n"
+                                "Connection: upgrade\r\n\r\nxx";
+  struct http_resp r;
+  http_resp_init(&r, 100, 0);
+  ck_assert_int_eq(feed(&r, cont, sizeof cont - 1, 0, 0), HTTP_DONE);
+  ck_assert_int_eq(r.status, 302);
+  ck_assert_str_eq(r.location, "/final");
+  http_resp_destroy(&r);
+  http_resp_init(&r, 100, 0);
+  ck_assert_int_eq(feed(&r, nobody, sizeof nobody - 1, 0, 0), HTTP_DONE);
+  ck_assert_int_eq(r.status, 204);
+  ck_assert_int_eq(r.body_bytes, 0);
+  http_resp_destroy(&r);
+  http_resp_init(&r, 100, 0);
+  ck_assert_int_eq(feed(&r, upgrade, sizeof upgrade - 1, 0, 0), HTTP_FAILED);
+  ck_assert_int_eq(strncmp(r.error, "malformed response: ", 20), 0);
+  http_resp_destroy(&r);
+}
+END_TEST
+
+START_TEST(test_fetch_http_closed_early) {
+  static const char part[] = "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\nccc";
+  struct http_resp r;
+  http_resp_init(&r, 10000, 0);
+  ck_assert_int_eq(http_resp_eof(&r), HTTP_FAILED);
+  ck_assert_str_eq(r.error, "connection closed without a response");
+  http_resp_destroy(&r);
+  http_resp_init(&r, 10000, 0);
+  ck_assert_int_eq(feed(&r, part, sizeof part - 1, 0, 1), HTTP_FAILED);
+  ck_assert_str_eq(r.error, "connection closed mid-response");
+  ck_assert_int_eq(r.status, 200);
+  ck_assert_int_eq(r.body_bytes, 3);
+  http_resp_destroy(&r);
+  http_resp_init(&r, 10000, 0);
+  ck_assert_int_eq(feed(&r, "HTTP/1.1 200 OK\r\nContent-", SIZE_MAX, 0, 1), HTTP_FAILED);
+  ck_assert_str_eq(r.error, "connection closed mid-response");
+  http_resp_destroy(&r);
+}
+END_TEST
+
+START_TEST(test_fetch_http_bytes_after_the_end) {
+  static const char text[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP/1.1 200 OK\r\n";
+  struct http_resp r;
+  http_resp_init(&r, 100, 1);
+  ck_assert_int_eq(feed(&r, text, sizeof text - 1, 0, 0), HTTP_DONE);
+  ck_assert_str_eq(r.body, "hi");
+  ck_assert_int_eq(r.extra, 17);
+  http_resp_destroy(&r);
+}
+END_TEST
+
+START_TEST(test_fetch_http_is_html) {
+  ck_assert(http_is_html("text/html"));
+  ck_assert(http_is_html("  TEXT/HTML; charset=utf-8"));
+  ck_assert(http_is_html("text/html ;q=1"));
+  ck_assert(!http_is_html("text/htmlx"));
+  ck_assert(!http_is_html("text/plain"));
+  ck_assert(!http_is_html("application/xhtml+xml"));
+  ck_assert(!http_is_html(""));
+}
+END_TEST
+
+/* ---- records ---- */
+
+static void check_json(const char *in, const char *want) {
+  struct buf b = BUF_INIT;
+  json_string(&b, in);
+  ck_assert(!buf_failed(&b));
+  ck_assert_msg(strcmp(b.data, want) == 0, "json_string: got %s, want %s", b.data, want);
+  buf_free(&b);
+}
+
+START_TEST(test_fetch_json_escaping) {
+  check_json("plain", "\"plain\"");
+  check_json("q\"b\\s/", "\"q\\\"b\\\\s/\"");
+  check_json("\b\f\n\r\t\x01\x1f\x7f", "\"\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\"");
+  check_json("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+             "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+  /* not UTF-8: a lone continuation byte, Latin-1, overlong '/', a surrogate,
+   * past U+10FFFF, a sequence cut short */
+  check_json("\x80", "\"\\ufffd\"");
+  check_json("\xe9t\xe9", "\"\\ufffdt\\ufffd\"");
+  check_json("\xc0\xaf", "\"\\ufffd\\ufffd\"");
+  check_json("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+  check_json("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+  check_json("\xe2\x82", "\"\\ufffd\\ufffd\"");
+}
+END_TEST
+
+START_TEST(test_fetch_record_format) {
+  struct buf b = BUF_INIT;
+  struct record ok = {"http://h/a", 200, 1234, 56, 1, 7, NULL, NULL};
+  struct record moved = {"http://h/\"x\"", 302, 0, 3, 0, 0, "http://h/y", "too many redirects"};
+  record_format(&b, &ok);
+  ck_assert_str_eq(b.data, "{\"url\":\"http://h/a\",\"status\":200,\"bytes\":1234,\"ms\":56,"
+                           "\"depth\":1,\"links\":7}\n");
+  buf_reset(&b);
+  record_format(&b, &moved);
+  ck_assert_str_eq(b.data, "{\"url\":\"http://h/\\\"x\\\"\",\"status\":302,\"bytes\":0,\"ms\":3,"
+                           "\"depth\":0,\"links\":0,\"redirect\":\"http://h/y\","
+                           "\"error\":\"too many redirects\"}\n");
+  buf_free(&b);
+}
+END_TEST
+
+/* ---- the command line ---- */
+
+/* Parse a NULL-terminated argument list (argv[0] included). The argv array
+ * outlives the call: o->urls points into it. */
+static int parse(struct options *o, char *msg, size_t len, const char *const *args) {
+  static char *argv[32];
+  int argc = 0;
+  while (args[argc]) {
+    argv[argc] = (char *)args[argc];
+    argc++;
+  }
+  argv[argc] = NULL;
+  return cli_parse(argc, argv, o, msg, len);
+}
+
+START_TEST(test_fetch_cli_defaults) {
+  struct options o;
+  char msg[256];
+  const char *args[] = {"fetch", "http://h/", NULL};
+  ck_assert_int_eq(parse(&o, msg, sizeof msg, args), CLI_OK);
+  ck_assert_int_eq(o.concurrency, 32);
+  ck_assert_int_eq(o.depth, 0);
+  ck_assert_int_eq(o.max_pages, 100000);
+  ck_assert_int_eq(o.timeout_ms, 10000);
+  ck_assert_uint_eq(o.workers, 0);
+  ck_assert_int_eq(o.per_host, 8);
+  ck_assert_int_eq(o.max_body, 10485760);
+  ck_assert(!o.offsite && o.robots && !o.quiet);
+  ck_assert_ptr_null(o.input);
+  ck_assert_str_eq(o.output, "-");
+  ck_assert_int_eq(o.nurls, 1);
+  ck_assert_str_eq(o.urls[0], "http://h/");
+}
+END_TEST
+
+START_TEST(test_fetch_cli_every_option) {
+  struct options o;
+  char msg[256];
+  const char *shorts[] = {"fetch",  "-c",  "5",         "-d3",       "-n",        "7",
+                          "-t",     "250", "-w",        "2",         "-q",        "-i",
+                          "in.txt", "-o",  "out.jsonl", "http://a/", "http://b/", NULL};
+  const char *longs[] = {"fetch",
+                         "http://a/",
+                         "--concurrency=5",
+                         "--depth",
+                         "3",
+                         "--max-pages=7",
+                         "--timeout",
+                         "250",
+                         "--workers=2",
+                         "--per-host",
+                         "3",
+                         "--offsite",
+                         "--max-body=1024",
+                         "--no-robots",
+                         "--input=-",
+                         "--output",
+                         "-",
+                         "--quiet",
+                         NULL};
+  ck_assert_int_eq(parse(&o, msg, sizeof msg, shorts), CLI_OK);
+  ck_assert_int_eq(o.concurrency, 5);
+  ck_assert_int_eq(o.depth, 3);
+  ck_assert_int_eq(o.max_pages, 7);
+  ck_assert_int_eq(o.timeout_ms, 250);
+  ck_assert_uint_eq(o.workers, 2);
+  ck_assert(o.quiet);
+  ck_assert_str_eq(o.input, "in.txt");
+  ck_assert_str_eq(o.output, "out.jsonl");
+  ck_assert_int_eq(o.nurls, 2);
+  ck_assert_str_eq(o.urls[1], "http://b/");
+  ck_assert_int_eq(parse(&o, msg, sizeof msg, longs), CLI_OK);
+  ck_assert_int_eq(o.concurrency, 5);
+  ck_assert_int_eq(o.depth, 3);
+  ck_assert_int_eq(o.max_pages, 7);
+  ck_assert_int_eq(o.per_host, 3);
+  ck_assert_int_eq(o.max_body, 1024);
+  ck_assert(o.offsite && !o.robots && o.quiet);
+  ck_assert_str_eq(o.input, "-");
+  ck_assert_int_eq(o.nurls, 1);
+  ck_assert_str_eq(o.urls[0], "http://a/");
+}
+END_TEST
+
+START_TEST(test_fetch_cli_usage_errors) {
+  static const struct {
+    const char *args[6];
+    const char *says;
+  } cases[] = {
+      {{"fetch", NULL}, "no URL"},
+      {{"fetch", "-q", "--no-robots", NULL}, "no URL"},
+      {{"fetch", "--bogus", "http://h/", NULL}, "unknown option '--bogus'"},
+      {{"fetch", "-Z", "http://h/", NULL}, "unknown option '-Z'"},
+      {{"fetch", "http://h/", "-c", NULL}, "-c/--concurrency needs an argument"},
+      {{"fetch", "http://h/", "--per-host", NULL}, "--per-host needs an argument"},
+      {{"fetch", "-c", "abc", "http://h/", NULL}, "-c/--concurrency: 'abc'"},
+      {{"fetch", "-c", "5x", "http://h/", NULL}, "'5x' is not a whole number"},
+      {{"fetch", "-c", "0", "http://h/", NULL}, "from 1 to"},
+      {{"fetch", "-c", "-1", "http://h/", NULL}, "'-1'"},
+      {{"fetch", "-c", "99999999999999999999999", "http://h/", NULL}, "not a whole number"},
+      {{"fetch", "-n", "-5", "http://h/", NULL}, "-n/--max-pages"},
+      {{"fetch", "-d", "-1", "http://h/", NULL}, "from 0 to"},
+      {{"fetch", "-d", "", "http://h/", NULL}, "-d/--depth: ''"},
+      {{"fetch", "-d", " 1", "http://h/", NULL}, "-d/--depth: ' 1'"},
+      {{"fetch", "-t", "0", "http://h/", NULL}, "-t/--timeout"},
+      {{"fetch", "-w", "0", "http://h/", NULL}, "-w/--workers"},
+      {{"fetch", "-w", "5000", "http://h/", NULL}, "from 1 to 1024"},
+      {{"fetch", "--per-host", "0", "http://h/", NULL}, "--per-host: '0'"},
+      {{"fetch", "--max-body", "12abc", "http://h/", NULL}, "--max-body"},
+      {{"fetch", "--max-body", "", "http://h/", NULL}, "--max-body: ''"},
+      {{"fetch", "--offsite=yes", "http://h/", NULL}, "--offsite takes no argument"},
+      {{"fetch", "-o", "", "http://h/", NULL}, "-o/--output"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct options o;
+    char msg[256];
+    int rc = parse(&o, msg, sizeof msg, cases[i].args);
+    ck_assert_msg(rc == CLI_USAGE, "case %zu (%s) parsed: %d", i, cases[i].says, rc);
+    ck_assert_msg(strncmp(msg, "fetch: ", 7) == 0 && strstr(msg, cases[i].says),
+                  "case %zu: message '%s' does not say '%s'", i, msg, cases[i].says);
+  }
+}
+END_TEST
+
+START_TEST(test_fetch_cli_help_and_input_only) {
+  struct options o;
+  char msg[256];
+  const char *help[] = {"fetch", "-c", "3", "--help", NULL};
+  const char *input_only[] = {"fetch", "-i", "urls.txt", NULL};
+  ck_assert_int_eq(parse(&o, msg, sizeof msg, help), CLI_HELP);
+  ck_assert_ptr_nonnull(strstr(cli_usage, "--concurrency"));
+  ck_assert_ptr_nonnull(strstr(cli_usage, "--max-body"));
+  ck_assert_int_eq(parse(&o, msg, sizeof msg, input_only), CLI_OK);
+  ck_assert_int_eq(o.nurls, 0);
+  ck_assert_str_eq(o.input, "urls.txt");
+}
+END_TEST
+
+/* ---- the string map ---- */
+
+START_TEST(test_fetch_strmap) {
+  struct strmap m;
+  char key[32];
+  int one = 1;
+  strmap_init(&m);
+  ck_assert(!strmap_has(&m, "x"));
+  ck_assert_ptr_null(strmap_get(&m, "x"));
+  for (int i = 0; i < 10000; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    CHECK_HOT(strmap_add(&m, key, i % 2 ? &one : NULL) == 1);
+  }
+  for (int i = 0; i < 10000; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    CHECK_HOT(strmap_has(&m, key));
+    CHECK_HOT(strmap_get(&m, key) == (i % 2 ? &one : NULL));
+    CHECK_HOT(strmap_add(&m, key, &one) == 0);
+  }
+  ck_assert_int_eq(m.len, 10000);
+  ck_assert(!strmap_has(&m, "k10000"));
+  strmap_destroy(&m, NULL);
+}
+END_TEST
+
+static Suite *fetch_suite(void) {
+  Suite *s = suite_create("fetch");
+  TCase *core = tcase_create("core"), *errors = tcase_create("errors"),
+        *limits = tcase_create("limits");
+  tcase_add_test(core, test_fetch_rfc3986_normal_examples);
+  tcase_add_test(core, test_fetch_rfc3986_abnormal_examples);
+  tcase_add_test(core, test_fetch_url_normalize);
+  tcase_add_test(core, test_fetch_url_join);
+  tcase_add_test(core, test_fetch_url_split);
+  tcase_add_test(core, test_fetch_links_attribute_forms);
+  tcase_add_test(core, test_fetch_links_base_href);
+  tcase_add_test(core, test_fetch_links_elements);
+  tcase_add_test(core, test_fetch_links_schemes_and_duplicates);
+  tcase_add_test(core, test_fetch_robots_star_group);
+  tcase_add_test(core, test_fetch_robots_specific_group_wins);
+  tcase_add_test(core, test_fetch_robots_empty_disallow);
+  tcase_add_test(core, test_fetch_robots_grouping);
+  tcase_add_test(core, test_fetch_robots_longest_match);
+  tcase_add_test(core, test_fetch_robots_wildcards);
+  tcase_add_test(core, test_fetch_http_content_length);
+  tcase_add_test(core, test_fetch_http_chunked);
+  tcase_add_test(core, test_fetch_http_read_to_close);
+  tcase_add_test(core, test_fetch_http_interim_and_bodiless);
+  tcase_add_test(core, test_fetch_http_is_html);
+  tcase_add_test(core, test_fetch_json_escaping);
+  tcase_add_test(core, test_fetch_record_format);
+  tcase_add_test(core, test_fetch_cli_defaults);
+  tcase_add_test(core, test_fetch_cli_every_option);
+  tcase_add_test(core, test_fetch_cli_help_and_input_only);
+  tcase_add_test(core, test_fetch_strmap);
+  tcase_add_test(errors, test_fetch_url_normalize_rejects);
+  tcase_add_test(errors, test_fetch_http_malformed_status_line);
+  tcase_add_test(errors, test_fetch_http_malformed_header);
+  tcase_add_test(errors, test_fetch_http_bad_chunk_size);
+  tcase_add_test(errors, test_fetch_http_closed_early);
+  tcase_add_test(errors, test_fetch_http_bytes_after_the_end);
+  tcase_add_test(errors, test_fetch_cli_usage_errors);
+  tcase_add_test(limits, test_fetch_http_header_block_limit);
+  tcase_add_test(limits, test_fetch_http_header_flood);
+  tcase_add_test(limits, test_fetch_http_max_body);
+  tcase_add_test(limits, test_fetch_links_many);
+  tcase_add_test(limits, test_fetch_links_deep_nesting_small_stack);
+  tcase_add_test(limits, test_fetch_links_budget_stops_a_slow_parse);
+  tcase_add_test(limits, test_fetch_robots_many_wildcards_stay_fast);
+  tcase_set_timeout(limits, 60);
+  suite_add_tcase(s, core);
+  suite_add_tcase(s, errors);
+  suite_add_tcase(s, limits);
+  return s;
+}
+
+WEFT_TEST_MAIN(fetch_suite)
