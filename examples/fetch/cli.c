@@ -42,9 +42,12 @@ const char cli_usage[] =
     "  -h, --help            this text\n"
     "\n"
     "A record: {\"url\":...,\"status\":200,\"bytes\":N,\"ms\":N,\"depth\":N,\"links\":N},\n"
-    "with \"redirect\" on a 3xx and \"error\" when the request failed. Exit status:\n"
-    "0 when the crawl ran (failed pages are in the records), 1 when the records\n"
-    "could not be written, 2 on a usage error.\n";
+    "with \"redirect\" on a 3xx and \"error\" when the request failed. A URL that\n"
+    "robots.txt disallows is not requested; only a start URL then gets a record\n"
+    "(\"error\":\"disallowed by robots.txt\"). SIGINT or SIGTERM stops the crawl:\n"
+    "requests in flight get \"error\":\"cancelled\". Exit status: 0 when the crawl\n"
+    "ran (failed pages are in the records), 1 when the records could not be\n"
+    "written, 2 on a usage error.\n";
 
 enum { OPT_PER_HOST = 256, OPT_OFFSITE, OPT_MAX_BODY, OPT_NO_ROBOTS };
 

@@ -43,10 +43,11 @@
  * receives fail with WEFT_EPIPE and they return.
  *
  * --max-pages N. The dispatcher counts records (each event says whether
- * its URL got one: a URL robots.txt disallows gets none) and sends a URL
- * only while records + in flight < N, so at most N records are written
- * and at most N requests made (robots.txt requests aside). It ends when
- * nothing is in flight and N records exist, dropping what is queued.
+ * its URL got one: a link robots.txt disallows gets none, a start URL
+ * gets one saying so) and sends a URL only while records + in flight < N,
+ * so at most N records are written and at most N requests made
+ * (robots.txt requests aside). It ends when nothing is in flight and N
+ * records exist, dropping what is queued.
  *
  * The stop protocol (SIGINT, via crawl_stop).
  *  1. Under stop_lock, unless sealed: set stopping, close the events
@@ -100,6 +101,7 @@ struct item {
   struct item *next; /* in the queue, or in a list of URLs found */
   int depth;
   int hops;          /* redirects followed to reach it */
+  int start;         /* a start URL: it gets a record even if robots.txt disallows it */
   const char *error; /* static: record this error without a request */
   char url[];        /* normalised, or as given when error is set */
 };
@@ -151,6 +153,7 @@ struct crawl {
   struct result *late;       /* under late_lock: records a cancelled crawler could not hand over */
   atomic_long queued;        /* written by the dispatcher, read by the writer: progress line */
   atomic_long in_flight;     /* likewise */
+  atomic_long disallowed;    /* any task: URLs robots.txt kept fetch from, for the progress line */
   int64_t started;           /* weft_now() at crawl_start; immutable after */
   unsigned long pages;       /* writer only (then crawl_wait, after the join): records written */
   unsigned long errors;      /* writer only: records with an error */
@@ -168,6 +171,7 @@ static struct item *item_new(const char *url, int depth, int hops, const char *e
   it->next = NULL;
   it->depth = depth;
   it->hops = hops;
+  it->start = 0;
   it->error = error;
   memcpy(it->url, url, n);
   return it;
@@ -332,11 +336,36 @@ static void scan(struct crawl *c, const struct item *it, const struct response *
   links_free(&l);
 }
 
-/* Request it->url. Returns its record, or NULL when it gets none
- * (robots.txt disallows it, or no memory for one). */
+/* GET u from its server h and fill res; offer what it links or redirects to. */
+static void request(struct crawl *c, const struct item *it, struct host *h, const struct url *u,
+                    struct result *res, struct item_list *found) {
+  struct response r;
+  client_get(&c->client, h, u, (size_t)c->o->max_body, 0, &r);
+  res->status = r.status;
+  res->bytes = r.bytes;
+  res->ms = r.ms;
+  if (r.error)
+    set_error(res, r.error);
+  else if (is_redirect(r.status))
+    redirect(c, it, &r, res, found);
+  else if (r.status / 100 == 2 && r.html)
+    scan(c, it, &r, res, found);
+  response_free(&r);
+}
+
+/* robots.txt disallows it: a start URL's record says so, others get none. */
+static struct result *disallowed(struct crawl *c, const struct item *it, struct result *res) {
+  atomic_fetch_add(&c->disallowed, 1);
+  if (it->start)
+    return set_error(res, "disallowed by robots.txt");
+  result_free(res);
+  return NULL;
+}
+
+/* Handle it->url. Returns its record, or NULL when it gets none: a link
+ * or redirect target that robots.txt disallows, or no memory for one. */
 static struct result *process(struct crawl *c, const struct item *it, struct item_list *found) {
   struct result *res = result_new(it);
-  struct response r;
   struct host *h;
   struct url u;
   int rc;
@@ -353,26 +382,12 @@ static struct result *process(struct crawl *c, const struct item *it, struct ite
     return set_error(res, "out of memory");
   }
   rc = c->o->robots ? robots_check(c, h, &u) : ROBOTS_ALLOWED;
-  if (rc != ROBOTS_ALLOWED) {
-    url_parts_free(&u);
-    if (rc == ROBOTS_CANCELLED)
-      return set_error(res, "cancelled");
-    result_free(res);
-    return NULL;
-  }
-  client_get(&c->client, h, &u, (size_t)c->o->max_body, 0, &r);
-  res->status = r.status;
-  res->bytes = r.bytes;
-  res->ms = r.ms;
-  if (r.error)
-    set_error(res, r.error);
-  else if (is_redirect(r.status))
-    redirect(c, it, &r, res, found);
-  else if (r.status / 100 == 2 && r.html)
-    scan(c, it, &r, res, found);
-  response_free(&r);
+  if (rc == ROBOTS_ALLOWED)
+    request(c, it, h, &u, res, found);
   url_parts_free(&u);
-  return res;
+  if (rc == ROBOTS_CANCELLED)
+    return set_error(res, "cancelled");
+  return rc == ROBOTS_DISALLOWED ? disallowed(c, it, res) : res;
 }
 
 /* Give res to the writer; a cancelled crawler cannot, and leaves it on
@@ -518,13 +533,17 @@ static double seconds_since(int64_t start) { return (double)(weft_now() - start)
 
 static void draw_progress(struct crawl *c) {
   double s = seconds_since(c->started), b = (double)c->bytes;
+  long skipped = atomic_load(&c->disallowed);
   const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
   for (; b >= 1024 && u < 4; u++)
     b /= 1024;
-  fprintf(stderr, "\r%lu pages, %ld in flight, %ld queued, %lu errors, %.1f pages/s, %.1f %s\033[K",
+  fprintf(stderr, "\r%lu pages, %ld in flight, %ld queued, %lu errors, %.1f pages/s, %.1f %s",
           c->pages, atomic_load(&c->in_flight), atomic_load(&c->queued), c->errors,
           s > 0 ? (double)c->pages / s : 0.0, b, units[u]);
+  if (skipped > 0)
+    fprintf(stderr, ", %ld disallowed by robots.txt", skipped);
+  fputs("\033[K", stderr);
 }
 
 static void *writer(void *arg) {
@@ -580,6 +599,10 @@ struct crawl *crawl_new(const struct options *o) {
   list_init(&c->seeds);
   pthread_mutex_init(&c->stop_lock, NULL);
   pthread_mutex_init(&c->late_lock, NULL);
+  atomic_init(&c->stopping, 0);
+  atomic_init(&c->queued, 0);
+  atomic_init(&c->in_flight, 0);
+  atomic_init(&c->disallowed, 0);
   if (weft_chan_new(&c->frontier, sizeof(struct item *), 0) ||
       weft_chan_new(&c->events, sizeof(struct event), EVENTS_CAP) ||
       weft_chan_new(&c->results, sizeof(struct result *), RESULTS_CAP) ||
@@ -621,6 +644,8 @@ int crawl_add_start(struct crawl *c, const char *raw) {
     error = "invalid URL";
   it = item_new(url ? url : raw, 0, 0, error);
   free(url);
+  if (it)
+    it->start = 1;
   if (!it || rc == URL_ENOMEM) {
     free(it);
     return -1;

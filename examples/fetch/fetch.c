@@ -68,7 +68,7 @@ static void *watch_signals(void *arg) {
 
 /* Read all of fd into *out. Returns 0 or a weft error. */
 static int read_fd(int fd, struct buf *out) {
-  char data[65536];
+  char data[16384];
   for (;;) {
     ssize_t n = weft_file_read(fd, data, sizeof data, -1, -1);
     if (n < 0)
