@@ -372,6 +372,53 @@ START_TEST(test_sync_outside_a_task) {
 }
 END_TEST
 
+/* A task cancelled while it takes its mutex back after a condition wait
+ * still returns holding the mutex (the relock ignores cancellation). */
+struct relock {
+  weft_mutex *m;
+  weft_cond *c;
+  int waiting, wait_rc, unlock_rc;
+};
+
+static void *cond_waiter(void *arg) {
+  struct relock *r = arg;
+  weft_mutex_lock(r->m, -1);
+  r->waiting = 1;
+  r->wait_rc = weft_cond_wait(r->c, r->m, -1);
+  r->unlock_rc = weft_mutex_unlock(r->m); /* must hold it, cancelled or not */
+  return NULL;
+}
+
+static int cancel_during_relock(void *arg) {
+  struct relock r = {0};
+  weft_task *t;
+  (void)arg;
+  ck_assert_int_eq(weft_mutex_new(&r.m), 0);
+  ck_assert_int_eq(weft_cond_new(&r.c), 0);
+  ck_assert_int_eq(weft_spawn(&t, cond_waiter, &r), 0);
+  while (!r.waiting)
+    weft_yield();
+  ck_assert_int_eq(weft_mutex_lock(r.m, -1), 0); /* the waiter is in cond_wait now */
+  ck_assert_int_eq(weft_cond_signal(r.c), 0);
+  for (int i = 0; i < 10; i++)
+    weft_yield(); /* one worker: the waiter runs and parks relocking m, which we hold */
+  ck_assert_int_eq(weft_cancel(t), 0);
+  for (int i = 0; i < 10; i++)
+    weft_yield();
+  ck_assert_int_eq(weft_mutex_unlock(r.m), 0);
+  ck_assert_int_eq(weft_join(t, NULL), 0);
+  ck_assert_int_eq(r.wait_rc, 0); /* the signal came first */
+  ck_assert_int_eq(r.unlock_rc, 0);
+  weft_cond_free(r.c);
+  weft_mutex_free(r.m);
+  return 0;
+}
+
+START_TEST(test_sync_cancel_during_cond_relock_still_returns_holding_the_mutex) {
+  ck_assert_int_eq(run_in_task(1, cancel_during_relock, NULL), 0);
+}
+END_TEST
+
 static Suite *sync_suite(void) {
   Suite *s = suite_create("sync");
   TCase *core = tcase_create("core"), *errors = tcase_create("errors"),
@@ -379,6 +426,7 @@ static Suite *sync_suite(void) {
   tcase_add_test(core, test_sync_mutex_waiter_not_starved);
   tcase_add_test(core, test_sync_cond_signal_broadcast_deadline_cancel);
   tcase_add_test(core, test_sync_wait_group);
+  tcase_add_test(core, test_sync_cancel_during_cond_relock_still_returns_holding_the_mutex);
   tcase_add_test(core, test_sync_semaphore_bounds_concurrency);
   tcase_add_test(core, test_sync_once_runs_once);
   tcase_add_test(core, test_sync_cancel_wg_and_sem_waits);

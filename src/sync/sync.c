@@ -41,6 +41,7 @@ struct waiter {
   void (*after)(struct waiter *w); /* called after queueing, outside the lock (cond) */
   void *after_arg;
   bool released;         /* after() ran: a condition wait gave up its mutex */
+  bool cancellable;      /* cancellation may take it out of the queue */
 };
 
 struct waitq {
@@ -100,8 +101,12 @@ static void wq_publish(weft_task *t, void *arg) {
   done = w->ready(w->q, w);
   if (!done) {
     wq_link(w->q, w);
-    t->withdraw = wq_withdraw;
-    t->wait_obj = w;
+    /* Only a cancellable wait may be withdrawn ("cancel", task.c): a
+     * condition wait's relock must end holding the mutex, whatever. */
+    if (w->cancellable) {
+      t->withdraw = wq_withdraw;
+      t->wait_obj = w;
+    }
   }
   weft__spin_unlock(&w->q->lock);
   if (w->after)
@@ -118,6 +123,7 @@ static int wq_wait(struct waiter *w, int64_t deadline, bool cancellable, const c
   if (!(w->task = weft_self()))
     return WEFT_EPERM;
   weft__wait_note(w->task, what, (uintptr_t)w->q, deadline);
+  w->cancellable = cancellable;
   if (cancellable && weft_canceled())
     return WEFT_ECANCELED;
   if (!w->after) { /* a condition wait must queue first, whatever ready says */

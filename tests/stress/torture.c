@@ -900,8 +900,9 @@ static void pair_play(struct pair *p, int side) {
       weft_cond_broadcast(p->c);
     }
     if (p->abandoned) {
-      if (weft_mutex_unlock(p->m))
-        fail("cond pair: unlocking the pair's mutex failed");
+      int rc = weft_mutex_unlock(p->m);
+      if (rc)
+        fail("cond pair: unlocking the pair's mutex failed: %s", weft_strerror(rc));
       return;
     }
     if (p->value != 2 * k + side)
