@@ -216,10 +216,12 @@ void weft__budget_exhausted(weft__worker *w);
  * budget refills. Tokio does the same with a budget of 128. Task only.
  */
 #define WEFT__BUDGET 128
-static inline void weft__budget_spend(void) {
-  weft__worker *w = weft__worker_current();
+static inline void weft__budget_spend_on(weft__worker *w) {
   if (w && unlikely(--w->budget <= 0))
     weft__budget_exhausted(w);
+}
+static inline void weft__budget_spend(void) {
+  weft__budget_spend_on(weft__worker_current());
 }
 void weft__resumed(void);
 void weft__sched_notify(weft_rt *rt);

@@ -209,13 +209,15 @@ static int op(weft_chan *c, bool send, void *elem, int64_t deadline) {
   struct waiter w = {.send = send, .elem = elem, .chan = c}, *other = NULL;
   int rc;
 
+  weft__worker *wk = weft__worker_current(); /* one call for the three checks */
+
   if (!valid(c) || (!elem && c->esize))
     return WEFT_EINVAL;
-  if (!(w.task = weft_self()))
+  if (!wk || !(w.task = wk->current))
     return WEFT_EPERM;
-  if (weft_canceled())
+  if (atomic_load(&w.task->cancel_req))
     return WEFT_ECANCELED;
-  weft__budget_spend();
+  weft__budget_spend_on(wk);
   rc = try_locked(c, send, elem, &other);
   wake(other);
   if (rc == WEFT_EAGAIN && deadline == 0)
