@@ -38,7 +38,9 @@ figures() {
     -e 's/^rss_start_kb=/  RSS at start (kB):        /p' \
     -e 's/^rss_peak_kb=/  RSS at peak (kB):         /p' \
     -e 's/^rss_idle_kb=/  RSS after the load (kB):  /p' \
-    -e 's/^rss_end_kb=/  RSS at the end (kB):      /p'
+    -e 's/^rss_end_kb=/  RSS at the end (kB):      /p' \
+    -e 's/^anon_start_kb=/  anonymous RSS at start:   /p' \
+    -e 's/^anon_idle_kb=/  anonymous RSS after load: /p'
 }
 
 failed=0

@@ -1905,6 +1905,7 @@ static void warm_up(void) {
 struct figures {
   struct fdset fds_before, fds_after;
   long rss_start, rss_idle, rss_peak, rss_end;
+  long anon_start, anon_idle; /* RssAnon: RSS less file-backed pages (code) */
   double load_s, idle_s;
 };
 
@@ -1916,6 +1917,7 @@ static void idle_rss(struct figures *fg) {
   fg->rss_peak = status_kb("VmHWM");
   for (;;) {
     fg->rss_idle = status_kb("VmRSS");
+    fg->anon_idle = status_kb("RssAnon");
     fg->idle_s = (double)(weft_now() - t0) / 1000.0;
     if (fg->rss_idle <= fg->rss_start + fg->rss_start / 10 || weft_now() - t0 >= limit)
       break;
@@ -1954,11 +1956,12 @@ static void report(const char *verdict, const struct figures *fg, const weft_sta
   }
   printf("torture: %s seed=%" PRIu64 " workers=%u tasks=%" PRIu64 " spawned/s=%.0f peak_live=%ld"
          " (weft %ld) values=%" PRIu64 "/%" PRIu64 " tcp_bytes=%" PRIu64
-         " rss_start_kb=%ld rss_peak_kb=%ld rss_idle_kb=%ld (after %.1f s) rss_end_kb=%ld\n",
+         " rss_start_kb=%ld rss_peak_kb=%ld rss_idle_kb=%ld (after %.1f s) rss_end_kb=%ld"
+         " anon_start_kb=%ld anon_idle_kb=%ld\n",
          verdict, T.seed, T.workers, spawned, fg->load_s > 0 ? (double)spawned / fg->load_s : 0.0,
          atomic_load(&C.peak_alive), atomic_load(&C.peak_weft), get(&C.sends),
          get(&C.recvs) + get(&C.drained), get(&C.tcp_bytes), fg->rss_start, fg->rss_peak,
-         fg->rss_idle, fg->idle_s, fg->rss_end);
+         fg->rss_idle, fg->idle_s, fg->rss_end, fg->anon_start, fg->anon_idle);
   fflush(stdout);
 }
 
@@ -1997,6 +2000,7 @@ int main(int argc, char **argv) {
     fail("weft_rt_new: %s", weft_strerror(rc));
   warm_runtime();
   fg.rss_start = status_kb("VmRSS");
+  fg.anon_start = status_kb("RssAnon");
   if (pthread_create(&dog, NULL, watchdog, NULL))
     fail("cannot start the watchdog thread");
   T.t_start = weft_now();
