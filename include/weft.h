@@ -373,7 +373,8 @@ WEFT_API int weft_select(weft_select_case *cases, size_t n, int64_t deadline);
  * they are legal only inside a task (WEFT_EPERM elsewhere). The calls that
  * only wake others (unlock, signal, broadcast, wg add/done, sem post and
  * trywait, mutex trylock) never block and may be called from any thread.
- * WEFT_EINVAL for NULL or freed objects.
+ * WEFT_EINVAL for NULL or freed objects (the _free calls included), and
+ * from weft_sem_post when the count is at ULONG_MAX.
  */
 typedef struct weft_mutex weft_mutex;
 typedef struct weft_cond weft_cond;
