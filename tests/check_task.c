@@ -82,10 +82,12 @@ END_TEST
 struct joiner_arg {
   weft_task *target;
   int rc;
+  atomic_int started;
 };
 
 static void *joiner(void *arg) {
   struct joiner_arg *j = arg;
+  atomic_store(&j->started, 1);
   j->rc = weft_join(j->target, NULL);
   return NULL;
 }
@@ -165,7 +167,11 @@ static int errors_body(void *arg) {
   ck_assert_int_eq(weft_spawn(&t, forever_yielding, NULL), 0);
   struct joiner_arg j = {.target = t};
   ck_assert_int_eq(weft_spawn(&u, joiner, &j), 0);
-  weft_yield();
+  /* The joiner may run on the other worker: wait until it has started,
+   * then give it ample time to claim t (it does so at once). */
+  while (!atomic_load(&j.started))
+    weft_yield();
+  weft_sleep(200);
   ck_assert_int_eq(weft_join(t, NULL), WEFT_EINVAL);
   ck_assert_int_eq(weft_detach(t), WEFT_EINVAL);
   ck_assert_int_eq(weft_cancel(t), 0);
