@@ -29,10 +29,13 @@ struct server {
   atomic_int conns;
 };
 
+static atomic_long echo_started; /* echo tasks that began (they own a socket) */
+
 static void *echo_conn(void *arg) {
   weft_sock *c = arg;
   char buf[16384];
   ssize_t n;
+  atomic_fetch_add(&echo_started, 1);
   while ((n = weft_recv(c, buf, sizeof buf, -1)) > 0)
     if (weft_send(c, buf, (size_t)n, -1) != 0)
       break;
@@ -501,15 +504,21 @@ static void *hold_and_recv(void *arg) {
   return NULL;
 }
 
+static atomic_int holders_ready;
+
 static void *start_holders(void *arg) {
   long n = *(long *)arg;
   static struct server sv;
   server_start(&sv, "127.0.0.1");
   for (long i = 0; i < n; i++)
     CHECK_HOT(weft_spawn(NULL, hold_and_recv, sv.port) == 0);
-  while (atomic_load(&sv.conns) < n) /* every client connected (or shutdown began) */
+  /* Every client connected and every echo task running: an echo task that
+   * had not started when the runtime is freed would never run, and the
+   * socket handed to it would never be closed. */
+  while (atomic_load(&sv.conns) < n || atomic_load(&echo_started) < n)
     if (weft_sleep(10) != 0)
       break;
+  atomic_store(&holders_ready, 1);
   return NULL;
 }
 
@@ -529,6 +538,9 @@ START_TEST(test_sock_shutdown_with_tasks_blocked_in_recv) {
   cfg.workers = 2;
   ck_assert_int_eq(weft_rt_new(&rt, &cfg), 0);
   ck_assert_int_eq(weft_rt_spawn(rt, &t, start_holders, &n), 0);
+  for (int i = 0; i < 6000 && !atomic_load(&holders_ready); i++)
+    usleep(10 * 1000);
+  ck_assert_msg(atomic_load(&holders_ready), "the holders did not all connect within 60 s");
   /* rt_free cancels the holders, the echo tasks and the acceptor */
   ck_assert_int_eq(weft_rt_free(rt), 0);
 }
