@@ -220,9 +220,7 @@ static inline void weft__budget_spend_on(weft__worker *w) {
   if (w && unlikely(--w->budget <= 0))
     weft__budget_exhausted(w);
 }
-static inline void weft__budget_spend(void) {
-  weft__budget_spend_on(weft__worker_current());
-}
+
 void weft__resumed(void);
 void weft__sched_notify(weft_rt *rt);
 void weft__sched_stop(weft_rt *rt);

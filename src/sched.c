@@ -431,12 +431,18 @@ void weft__switch_out(weft__worker *w, weft_task *t, bool exiting) {
  * Queue the yielding task t (see "Concepts"): into the deque if that is
  * empty (unless behind_injected and the injection queue has tasks: the
  * scheduler, which queues t before choosing, must then take those first),
- * else into the injection queue. Waking an idle worker is
- * left out when none is idle (the common case of a busy worker), and the
- * check is a plain load, not the "park" protocol's fence: a worker that
- * parks at that moment misses the yielder only while this worker keeps
- * running, and if the task it runs blocks the thread, the monitor's tick
- * (monitor.c) wakes an idle worker to take the yielder.
+ * else into the injection queue (which always notifies).
+ *
+ * Why no wakeup is lost when the deque push skips the "park" fence: the
+ * yielder sits in its own worker's deque, and that worker looks at its own
+ * deque before it parks (next_task, and "park" K4 looks at every deque),
+ * so it runs the yielder itself at the latest when it next schedules. The
+ * plain load of nidle can only miss a worker that parks at that moment;
+ * then the yielder merely waits for its own worker. The one case where its
+ * own worker never schedules again is a task that blocks the thread: the
+ * monitor's tick (monitor.c) sees that worker stuck with tasks queued and
+ * an idle worker, and wakes it through weft__sched_notify, fence included;
+ * a stale view there is retried on the next tick, 100 ms later.
  */
 void weft__yield_enqueue(weft__worker *w, weft_task *t, bool behind_injected) {
   weft_rt *rt = w->rt;

@@ -79,7 +79,6 @@ struct weft__io {
   atomic_uint_fast64_t turns; /* inbox drains: it did something */
   uv_timer_t monitor;       /* the blocking monitor's tick (when enabled) */
   uv_signal_t dump_signal;  /* WEFT_DUMP_SIGNAL (when set) */
-  bool monitor_on, dump_on; /* immutable after start */
 };
 
 /* ---- the I/O thread's own counters (see struct weft__io) ---- */
@@ -247,12 +246,9 @@ int weft__io_start(weft_rt *rt, weft__io **out) {
   uv_timer_init(&io->loop, &io->monitor);
   io->monitor.data = io;
   uv_timer_start(&io->monitor, monitor_cb, WEFT__MONITOR_MS, WEFT__MONITOR_MS);
-  io->monitor_on = true;
   if ((signum = dump_signal_number()) > 0 && uv_signal_init(&io->loop, &io->dump_signal) == 0) {
     io->dump_signal.data = io;
-    if (uv_signal_start(&io->dump_signal, dump_cb, signum) == 0)
-      io->dump_on = true;
-    else
+    if (uv_signal_start(&io->dump_signal, dump_cb, signum) != 0)
       uv_close((uv_handle_t *)&io->dump_signal, NULL);
   }
   if ((rc = -pthread_create(&io->thread, NULL, io_main, io)))

@@ -52,13 +52,14 @@ static void nodelay(int fd) {
 
 /* Common entry checks of a blocking socket call. */
 static int enter(const weft_sock *s) {
-  if (!weft_self())
+  weft__worker *w = weft__worker_current(); /* one call for the three checks */
+  if (!w || !w->current)
     return WEFT_EPERM;
   if (!valid(s))
     return WEFT_EBADF;
-  if (weft_canceled())
+  if (atomic_load(&w->current->cancel_req))
     return WEFT_ECANCELED;
-  weft__budget_spend();
+  weft__budget_spend_on(w);
   return 0;
 }
 

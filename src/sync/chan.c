@@ -527,16 +527,17 @@ static void select_teardown(struct select_call *s) {
 }
 
 int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
+  weft__worker *w = weft__worker_current(); /* one call for the three checks */
   struct select_call s;
   int rc, fired;
 
   if ((rc = select_check(cases, n)))
     return rc;
-  if (!weft_self())
+  if (!w || !w->current)
     return WEFT_EPERM;
-  if (weft_canceled())
+  if (atomic_load(&w->current->cancel_req))
     return WEFT_ECANCELED;
-  weft__budget_spend();
+  weft__budget_spend_on(w);
   if ((rc = select_setup(&s, cases, n)))
     goto out;
   if ((rc = select_try_all(&s)) >= 0)
@@ -546,7 +547,7 @@ int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
     goto out;
   }
   select_users(&s, 1);
-  weft__wait_note(weft_self(), "select over %lu cases", n, deadline);
+  weft__wait_note(w->current, "select over %lu cases", n, deadline);
   rc = weft__park_until(select_publish, &s, deadline);
   select_unlink(&s);
   select_users(&s, -1);
