@@ -209,7 +209,9 @@ static int op(weft_chan *c, bool send, void *elem, int64_t deadline) {
   struct waiter w = {.send = send, .elem = elem, .chan = c}, *other = NULL;
   int rc;
 
-  weft__worker *wk = weft__worker_current(); /* one call for the three checks */
+  /* One accessor call for the three checks; wk is not used after the
+   * budget, which may make the task yield and move to another worker. */
+  weft__worker *wk = weft__worker_current();
 
   if (!valid(c) || (!elem && c->esize))
     return WEFT_EINVAL;
@@ -527,15 +529,19 @@ static void select_teardown(struct select_call *s) {
 }
 
 int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
-  weft__worker *w = weft__worker_current(); /* one call for the three checks */
+  /* One accessor call for the three checks. w is stale once the budget
+   * has made the task yield (it may resume on another worker): only self
+   * is used after that. */
+  weft__worker *w = weft__worker_current();
+  weft_task *self = w ? w->current : NULL;
   struct select_call s;
   int rc, fired;
 
   if ((rc = select_check(cases, n)))
     return rc;
-  if (!w || !w->current)
+  if (!self)
     return WEFT_EPERM;
-  if (atomic_load(&w->current->cancel_req))
+  if (atomic_load(&self->cancel_req))
     return WEFT_ECANCELED;
   weft__budget_spend_on(w);
   if ((rc = select_setup(&s, cases, n)))
@@ -547,7 +553,7 @@ int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
     goto out;
   }
   select_users(&s, 1);
-  weft__wait_note(w->current, "select over %lu cases", n, deadline);
+  weft__wait_note(self, "select over %lu cases", n, deadline);
   rc = weft__park_until(select_publish, &s, deadline);
   select_unlink(&s);
   select_users(&s, -1);
