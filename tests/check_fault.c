@@ -502,7 +502,7 @@ struct yielded {
 static struct yielded yq;
 
 static void *spinner_task(void *arg) {
-  int64_t end = weft_now() + 5000;
+  int64_t end = weft_now() + 20000;
   (void)arg;
   yq.spinner_thread = pthread_self();
   atomic_store(&yq.spinner_started, true);
@@ -897,14 +897,14 @@ struct line_server {
 
 static struct line_server ls;
 
-/* Read one '\n'-terminated request within 300 ms and answer it: "BIG"
+/* Read one '\n'-terminated request within read_ms and answer it: "BIG"
  * gets 32 MiB within 1 s, anything else is echoed. Returns 0 or the
  * first error (0 from recv, the peer closing, counts as WEFT_EPIPE). */
-static int serve_one(weft_sock *c) {
+static int serve_one(weft_sock *c, int64_t read_ms) {
   char req[128];
   size_t got = 0;
   ssize_t n;
-  int64_t deadline = weft_now() + 300;
+  int64_t deadline = weft_now() + read_ms;
   int rc;
 
   while (!memchr(req, '\n', got)) {
@@ -935,7 +935,9 @@ static void *line_server_task(void *arg) {
     if (weft_tcp_accept(ls.listener, &c, SECONDS(30)) != 0)
       break;
     t0 = weft_now();
-    ls.outcome[i] = serve_one(c);
+    /* The misbehaving first client gets 300 ms; the good one, whose
+     * request is on its way, gets time to spare on a loaded machine. */
+    ls.outcome[i] = serve_one(c, i == 0 ? 300 : 10000);
     ls.took[i] = weft_now() - t0;
     weft_sock_close(c);
     atomic_fetch_add(&ls.done, 1);
