@@ -136,9 +136,11 @@ WEFT_API int weft_rt_spawn(weft_rt *rt, weft_task **out, void *(*fn)(void *), vo
 WEFT_API int weft_rt_wait(weft_rt *rt);
 
 /*
- * Shut rt down: cancel every task still alive (a task that has not started
- * never runs; a parked one returns WEFT_ECANCELED from its blocking call),
- * wait for them to finish, join the worker threads and free everything.
+ * Shut rt down: cancel every task still alive (a parked one returns
+ * WEFT_ECANCELED from its blocking call; one that has not started, or is
+ * spawned meanwhile, runs cancelled, so it can release what it was
+ * handed), wait for them to finish, join the worker threads and free
+ * everything.
  * A task that never reaches a blocking call keeps this waiting. Returns 0,
  * WEFT_EINVAL for NULL, WEFT_EPERM from inside a task. Blocks.
  */
@@ -230,9 +232,10 @@ WEFT_API int weft_rt_spawn_ex(weft_rt *rt, weft_task **out, const weft_spawn_att
 
 /*
  * Wait for t to finish and release it; *result (result may be NULL)
- * receives fn's return value. Blocks (parks the caller). Returns 0,
- * WEFT_ECANCELED when t was cancelled before it started (it never ran) or
- * when the caller is cancelled while waiting (t stays joinable),
+ * receives fn's return value. Blocks (parks the caller). Returns 0 once t
+ * has finished (a cancelled t too: its fn ran and returned),
+ * WEFT_ECANCELED when the caller is cancelled while waiting (t stays
+ * joinable),
  * WEFT_EINVAL for NULL, a detached task, a task another join already
  * claimed, or a released handle (detected while its memory is not reused),
  * WEFT_EDEADLK for the caller itself, WEFT_EPERM outside a task.
@@ -250,7 +253,9 @@ WEFT_API int weft_detach(weft_task *t);
 /*
  * Ask t to stop: the blocking weft call it is parked in, or its next one,
  * returns WEFT_ECANCELED, and it keeps returning that from blocking calls.
- * A task that has not started yet never runs. Cancelling a task that has
+ * A task that has not started yet still runs, cancelled from its start,
+ * as a cancelled pthread runs to its first cancellation point: its
+ * function can then release what it was handed. Cancelling a task that has
  * finished, or twice, is harmless. Returns 0 or WEFT_EINVAL for NULL.
  * Does not block. Any thread, while the handle is valid.
  */

@@ -7,7 +7,8 @@
  *      "cancel"); tasks spawned from now on start cancelled (weft__spawn
  *      reads closing after registering, so none slips between);
  *   2. wait until ntasks is 0: parked tasks return WEFT_ECANCELED and
- *      unwind, unstarted ones are finished without running;
+ *      unwind, unstarted ones run cancelled and so release what they
+ *      hold (a blocking call returns WEFT_ECANCELED at once);
  *   3. stop the I/O thread (no op is pending now: io/loop.c), then the
  *      workers (sched.c), and join their threads;
  *   4. free the caches, deques and stacks (every stack must be back), and

@@ -56,7 +56,6 @@ struct weft_task {
   _Atomic int state;      /* see the states; relaxed, for the dump */
   int shard;              /* registry shard; immutable */
   bool started;           /* the worker running it */
-  bool never_ran;         /* cancelled before it started; before DONE */
   int wake_result;        /* written by the one waker before weft__ready */
   atomic_uintptr_t join;  /* join protocol (task.c): NONE, DETACHED, DONE or the joiner */
   atomic_bool claimed;    /* a join or detach holds the handle */
@@ -228,7 +227,7 @@ void *weft__worker_main(void *arg);
 void weft__inject(weft_rt *rt, weft_task *t);
 
 /* task.c */
-bool weft__task_run_first(weft__worker *w, weft_task *t);
+void weft__task_run_first(weft_task *t);
 void weft__task_entry(void *arg);
 void weft__task_after_switch(weft__worker *w, weft_task *t);
 void weft__task_cancel_all(weft_rt *rt);

@@ -532,8 +532,8 @@ void weft__resumed(void) {
 
 /* Run t until it switches back, then do what it asked. Owner worker. */
 static void run(weft__worker *w, weft_task *t) {
-  if (unlikely(!t->started) && !weft__task_run_first(w, t))
-    return; /* cancelled before it started: finished (and maybe freed) */
+  if (unlikely(!t->started))
+    weft__task_run_first(t);
   w->action = ACT_NONE;
   switch_into(w, t, &w->sched, &w->asan_fake);
   t = w->current; /* the task that switched back: t may have yielded to it */

@@ -15,7 +15,7 @@
  * ----------------------------------
  *   NONE       running, nobody waiting, not detached
  *   DETACHED   nobody will join; the finisher releases t
- *   DONE       finished; result and never_ran are final
+ *   DONE       finished; result is final
  *   <task *>   that task is parked waiting for t
  * A handle is claimed once (t->claimed, by join or detach), so at most one
  * joiner ever registers. The finisher does exchange(join, DONE) with
@@ -31,8 +31,9 @@
  * context is saved, or the waker could resume it on another worker while
  * it is still running here. So it never registers itself:
  *   1. weft__park(publish, arg, cancellable): if cancellation was requested
- *      (and the wait is cancellable), return WEFT_ECANCELED at once. Else set the worker's action to ACT_PARK and
- *      switch to the scheduler.
+ *      (and the wait is cancellable), return WEFT_ECANCELED at once.
+ *      Else set the worker's action to ACT_PARK and switch to the
+ *      scheduler.
  *   2. The scheduler, off the task's stack, takes t->wait_lock, marks t
  *      PARKED and calls publish(t, arg), which registers t with its waker
  *      and sets t->withdraw. Then, still under wait_lock, it checks
@@ -55,8 +56,12 @@
  * stays alive while t is registered with it (for join: only t, the joiner,
  * can release the joinee), and step 4 clears withdraw before t can go on,
  * so a canceller never calls a stale withdraw.
- * A task cancelled before it first runs never runs: the worker finishes it
- * at once and join reports WEFT_ECANCELED.
+ * A task cancelled before it first runs still runs, as a cancelled
+ * pthread runs to its first cancellation point: its first blocking call
+ * returns WEFT_ECANCELED. Its function is the only code that knows what
+ * its argument holds (a socket, a buffer), so it alone can release it;
+ * finishing the task unrun would leak that. The same holds for tasks that
+ * weft_rt_free cancels before they start.
  *
  * Registry: every task struct not yet released is on one shard's list (the
  * spawning worker's, or the foreign shard), so weft_rt_free can cancel all
@@ -246,18 +251,13 @@ static void finish(weft__worker *w, weft_task *t) {
   }
 }
 
-/* Before a task's first switch. A cancelled one never starts: it is
- * finished here and false returned (t may be freed then). */
-bool weft__task_run_first(weft__worker *w, weft_task *t) {
-  if (atomic_load(&t->cancel_req)) {
-    t->never_ran = true;
-    finish(w, t);
-    return false;
-  }
+/* Before a task's first switch. A task cancelled before it starts still
+ * runs (its first blocking call returns WEFT_ECANCELED), so that its
+ * function can release what it was handed. Owner worker only. */
+void weft__task_run_first(weft_task *t) {
   t->started = true;
   t->tsan_fiber = weft__tsan_create();
   t->cur_fiber = t->tsan_fiber;
-  return true;
 }
 
 void weft__task_after_switch(weft__worker *w, weft_task *t) {
@@ -388,11 +388,10 @@ int weft_join(weft_task *t, void **result) {
       return rc;
     }
   }
-  rc = t->never_ran ? WEFT_ECANCELED : 0;
   if (result)
-    *result = t->never_ran ? NULL : t->result;
+    *result = t->result;
   task_release(t);
-  return rc;
+  return 0;
 }
 
 int weft_detach(weft_task *t) {

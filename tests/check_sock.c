@@ -512,9 +512,8 @@ static void *start_holders(void *arg) {
   server_start(&sv, "127.0.0.1");
   for (long i = 0; i < n; i++)
     CHECK_HOT(weft_spawn(NULL, hold_and_recv, sv.port) == 0);
-  /* Every client connected and every echo task running: an echo task that
-   * had not started when the runtime is freed would never run, and the
-   * socket handed to it would never be closed. */
+  /* Every client connected and every echo task running, so that the
+   * shutdown below finds them parked in recv. */
   while (atomic_load(&sv.conns) < n || atomic_load(&echo_started) < n)
     if (weft_sleep(10) != 0)
       break;

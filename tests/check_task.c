@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -99,6 +100,15 @@ static void *counted(void *arg) {
   return arg;
 }
 
+/* Reports what a task cancelled before its start sees: 1 when it ran
+ * cancelled and its first blocking call said so. */
+static void *cancelled_from_start(void *arg) {
+  int canceled = weft_canceled();
+  int rc = weft_sleep(60000);
+  atomic_fetch_add(&ran_count, 1);
+  return (void *)(intptr_t)(canceled && rc == WEFT_ECANCELED && arg == &ran_count);
+}
+
 static int cancel_body(void *arg) {
   struct joiner_arg j = {0};
   weft_task *victim, *jt, *unstarted;
@@ -119,12 +129,15 @@ static int cancel_body(void *arg) {
   ck_assert_int_eq(weft_join(victim, &r), 0); /* it saw weft_canceled() and returned */
   ck_assert_int_eq((int)(intptr_t)r, 7);
 
-  /* One worker and no switch: cancelled before it started, it never runs. */
-  ck_assert_int_eq(weft_spawn(&unstarted, counted, NULL), 0);
+  /* One worker and no switch: cancelled before it started, it still runs,
+   * cancelled from its first line, and join hands back what it returned. */
+  ck_assert_int_eq(weft_spawn(&unstarted, cancelled_from_start, &ran_count), 0);
   ck_assert_int_eq(weft_cancel(unstarted), 0);
   ck_assert_int_eq(weft_cancel(unstarted), 0); /* twice is harmless */
-  ck_assert_int_eq(weft_join(unstarted, &r), WEFT_ECANCELED);
   ck_assert_int_eq(atomic_load(&ran_count), 0);
+  ck_assert_int_eq(weft_join(unstarted, &r), 0);
+  ck_assert_int_eq(atomic_load(&ran_count), 1);
+  ck_assert_int_eq((int)(intptr_t)r, 1);
 
   /* A cancelled task's next blocking call returns at once. */
   ck_assert_int_eq(weft_spawn(&victim, identity, NULL), 0);
@@ -292,6 +305,67 @@ START_TEST(test_task_rt_free_cancels_live_tasks) {
 }
 END_TEST
 
+/* weft_rt_free and the tasks it finds unstarted: each still runs,
+ * cancelled, and releases the buffer it was handed. */
+#define HOLDERS 64
+
+static struct {
+  atomic_int spawned; /* the spinner has spawned its holders */
+  atomic_int freed;   /* holders that released their buffer */
+  atomic_int late;    /* holders spawned during weft_rt_free */
+  atomic_int wrong;   /* holders whose first blocking call did not say cancelled */
+} held;
+
+static void *holder(void *arg) {
+  char *buf = arg;
+  if (weft_sleep(60000) != WEFT_ECANCELED || buf[0] != 'h')
+    atomic_fetch_add(&held.wrong, 1);
+  free(buf);
+  atomic_fetch_add(&held.freed, 1);
+  return NULL;
+}
+
+static void spawn_holder(void) {
+  char *buf = malloc(256);
+  CHECK_HOT(buf != NULL);
+  buf[0] = 'h';
+  CHECK_HOT(weft_spawn(NULL, holder, buf) == 0);
+}
+
+/* Holds the only worker, without yielding, until weft_rt_free cancels it:
+ * the holders queued behind it have not started by then. */
+static void *spinner(void *arg) {
+  (void)arg;
+  for (int i = 0; i < HOLDERS; i++)
+    spawn_holder();
+  atomic_store(&held.spawned, 1);
+  while (!weft_canceled())
+    ;
+  for (int i = 0; i < HOLDERS / 4; i++) { /* spawned while the runtime shuts down */
+    spawn_holder();
+    atomic_fetch_add(&held.late, 1);
+  }
+  return NULL;
+}
+
+START_TEST(test_task_rt_free_runs_unstarted_tasks_so_they_release_what_they_hold) {
+  weft_config cfg;
+  weft_rt *rt;
+  setenv("WEFT_WARN_BLOCKING_MS", "0", 1); /* the spinner blocks on purpose */
+  weft_config_init(&cfg);
+  cfg.workers = 1;
+  ck_assert_int_eq(weft_rt_new(&rt, &cfg), 0);
+  ck_assert_int_eq(weft_rt_spawn(rt, NULL, spinner, NULL), 0);
+  while (!atomic_load(&held.spawned))
+    sched_yield();
+  ck_assert_int_eq(weft_rt_free(rt), 0);
+  unsetenv("WEFT_WARN_BLOCKING_MS");
+  ck_assert_int_eq(atomic_load(&held.late), HOLDERS / 4);
+  ck_assert_int_eq(atomic_load(&held.freed), HOLDERS + HOLDERS / 4);
+  ck_assert_int_eq(atomic_load(&held.wrong), 0);
+}
+END_TEST
+
 START_TEST(test_task_two_runtimes_independent) {
   weft_config cfg;
   weft_rt *a, *b;
@@ -377,6 +451,7 @@ static Suite *task_suite(void) {
   tcase_add_test(core, test_task_detach_after_finish);
   tcase_add_test(core, test_task_cancel);
   tcase_add_test(core, test_task_rt_free_cancels_live_tasks);
+  tcase_add_test(core, test_task_rt_free_runs_unstarted_tasks_so_they_release_what_they_hold);
   tcase_add_test(core, test_task_two_runtimes_independent);
   tcase_add_test(core, test_task_runtime_loop_frees_everything);
   tcase_set_timeout(core, 120);

@@ -44,11 +44,11 @@
  * Invariants (checked as the run goes and at its end)
  * ---------------------------------------------------
  *  - Tasks: each spawned task has a record. It started exactly once (its
- *    entry counts) and ended exactly once, finished or cancelled, unless a
- *    join reported WEFT_ECANCELED for a task that was cancelled before it
- *    started, in which case it never starts at all (a late start finds its
- *    record gone and fails). Every join returns the task's own result
- *    (derived from its id) or that WEFT_ECANCELED. No record is left.
+ *    entry counts), a task cancelled before its start included, and ended
+ *    exactly once, finished or cancelled. Every join returns the task's
+ *    own result (derived from its id), or WEFT_ECANCELED when the joiner
+ *    itself was cancelled (the handle then stays joinable). No record is
+ *    left.
  *  - Channels: values are tagged (producer id, sequence, check word). Per
  *    channel, the count and the sum of tags sent successfully equal those
  *    received plus those still buffered after its close (drained then:
@@ -152,7 +152,7 @@ static const char *phase_name[] = {"running", "draining", "idle", "freeing", "do
 typedef atomic_ullong counter;
 
 static struct {
-  counter spawned, finished, cancelled, never_ran, joined, detached, handoffs, cancels;
+  counter spawned, finished, cancelled, started_cancelled, joined, detached, handoffs, cancels;
   counter yields, sleeps, timeouts;
   counter sends, recvs, drained, closes, chans, selects, epipes;
   counter mutex_incs, cond_pairs, cond_rounds, cond_abandoned, wgs, wg_members;
@@ -229,13 +229,13 @@ static const char *kind_name[K_N] = {"driver",  "closer",    "acceptor",   "acto
 #define F_SIBCANCEL 8   /* it cancels siblings (ctx is its family) */
 
 enum { END_NONE, END_FINISHED, END_CANCELLED };
-enum { RES_NONE, RES_JOINED, RES_NEVER_RAN, RES_DETACHED };
+enum { RES_NONE, RES_JOINED, RES_DETACHED };
 
 /* One spawned task, from its spawn until both the task has ended and its
  * handle is resolved (joined or detached); then it is checked and reused. */
 struct rec {
   _Atomic uint64_t id;    /* logical id; 0 while free */
-  atomic_int ran;         /* starts: must end at 1 (0 only if never ran) */
+  atomic_int ran;         /* starts: must end at 1 */
   atomic_int ended;       /* END_*, set once as the task returns */
   atomic_int refs;        /* the task's own, plus its handle's */
   atomic_int cancel_req;  /* set before weft_cancel is called on it */
@@ -289,12 +289,7 @@ static struct rec *rec_alloc(int flags) {
 static void rec_retire(struct rec *r) {
   uint64_t id = atomic_load(&r->id);
   int ran = atomic_load(&r->ran), ended = atomic_load(&r->ended);
-  if (r->resolution == RES_NEVER_RAN) {
-    if (ran != 0)
-      fail("%s task %016" PRIx64 " ran although its join said it never did", kind_name[r->kind],
-           id);
-    count(&C.never_ran, 1);
-  } else if (ran != 1 || ended == END_NONE) {
+  if (ran != 1 || ended == END_NONE) {
     fail("%s task %016" PRIx64 " ran %d times and ended %s", kind_name[r->kind], id, ran,
          ended ? "once" : "never");
   } else {
@@ -406,12 +401,11 @@ static struct rec *spawn_task(struct me *parent, int kind, int flags, void *ctx,
  * joined or detached, so a cancel (under the lock) never uses a released
  * handle.
  *
- * Who may be cancelled is arranged so that a join is never ambiguous:
- * weft_join returns WEFT_ECANCELED both for a child cancelled before it
- * started (handle released) and for a joiner that is itself cancelled
- * (handle kept). Only tasks nobody cancels own cancel families; a cancelled
- * owner's children are never cancelled, so its WEFT_ECANCELED always means
- * "still joinable" and a reaper task joins them instead.
+ * weft_join returns WEFT_ECANCELED only to a joiner that is itself
+ * cancelled, and the handle then stays joinable: a reaper task joins such
+ * an owner's remaining children instead. Only tasks nobody cancels own
+ * cancel families, and a cancelled owner's children are never cancelled,
+ * so a join that fails always leaves a child that nobody will cancel.
  */
 struct slot {
   weft_task *h; /* NULL once claimed */
@@ -489,21 +483,13 @@ static int join_rec(weft_task *h, struct rec *r) {
   }
   if (rc != WEFT_ECANCELED)
     fail("join of %s task %016" PRIx64 " returned %s", kind_name[r->kind], id, weft_strerror(rc));
-  if (weft_canceled()) {
-    if (atomic_load(&r->cancel_req))
-      fail("a cancelled task joined a cancelled child: the families are set up wrong");
-    count(&C.handoffs, 1);
-    return HANDOFF;
-  }
-  if (!atomic_load(&r->cancel_req))
-    fail("join said %s task %016" PRIx64 " was cancelled before it started; nobody cancelled it",
+  if (!weft_canceled())
+    fail("join of %s task %016" PRIx64 " returned WEFT_ECANCELED to a joiner nobody cancelled",
          kind_name[r->kind], id);
-  if (atomic_load(&r->ran))
-    fail("join said %s task %016" PRIx64 " never ran; it did", kind_name[r->kind], id);
-  r->resolution = RES_NEVER_RAN;
-  alive_add(-1);
-  rec_put(r, 2); /* the task will never drop its own */
-  return 0;
+  if (atomic_load(&r->cancel_req))
+    fail("a cancelled task joined a cancelled child: the families are set up wrong");
+  count(&C.handoffs, 1);
+  return HANDOFF;
 }
 
 /* Join slot i if still held. Returns HANDOFF when it stays joinable. */
@@ -1630,10 +1616,12 @@ static void *task_main(void *arg) {
 
   if ((uint32_t)id != (uint32_t)a)
     fail("a task started whose record was already released (tag %08x, record now %016" PRIx64
-         "): it ran after a join said it never would",
+         ")",
          (unsigned)(uint32_t)a, id);
   if (atomic_fetch_add(&r->ran, 1) != 0)
     fail("%s task %016" PRIx64 " started twice", kind_name[r->kind], id);
+  if (weft_canceled())
+    count(&C.started_cancelled, 1);
   me_init(&me, r, id);
   switch (r->kind) {
   case K_DRIVER:
@@ -1788,7 +1776,7 @@ static void check_records(void) {
     dump_live();
     fail("%ld tasks were never resolved after the runtime drained", live);
   }
-  uint64_t ends = get(&C.finished) + get(&C.cancelled) + get(&C.never_ran);
+  uint64_t ends = get(&C.finished) + get(&C.cancelled);
   if (ends != get(&C.spawned))
     fail("%" PRIu64 " tasks spawned, %" PRIu64 " accounted for", get(&C.spawned), ends);
 }
@@ -1931,9 +1919,9 @@ static void report(const char *verdict, const struct figures *fg, const weft_sta
   uint64_t spawned = get(&C.spawned);
   if (!T.quiet) {
     printf("torture: tasks: %" PRIu64 " finished, %" PRIu64 " cancelled while running, %" PRIu64
-           " cancelled before start; %" PRIu64 " joined, %" PRIu64 " detached later, %" PRIu64
+           " started cancelled; %" PRIu64 " joined, %" PRIu64 " detached later, %" PRIu64
            " handed to reapers, %" PRIu64 " cancels; at most %ld records\n",
-           get(&C.finished), get(&C.cancelled), get(&C.never_ran), get(&C.joined), get(&C.detached),
+           get(&C.finished), get(&C.cancelled), get(&C.started_cancelled), get(&C.joined), get(&C.detached),
            get(&C.handoffs), get(&C.cancels), R.peak);
     printf("torture: values: %" PRIu64 " sent, %" PRIu64 " received, %" PRIu64
            " drained at close; %" PRIu64 " channels, %" PRIu64 " closed in use, %" PRIu64
