@@ -584,10 +584,12 @@ WEFT_API int weft_sock_fd(weft_sock *s);
 /*
  * Wait until fd (a pipe, an eventfd, a socket of the program's own; it
  * should be non-blocking) is readable and/or writable as events asks
- * (WEFT_READABLE | WEFT_WRITABLE). Returns the ready events (positive),
- * WEFT_EBADF, WEFT_EINVAL (no or unknown events), WEFT_EBUSY when another
- * task waits on the same fd through weft_fd_wait, WEFT_ETIMEDOUT,
- * WEFT_ECANCELED. Blocks; inside a task.
+ * (WEFT_READABLE | WEFT_WRITABLE). On a weft_sock's fd (weft_sock_fd) it
+ * waits alongside the socket's own calls, and any number of tasks may.
+ * Returns the ready events (positive), WEFT_EBADF (also when the weft_sock
+ * is closed meanwhile), WEFT_EINVAL (no or unknown events), WEFT_EBUSY when
+ * another task waits on the same non-socket fd through weft_fd_wait,
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED. Blocks; inside a task.
  */
 WEFT_API int weft_fd_wait(int fd, int events, int64_t deadline);
 

@@ -492,6 +492,56 @@ START_TEST(test_sock_fd_wait_on_a_pipe) {
 }
 END_TEST
 
+/* weft_fd_wait on a weft_sock's own fd, alongside a weft_recv on the
+ * socket, in both orders: both are woken by one arrival (an fd with two
+ * libuv polls would wake only one of them). */
+static void *recv_one(void *arg) {
+  char c;
+  return (void *)(intptr_t)weft_recv(arg, &c, 1, SECONDS(5));
+}
+
+static void *fd_wait_readable(void *arg) {
+  return (void *)(intptr_t)weft_fd_wait(weft_sock_fd(arg), WEFT_READABLE, SECONDS(5));
+}
+
+static void both_wake(weft_sock *s, void *(*first)(void *), void *(*second)(void *)) {
+  weft_task *a, *b;
+  void *ra, *rb;
+  ck_assert_int_eq(weft_spawn(&a, first, s), 0);
+  ck_assert_int_eq(weft_sleep(30), 0); /* a parks first (if not, the order is the other) */
+  ck_assert_int_eq(weft_spawn(&b, second, s), 0);
+  ck_assert_int_eq(weft_sleep(30), 0);
+  ck_assert_int_eq(weft_send(s, "x", 1, SECONDS(5)), 0); /* the echo makes s readable */
+  ck_assert_int_eq(weft_join(a, &ra), 0);
+  ck_assert_int_eq(weft_join(b, &rb), 0);
+  ck_assert_msg((intptr_t)ra == 1 || (intptr_t)ra == WEFT_READABLE, "first: %d (%s)",
+                (int)(intptr_t)ra, weft_strerror((int)(intptr_t)ra));
+  ck_assert_msg((intptr_t)rb == 1 || (intptr_t)rb == WEFT_READABLE, "second: %d (%s)",
+                (int)(intptr_t)rb, weft_strerror((int)(intptr_t)rb));
+}
+
+static int fd_wait_sock_body(void *arg) {
+  struct server sv;
+  weft_sock *s;
+  char c;
+  (void)arg;
+  server_start(&sv, "127.0.0.1");
+  /* A fresh socket: the fd_wait's watch comes first, the socket adopts it. */
+  ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", sv.port, SECONDS(10)), 0);
+  both_wake(s, fd_wait_readable, recv_one);
+  /* Now the socket has its watch, and the fd_wait joins it. */
+  both_wake(s, recv_one, fd_wait_readable);
+  ck_assert_int_eq(weft_recv(s, &c, 1, 0), WEFT_ETIMEDOUT); /* each byte read once */
+  ck_assert_int_eq(weft_sock_close(s), 0);
+  server_stop(&sv);
+  return 0;
+}
+
+START_TEST(test_sock_fd_wait_on_a_sockets_own_fd_shares_its_watch) {
+  ck_assert_int_eq(run_in_task(2, fd_wait_sock_body, NULL), 0);
+}
+END_TEST
+
 /* ---- shutdown with tasks blocked in recv ---- */
 
 static void *hold_and_recv(void *arg) {
@@ -588,6 +638,7 @@ static Suite *sock_suite(void) {
   tcase_add_test(core, test_sock_deadlines_on_accept_recv_connect);
   tcase_add_test(core, test_sock_cancel_during_recv_and_connect);
   tcase_add_test(core, test_sock_fd_wait_on_a_pipe);
+  tcase_add_test(core, test_sock_fd_wait_on_a_sockets_own_fd_shares_its_watch);
   tcase_add_test(core, test_sock_cancel_connect_while_resolving);
   tcase_add_test(core, test_sock_out_of_fds_then_serves_again);
   tcase_set_timeout(core, 120);

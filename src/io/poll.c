@@ -12,7 +12,9 @@
  * and is stopped when nobody waits. A weft_sock keeps its watch until it
  * is closed; weft_fd_wait on any other fd makes a watch for that one wait
  * and closes it afterwards, and a second concurrent wait on the same fd
- * gets WEFT_EBUSY.
+ * gets WEFT_EBUSY. weft_fd_wait on a weft_sock's fd joins the socket's
+ * watch, and a socket whose fd a weft_fd_wait watches already adopts that
+ * watch, so an fd never has two.
  *
  * Every structure here is touched by the I/O thread only, except the op's
  * immutable request fields, written by the task before it parks.
@@ -178,19 +180,25 @@ static struct weft__watch *watch_new(weft__io *io, int fd, weft_sock *sock, int 
 }
 
 /* The watch for p's fd: the socket's own, or a fresh one-wait watch. */
+/* The watch p waits on: its socket's, the one already on its fd, or a new
+ * one. I/O thread only. */
 static struct weft__watch *watch_for(struct poll_op *p, int *rc) {
   weft__io *io = p->op.io;
-  if (p->sock) {
-    if (!p->sock->watch)
-      p->sock->watch = watch_new(io, p->fd, p->sock, rc);
-    return p->sock->watch;
+  struct weft__watch *w = p->sock ? p->sock->watch : NULL;
+
+  for (w = w ? w : *weft__io_watches(io); w && w->fd != p->fd; w = w->next)
+    ;
+  if (!w) {
+    w = watch_new(io, p->fd, p->sock, rc);
+  } else if (!w->sock && !p->sock) {
+    *rc = WEFT_EBUSY; /* another task waits on this fd already */
+    return NULL;
+  } else if (!w->sock) {
+    w->sock = p->sock; /* a weft_fd_wait's watch becomes the socket's */
   }
-  for (struct weft__watch *w = *weft__io_watches(io); w; w = w->next)
-    if (w->fd == p->fd && !w->sock) {
-      *rc = WEFT_EBUSY; /* another task waits on this fd already */
-      return NULL;
-    }
-  return watch_new(io, p->fd, NULL, rc);
+  if (w && p->sock)
+    p->sock->watch = w;
+  return w;
 }
 
 static void on_deadline(uv_timer_t *t) {
