@@ -255,7 +255,10 @@ WEFT_API int weft_detach(weft_task *t);
  * returns WEFT_ECANCELED, and it keeps returning that from blocking calls.
  * A task that has not started yet still runs, cancelled from its start,
  * as a cancelled pthread runs to its first cancellation point: its
- * function can then release what it was handed. Cancelling a task that has
+ * function can then release what it was handed. Calls that never block
+ * (weft_chan_try_send, weft_chan_try_recv, weft_sock_close, ...) still
+ * work, so a cancelled task can hand over its last value with
+ * weft_chan_try_send. Cancelling a task that has
  * finished, or twice, is harmless. Returns 0 or WEFT_EINVAL for NULL.
  * Does not block. Any thread, while the handle is valid.
  */

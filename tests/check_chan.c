@@ -272,6 +272,38 @@ START_TEST(test_chan_deadline_and_cancel) {
 }
 END_TEST
 
+/* A cancelled task: its blocking send fails, but weft_chan_try_send does
+ * not wait and still hands over its last value. */
+static void *last_word(void *arg) {
+  weft_chan *c = arg;
+  long v = 42;
+  int blocking = weft_chan_send(c, &v, weft_now() + 5000);
+  int tried = weft_chan_try_send(c, &v);
+  return (void *)(intptr_t)(blocking == WEFT_ECANCELED && tried == 0);
+}
+
+static int last_word_body(void *arg) {
+  weft_chan *c;
+  weft_task *t;
+  long v = 0;
+  void *r;
+  (void)arg;
+  ck_assert_int_eq(weft_chan_new(&c, sizeof(long), 1), 0);
+  ck_assert_int_eq(weft_spawn(&t, last_word, c), 0);
+  ck_assert_int_eq(weft_cancel(t), 0);
+  ck_assert_int_eq(weft_join(t, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, 1);
+  ck_assert_int_eq(weft_chan_try_recv(c, &v), 0);
+  ck_assert_int_eq(v, 42);
+  ck_assert_int_eq(weft_chan_free(c), 0);
+  return 0;
+}
+
+START_TEST(test_chan_cancelled_task_hands_over_its_last_value_with_try_send) {
+  ck_assert_int_eq(run_in_task(2, last_word_body, NULL), 0);
+}
+END_TEST
+
 /* Deadlines racing real wakeups: each operation ends exactly once. */
 static void *racer(void *arg) {
   weft_chan *c = arg;
@@ -529,6 +561,7 @@ static Suite *chan_suite(void) {
   tcase_add_test(core, test_chan_rendezvous_send_returns_when_received);
   tcase_add_test(core, test_chan_close_wakes_every_waiter);
   tcase_add_test(core, test_chan_deadline_and_cancel);
+  tcase_add_test(core, test_chan_cancelled_task_hands_over_its_last_value_with_try_send);
   tcase_add_test(core, test_chan_deadlines_race_wakeups);
   tcase_add_test(core, test_chan_select_one_case_takes_effect);
   tcase_add_test(core, test_chan_select_fair_among_ready_cases);
