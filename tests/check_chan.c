@@ -277,6 +277,8 @@ END_TEST
 static void *last_word(void *arg) {
   weft_chan *c = arg;
   long v = 42;
+  while (!weft_canceled()) /* it may start before the cancel arrives */
+    weft_yield();
   int blocking = weft_chan_send(c, &v, weft_now() + 5000);
   int tried = weft_chan_try_send(c, &v);
   return (void *)(intptr_t)(blocking == WEFT_ECANCELED && tried == 0);
