@@ -149,7 +149,8 @@ static void dump_task(FILE *out, weft_rt *rt, weft_task *t, int64_t now_coarse, 
     fprintf(out, "running on worker %u\n", worker);
     break;
   case TASK_READY:
-    fprintf(out, "%s\n", t->started ? "ready to run" : "not started yet");
+    /* Not t->started: the worker writes that without atomics. */
+    fprintf(out, "%s\n", worker != WEFT__NO_WORKER ? "ready to run" : "not started yet");
     break;
   case TASK_PARKED: {
     const char *what = atomic_load_explicit(&t->wait_what, memory_order_relaxed);

@@ -7,6 +7,7 @@
 #ifndef WEFT_RUNTIME_H
 #define WEFT_RUNTIME_H
 
+#include <limits.h>
 #include "context/context.h"
 #include "deque.h"
 #include "stack.h"
@@ -31,6 +32,7 @@
  *  DONE     finished; the stack is gone; only the join word matters.
  * The field is written by whoever moves the task and read by the dump.
  */
+#define WEFT__NO_WORKER UINT_MAX /* task.last_worker before the first run */
 enum { TASK_READY, TASK_RUNNING, TASK_PARKED, TASK_DONE };
 
 /* What a task asks its worker to do once it is off the task's stack. */
@@ -82,7 +84,8 @@ struct weft_task {
   atomic_uintptr_t wait_detail;     /* the object's address, an fd, a task id */
   _Atomic int64_t wait_deadline;    /* weft_now() ms, or -1 */
   _Atomic int64_t wait_since;       /* weft__coarse_ms() when it parked */
-  atomic_uint last_worker;          /* the worker that ran it last (relaxed) */
+  atomic_uint last_worker;          /* the worker that ran it last, WEFT__NO_WORKER before its
+                                       first run; owner worker writes, the dump reads (relaxed) */
   char name[WEFT_TASK_NAME]; /* immutable after spawn */
 };
 

@@ -178,6 +178,7 @@ int weft__spawn(weft_rt *rt, weft__worker *w, weft_task **out, const weft_spawn_
     return WEFT_ENOMEM;
   }
   t->fn = fn;
+  atomic_init(&t->last_worker, WEFT__NO_WORKER); /* not started: the dump reads it */
   t->arg = arg;
   t->rt = rt;
   t->magic = WEFT_TASK_MAGIC;

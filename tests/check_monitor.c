@@ -8,9 +8,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- capturing stderr (each Check test runs in its own process) ---- */
@@ -25,6 +27,42 @@ static void capture_start(void) {
   saved_stderr = dup(2);
   ck_assert_int_ge(saved_stderr, 0);
   ck_assert_int_eq(dup2(fileno(capture), 2), 2);
+}
+
+/* Whether what has been captured so far contains s. */
+static bool captured_has(const char *s) {
+  struct stat st;
+  char *buf;
+  bool has;
+  fflush(stderr);
+  ck_assert_int_eq(fstat(fileno(capture), &st), 0);
+  buf = calloc(1, (size_t)st.st_size + 1);
+  ck_assert_ptr_nonnull(buf);
+  ck_assert_int_eq(pread(fileno(capture), buf, (size_t)st.st_size, 0), st.st_size);
+  has = strstr(buf, s) != NULL;
+  free(buf);
+  return has;
+}
+
+/* rt's dump (free it), taken again every 10 ms until it contains each of
+ * the n strings in want, or 10 s pass. */
+static char *dump_until(weft_rt *rt, const char *const *want, int n) {
+  int64_t end = weft_now() + 10000;
+  for (;;) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    int i = 0;
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(weft_rt_dump(rt, out), 0);
+    fclose(out);
+    while (i < n && strstr(buf, want[i]))
+      i++;
+    if (i == n || weft_now() >= end)
+      return buf;
+    free(buf);
+    usleep(10 * 1000);
+  }
 }
 
 /* Stop capturing; returns what was written (free it). */
@@ -328,30 +366,28 @@ START_TEST(test_dump_names_what_each_task_waits_on) {
   weft_rt *rt = new_rt(2);
   struct scene s = {0};
   struct pair p = {0};
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *out;
+  char *buf, want_join[64];
 
   ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s.fds), 0);
   ck_assert_int_eq(weft_rt_spawn(rt, NULL, scene_setup, &s), 0);
   while (atomic_load(&s.parked) < 6)
     usleep(1000);
-  usleep(200 * 1000); /* let them reach their waits */
-  out = open_memstream(&buf, &len);
-  ck_assert_int_eq(weft_rt_dump(rt, out), 0);
-  fclose(out);
+  snprintf(want_join, sizeof want_join, "join of task %llu",
+           (unsigned long long)weft_task_id(s.sleeper));
+  /* Each task announced itself just before its wait: the dump shows them
+   * all once they are parked. */
+  buf = dump_until(rt,
+                   (const char *const[]){"'on-chan' waiting for", "'sleeper' waiting for",
+                                         "'on-fd' waiting for", "'on-mutex' waiting for",
+                                         "'joiner' waiting for", want_join},
+                   6);
   ck_assert_msg(strstr(buf, "'on-chan' waiting for") && strstr(buf, "chan recv"), "%s", buf);
   ck_assert_msg(strstr(buf, "'sleeper' waiting for") && strstr(buf, "sleep, deadline in"), "%s",
                 buf);
   ck_assert_msg(strstr(buf, "'on-fd' waiting for") && strstr(buf, "readable, deadline in"), "%s",
                 buf);
   ck_assert_msg(strstr(buf, "'on-mutex' waiting for") && strstr(buf, "mutex lock"), "%s", buf);
-  {
-    char want[64];
-    snprintf(want, sizeof want, "join of task %llu",
-             (unsigned long long)weft_task_id(s.sleeper));
-    ck_assert_msg(strstr(buf, "'joiner' waiting for") && strstr(buf, want), "%s", buf);
-  }
+  ck_assert_msg(strstr(buf, "'joiner' waiting for") && strstr(buf, want_join), "%s", buf);
   ck_assert_int_eq(weft_rt_dump(NULL, stderr), WEFT_EINVAL);
   ck_assert_int_eq(weft_rt_dump(rt, NULL), WEFT_EINVAL);
   free(buf);
@@ -387,10 +423,11 @@ START_TEST(test_dump_signal_prints_tasks_when_asked) {
   a.detached = 1;
   a.name = "napper";
   ck_assert_int_eq(weft_rt_spawn_ex(rt, NULL, &a, sleep_long, NULL), 0);
-  usleep(100 * 1000);
+  free(dump_until(rt, (const char *const[]){"'napper' waiting for"}, 1)); /* it is asleep */
   capture_start();
   ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
-  usleep(300 * 1000);
+  for (int64_t end = weft_now() + 10000; !captured_has("'napper' waiting for") && weft_now() < end;)
+    usleep(10 * 1000);
   err = capture_end();
   ck_assert_msg(strstr(err, "'napper' waiting for") && strstr(err, "sleep"), "got: %s", err);
   free(err);
