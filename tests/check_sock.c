@@ -577,11 +577,13 @@ START_TEST(test_sock_shutdown_with_tasks_blocked_in_recv) {
   weft_task *t;
   /* 5,000 holders and their 5,000 echo tasks, all blocked in recv. Under
    * ThreadSanitizer, which counts each started task as a thread and allows
-   * 8128, a fifth of that. */
+   * 8128, a fifth of that. Under Valgrind a tenth: its one-thread-at-a-time
+   * acceptor falls so far behind 5,000 connects that the listen backlog
+   * overflows and the kernel's SYN retries outlast a connect's deadline. */
 #ifdef __SANITIZE_THREAD__
   long n = 1000;
 #else
-  long n = 5000;
+  long n = WEFT_ON_VALGRIND() ? 500 : 5000;
 #endif
   weft_config_init(&cfg);
   cfg.workers = 2;
