@@ -15,8 +15,6 @@
 #include "client.h"
 
 #include "buf.h"
-#include "http.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +92,7 @@ static void fill(struct response *r, struct http_resp *p, int rc) {
 }
 
 void client_get(struct client *c, struct host *h, const struct url *u, size_t max_body,
-                int keep_all, struct response *r) {
+                int keep_all, http_sink_fn sink, void *sink_arg, struct response *r) {
   struct buf req = BUF_INIT;
   struct http_resp p;
   weft_sock *s = NULL;
@@ -113,7 +111,7 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
              "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept-Encoding: identity\r\n"
              "Connection: keep-alive\r\n\r\n",
              u->target, u->authority, c->agent);
-  http_resp_init(&p, max_body, keep_all);
+  http_resp_init(&p, max_body, keep_all, sink, sink_arg);
   rc = buf_failed(&req) ? WEFT_ENOMEM : 0;
   for (int attempt = 0; rc == 0; attempt++) {
     int reused = attempt == 0 && (s = host_take_idle(c->hosts, h)) != NULL;
@@ -127,7 +125,7 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
     weft_sock_close(s); /* closed by the server while idle: once more, afresh */
     s = NULL;
     http_resp_destroy(&p);
-    http_resp_init(&p, max_body, keep_all);
+    http_resp_init(&p, max_body, keep_all, sink, sink_arg);
     rc = 0;
   }
   fill(r, &p, rc);

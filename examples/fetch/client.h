@@ -7,6 +7,7 @@
 #define FETCH_CLIENT_H
 
 #include "hosts.h"
+#include "http.h"
 #include "url.h"
 
 #include <stddef.h>
@@ -24,7 +25,7 @@ struct response {
   uint64_t bytes; /* body bytes received */
   int64_t ms;     /* from the start of the request to its end */
   int html;       /* Content-Type: text/html */
-  char *body;     /* the kept body (NUL-terminated), or NULL */
+  char *body;     /* the kept body (NUL-terminated; keep_all only), or NULL */
   size_t body_len;
   char *location;    /* the Location header, or NULL */
   const char *error; /* NULL on success, else why it failed, in a record's words */
@@ -40,12 +41,14 @@ void client_init(struct client *c, struct hosts *hosts, int64_t timeout_ms);
  * the deadline start + timeout over resolving, connecting, sending and the
  * whole response, send the request on an idle connection or a new one and
  * read the response. A reused connection the server closed before any
- * byte of the response arrived is retried once on a new connection. The
- * body is kept when keep_all or the response is text/html; max_body bounds
- * it. Fills *r (free with response_free). May switch.
+ * byte of the response arrived is retried once on a new connection (sink
+ * has seen nothing of it then). max_body bounds the body. The body is
+ * kept when keep_all; otherwise that of a 2xx text/html response goes to
+ * sink, if not NULL, as it arrives. Fills *r (free with response_free).
+ * May switch.
  */
 void client_get(struct client *c, struct host *h, const struct url *u, size_t max_body,
-                int keep_all, struct response *r);
+                int keep_all, http_sink_fn sink, void *sink_arg, struct response *r);
 
 void response_free(struct response *r);
 

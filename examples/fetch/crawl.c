@@ -257,7 +257,7 @@ static int read_robots(struct crawl *c, struct host *h, const struct url *page) 
       url_parts_free(&u);
       break;
     }
-    client_get(&c->client, rh, &u, max, 1, &r);
+    client_get(&c->client, rh, &u, max, 1, NULL, NULL, &r);
     url_parts_free(&u);
     if (r.cancelled) {
       rc = -1;
@@ -315,15 +315,13 @@ static void redirect(struct crawl *c, const struct item *it, const struct respon
     list_push(found, item_new(target, it->depth, it->hops + 1, NULL));
 }
 
-/* An HTML page: count its links and offer those within the depth limit. */
-static void scan(struct crawl *c, const struct item *it, const struct response *r,
-                 struct result *res, struct item_list *found) {
+/* An HTML page, scanned as it arrived: count its links and offer those
+ * within the depth limit. */
+static void offer_links(struct crawl *c, const struct item *it, struct links_scan *scan,
+                        struct result *res, struct item_list *found) {
   struct links l;
-  int rc = links_extract(r->body ? r->body : "", r->body_len, it->url,
-                         weft_now() + c->o->timeout_ms, &l);
-  if (rc != 0) {
-    set_error(res, rc == LINKS_EBUDGET ? "page too large or too deeply nested to scan for links"
-                                       : "out of memory");
+  if (links_scan_finish(scan, it->url, &l) != 0) {
+    set_error(res, "out of memory");
     return;
   }
   res->links = l.len;
@@ -336,11 +334,18 @@ static void scan(struct crawl *c, const struct item *it, const struct response *
   links_free(&l);
 }
 
-/* GET u from its server h and fill res; offer what it links or redirects to. */
+static int scan_feed(void *arg, const char *data, size_t len) {
+  return links_scan_feed(arg, data, len);
+}
+
+/* GET u from its server h and fill res; offer what it links or redirects
+ * to. An HTML body is scanned for links as it arrives, never kept whole. */
 static void request(struct crawl *c, const struct item *it, struct host *h, const struct url *u,
                     struct result *res, struct item_list *found) {
+  struct links_scan scan;
   struct response r;
-  client_get(&c->client, h, u, (size_t)c->o->max_body, 0, &r);
+  links_scan_init(&scan);
+  client_get(&c->client, h, u, (size_t)c->o->max_body, 0, scan_feed, &scan, &r);
   res->status = r.status;
   res->bytes = r.bytes;
   res->ms = r.ms;
@@ -349,7 +354,8 @@ static void request(struct crawl *c, const struct item *it, struct host *h, cons
   else if (is_redirect(r.status))
     redirect(c, it, &r, res, found);
   else if (r.status / 100 == 2 && r.html)
-    scan(c, it, &r, res, found);
+    offer_links(c, it, &scan, res, found);
+  links_scan_destroy(&scan);
   response_free(&r);
 }
 

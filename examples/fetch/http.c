@@ -109,6 +109,7 @@ static int on_headers_complete(http_parser *p) {
     return 0; /* an interim response: http-parser ends it without a body */
   r->headers_done = 1;
   r->html = r->content_type && http_is_html(r->content_type);
+  r->streaming = !r->keep_all && r->sink && r->html && r->status / 100 == 2;
   if (r->status == 204 || r->status == 304)
     return 1; /* no body, whatever the headers say */
   if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) && p->content_length > r->max_body)
@@ -143,7 +144,9 @@ static int on_body(http_parser *p, const char *at, size_t len) {
   if (over)
     len = r->max_body - r->body_bytes;
   r->body_bytes += len;
-  if ((r->keep_all || r->html) && len && keep(r, at, len) != 0)
+  if (r->keep_all && len && keep(r, at, len) != 0)
+    return fail(r, "out of memory");
+  if (r->streaming && len && r->sink(r->sink_arg, at, len) != 0)
     return fail(r, "out of memory");
   return over ? fail(r, "body over --max-body") : 0;
 }
@@ -179,8 +182,11 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-void http_resp_init(struct http_resp *r, size_t max_body, int keep_all) {
+void http_resp_init(struct http_resp *r, size_t max_body, int keep_all, http_sink_fn sink,
+                    void *sink_arg) {
   memset(r, 0, sizeof *r);
+  r->sink = sink;
+  r->sink_arg = sink_arg;
   http_parser_init(&r->parser, HTTP_RESPONSE);
   r->parser.data = r;
   r->max_body = max_body;

@@ -2,7 +2,7 @@
  * http.h - the HTTP/1.1 response side of fetch: a wrapper over
  * http-parser that enforces fetch's limits (a 64 KiB header block, a
  * maximum body), keeps what the crawler needs (status, Location,
- * Content-Type, the body of HTML pages) and names what went wrong in the
+ * Content-Type, the body of HTML pages as it streams in) and names what went wrong in the
  * words of fetch's records. It does no I/O: the caller feeds it the bytes
  * it receives. Pure, any thread; one response per struct.
  */
@@ -21,13 +21,17 @@
 #define HTTP_DONE 1    /* the response is complete */
 #define HTTP_FAILED -1 /* it cannot be completed: see error */
 
+/* Takes the body of an HTML page as it arrives (see http_resp_init).
+ * Returns 0, or nonzero to fail the response with "out of memory". */
+typedef int (*http_sink_fn)(void *arg, const char *data, size_t len);
+
 /* Which header the value being parsed belongs to. */
 enum http_field { HTTP_FIELD_OTHER, HTTP_FIELD_LOCATION, HTTP_FIELD_CONTENT_TYPE };
 
 struct http_resp {
   http_parser parser;
   size_t max_body;     /* a longer body fails the response */
-  int keep_all;        /* keep every body; otherwise text/html bodies only */
+  int keep_all;        /* keep every body; otherwise keep none */
   size_t received;     /* bytes fed so far */
   size_t head_bytes;   /* bytes fed before the (last) header block ended */
   int status;          /* the status code; 0 until the status line has arrived */
@@ -36,6 +40,9 @@ struct http_resp {
   int html;            /* Content-Type is text/html */
   int keep_alive;      /* once done: the connection may carry another request */
   uint64_t body_bytes; /* body bytes received (chunked framing removed) */
+  http_sink_fn sink;   /* or NULL: gets the body of a 2xx text/html response */
+  void *sink_arg;
+  int streaming;       /* this response's body goes to sink */
   char *body;          /* the kept body (NUL-terminated), or NULL */
   size_t body_len;
   size_t body_cap;
@@ -51,9 +58,11 @@ struct http_resp {
   char errbuf[96];   /* storage for a composed error */
 };
 
-/* Start a response. max_body bounds the body; keep_all keeps any body,
- * otherwise only a text/html one is kept. */
-void http_resp_init(struct http_resp *r, size_t max_body, int keep_all);
+/* Start a response. max_body bounds the body. keep_all keeps any body;
+ * otherwise the body of a 2xx text/html response goes to sink (unless it
+ * is NULL) as it arrives, and is not kept. */
+void http_resp_init(struct http_resp *r, size_t max_body, int keep_all, http_sink_fn sink,
+                    void *sink_arg);
 
 /*
  * Feed len received bytes. Returns HTTP_MORE, HTTP_DONE (r->extra says

@@ -1,19 +1,22 @@
 /*
  * links.h - the links of an HTML page: the href and src of a, link, area,
- * frame and iframe elements, resolved against the page's URL or its
- * <base href>, normalised (url_normalize) and de-duplicated. Parsing is
- * Gumbo's (the HTML5 algorithm: entities decoded, tag and attribute names
- * in any case, comments and script text skipped). Any thread.
+ * frame and iframe elements, resolved against the page's URL or its first
+ * <base href>, normalised (url_normalize) and de-duplicated. The page is
+ * read by the streaming tokenizer of html.h as its bytes arrive; the raw
+ * link values are held until the page ends, because a <base href>
+ * anywhere in the page applies to every link in it, even those before it.
+ * Any thread; one page per struct.
  */
 #ifndef FETCH_LINKS_H
 #define FETCH_LINKS_H
 
+#include "html.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-/* Errors of links_extract. */
+/* Errors of the links_* functions. */
 #define LINKS_ENOMEM (-1)
-#define LINKS_EBUDGET (-2) /* the parse outgrew its memory or time budget */
 
 struct links {
   char **urls; /* distinct http: and https: URLs in document order, malloc'd */
@@ -21,18 +24,39 @@ struct links {
   size_t cap;
 };
 
+/* A page being scanned. */
+struct links_scan {
+  struct html_tok tok;
+  char *raw;      /* the raw link values, each NUL-terminated, in document order */
+  size_t raw_len; /* bytes used in raw */
+  size_t raw_cap;
+  size_t base;    /* offset in raw of the first <base href>, or SIZE_MAX */
+  int failed;     /* out of memory: the scan is lost */
+};
+
+/* Start scanning a page. */
+void links_scan_init(struct links_scan *s);
+
+/* Scan the next len bytes of the page (split anywhere). Returns 0 or
+ * LINKS_ENOMEM; after a failure, further feeds fail too. */
+int links_scan_feed(struct links_scan *s, const char *data, size_t len);
+
 /*
- * Find the links in the len bytes of html, a page fetched from page_url
- * (an absolute, normalised URL). Only http: and https: links with a host
- * are kept; other schemes (mailto:, javascript:, ...) and references that
- * are not URLs are skipped. The parse may use 32 times len plus
- * 32 MiB of memory and must end by deadline (weft_now() milliseconds, -1:
- * none); past either it is abandoned with LINKS_EBUDGET. Returns 0,
- * LINKS_ENOMEM, LINKS_EBUDGET; out is empty after a failure. Free out
- * with links_free.
+ * The page has ended; page_url (an absolute, normalised URL) is where it
+ * came from. Resolve its links into *out: only http: and https: links
+ * with a host are kept; other schemes (mailto:, javascript:, ...) and
+ * references that are not URLs are skipped. Yields every 256 links when
+ * called from a task. Returns 0 or LINKS_ENOMEM (out is then empty). Free
+ * out with links_free; s must still be destroyed.
  */
-int links_extract(const char *html, size_t len, const char *page_url, int64_t deadline,
-                  struct links *out);
+int links_scan_finish(struct links_scan *s, const char *page_url, struct links *out);
+
+/* Free what s holds. */
+void links_scan_destroy(struct links_scan *s);
+
+/* The links of the len bytes of html, scanned in one piece. Returns 0 or
+ * LINKS_ENOMEM. */
+int links_extract(const char *html, size_t len, const char *page_url, struct links *out);
 
 void links_free(struct links *l);
 
