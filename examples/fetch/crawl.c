@@ -315,10 +315,20 @@ static void redirect(struct crawl *c, const struct item *it, const struct respon
     list_push(found, item_new(target, it->depth, it->hops + 1, NULL));
 }
 
+/* The length of url's origin, "http://host:port/" as written in it: a
+ * normalised URL with that prefix is on the same server. */
+static size_t origin_len(const char *url) {
+  const char *p = strstr(url, "://");
+  return p ? (size_t)(p + 3 - url) + strcspn(p + 3, "/") + 1 : 0;
+}
+
 /* An HTML page, scanned as it arrived: count its links and offer those
- * within the depth limit. */
+ * within the depth limit. A link to the page's own server is followable,
+ * since the page was (a page is only requested when followable, or as a
+ * start URL, whose server is a start server); others are checked. */
 static void offer_links(struct crawl *c, const struct item *it, struct links_scan *scan,
                         struct result *res, struct item_list *found) {
+  size_t own = origin_len(it->url);
   struct links l;
   if (links_scan_finish(scan, it->url, &l) != 0) {
     set_error(res, "out of memory");
@@ -326,7 +336,9 @@ static void offer_links(struct crawl *c, const struct item *it, struct links_sca
   }
   res->links = l.len;
   for (size_t i = 0; it->depth < c->o->depth && i < l.len; i++) {
-    if (followable(c, l.urls[i]))
+    const char *u = l.urls[i];
+    if ((own > 0 && strncmp(u, it->url, own) == 0 && url_is_scheme(u, "http")) ||
+        followable(c, u))
       list_push(found, item_new(l.urls[i], it->depth + 1, 0, NULL));
     if (i % 1024 == 1023)
       weft_yield(); /* a page of 100,000 links: let the worker's other tasks run */

@@ -109,9 +109,13 @@ enum {
   E_OTHER,
 };
 
-static const char *const elem_names[E_OTHER] = {
-    "a",     "link",     "area",  "frame", "iframe",  "base",     "title",
-    "textarea", "style", "xmp",   "noembed", "noframes", "script", "plaintext",
+static const struct {
+  char name[10];
+  unsigned char len;
+} elems[E_OTHER] = {
+    {"a", 1},     {"link", 4},     {"area", 4}, {"frame", 5},   {"iframe", 6},
+    {"base", 4},  {"title", 5},    {"textarea", 8}, {"style", 5},   {"xmp", 3},
+    {"noembed", 7}, {"noframes", 8}, {"script", 6},  {"plaintext", 9},
 };
 
 /* States of a link attribute's value in the current tag. */
@@ -119,9 +123,36 @@ enum { V_ABSENT, V_PRESENT, V_DROPPED };
 
 #define ATTR_NONE (-1)
 
-const char *html_elem_name(enum html_elem el) { return elem_names[el]; }
+const char *html_elem_name(enum html_elem el) { return elems[el].name; }
 
 const char *html_attr_name(enum html_attr at) { return at == HTML_HREF ? "href" : "src"; }
+
+/* Bytes that end a run of plain bytes in a name (C_NAME_END) or in a
+ * kept value (C_VALUE_END), for the loops that skip such runs. */
+enum { C_NAME_END = 1, C_VALUE_END = 2 };
+
+static const unsigned char byte_class[256] = {
+    [0] = C_NAME_END | C_VALUE_END,
+    ['\t'] = C_NAME_END | C_VALUE_END,
+    ['\n'] = C_NAME_END | C_VALUE_END,
+    ['\f'] = C_NAME_END | C_VALUE_END,
+    ['\r'] = C_NAME_END | C_VALUE_END,
+    [' '] = C_NAME_END | C_VALUE_END,
+    ['/'] = C_NAME_END,
+    ['>'] = C_NAME_END | C_VALUE_END,
+    ['='] = C_NAME_END,
+    ['"'] = C_VALUE_END,
+    ['\''] = C_VALUE_END,
+    ['&'] = C_VALUE_END,
+};
+
+/* The length of the run of bytes at p before end that class c does not end. */
+static size_t run(const unsigned char *p, const unsigned char *end, int c) {
+  const unsigned char *q = p;
+  while (q < end && !(byte_class[*q] & c))
+    q++;
+  return (size_t)(q - p);
+}
 
 static int is_space(int c) { return c == ' ' || c == '\n' || c == '\t' || c == '\f' || c == '\r'; }
 
@@ -135,23 +166,28 @@ static int is_alnum(int c) { return is_alpha(c) || is_digit(c); }
 
 static int lower(int c) { return (unsigned)(c - 'A') < 26 ? c + 32 : c; }
 
-/* Whether the name read so far is s. */
-static int name_is(const struct html_tok *t, const char *s) {
-  size_t n = strlen(s);
+/* Whether the name read so far is s, of n bytes. */
+static int name_is(const struct html_tok *t, const char *s, size_t n) {
   return t->name_len == n && memcmp(t->name, s, n) == 0;
 }
 
+#define NAME_IS(t, lit) name_is(t, lit, sizeof lit - 1)
+
 /* Append c (lower-cased) to the name being read; NUL becomes U+FFFD. */
 static void name_put(struct html_tok *t, int c) {
-  if (c == 0) {
-    name_put(t, 0xEF);
-    name_put(t, 0xBF);
-    name_put(t, 0xBD);
-    return;
-  }
-  if (t->name_len < sizeof t->name)
-    t->name[t->name_len] = (char)lower(c);
-  t->name_len++;
+  static const char fffd[3] = {(char)0xEF, (char)0xBF, (char)0xBD};
+  const char *s = c == 0 ? fffd : NULL;
+  for (size_t i = 0, n = s ? 3 : 1; i < n; i++, t->name_len++)
+    if (t->name_len < sizeof t->name)
+      t->name[t->name_len] = s ? s[i] : (char)lower(c);
+}
+
+/* Append the bytes p[0..n) of a name, none of them NUL or an upper-case
+ * letter of note: only the first bytes are kept, the length counts all. */
+static void name_put_run(struct html_tok *t, const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n && t->name_len + i < sizeof t->name; i++)
+    t->name[t->name_len + i] = (char)lower(p[i]);
+  t->name_len += n;
 }
 
 /* ---- link attribute values ---- */
@@ -237,8 +273,10 @@ static void tag_begin(struct html_tok *t, int end_tag) {
 /* The tag's name is complete: which element it is. */
 static void tag_named(struct html_tok *t) {
   t->elem = E_OTHER;
+  if (t->name_len > sizeof "plaintext" - 1)
+    return;
   for (int e = 0; e < E_OTHER; e++)
-    if (name_is(t, elem_names[e])) {
+    if (name_is(t, elems[e].name, elems[e].len)) {
       t->elem = e;
       break;
     }
@@ -253,7 +291,7 @@ static void attr_begin(struct html_tok *t) {
  * href or src of a link element's start tag (the first of a duplicated
  * attribute wins). */
 static void attr_named(struct html_tok *t) {
-  int a = name_is(t, "href") ? HTML_HREF : name_is(t, "src") ? HTML_SRC : ATTR_NONE;
+  int a = NAME_IS(t, "href") ? HTML_HREF : NAME_IS(t, "src") ? HTML_SRC : ATTR_NONE;
   t->attr = ATTR_NONE;
   if (a == ATTR_NONE || (t->seen & 1u << a))
     return;
@@ -460,6 +498,7 @@ static int charref_step(struct html_tok *t, int c) {
 static int step(struct html_tok *t, const unsigned char **pp, const unsigned char *end) {
   const unsigned char *p = *pp, *q;
   int c = *p, rc = 0;
+  size_t n;
   switch (t->state) {
   case S_DATA:
     q = memchr(p, '<', (size_t)(end - p));
@@ -496,6 +535,11 @@ static int step(struct html_tok *t, const unsigned char **pp, const unsigned cha
     }
     break;
   case S_TAG_NAME:
+    if ((n = run(p, end, C_NAME_END)) > 0) { /* a run stops at '=' too, appended below */
+      name_put_run(t, p, n);
+      p += n;
+      break;
+    }
     p++;
     if (is_space(c)) {
       tag_named(t);
@@ -532,8 +576,11 @@ static int step(struct html_tok *t, const unsigned char **pp, const unsigned cha
       attr_named(t);
       t->state = S_BEFORE_ATTR_VALUE;
       p++;
+    } else if ((n = run(p, end, C_NAME_END)) > 0) {
+      name_put_run(t, p, n);
+      p += n;
     } else {
-      name_put(t, c);
+      name_put(t, c); /* NUL */
       p++;
     }
     break;
@@ -581,6 +628,12 @@ static int step(struct html_tok *t, const unsigned char **pp, const unsigned cha
       t->state = S_AFTER_VALUE_Q;
       break;
     }
+    if ((n = run(p, end, C_VALUE_END)) > 0) {
+      rc = value_put(t, (const char *)p, n);
+      p += n;
+      t->prev_cr = 0;
+      break;
+    }
     p++;
     if (c == value_quote(t->state)) {
       t->state = S_AFTER_VALUE_Q;
@@ -599,7 +652,11 @@ static int step(struct html_tok *t, const unsigned char **pp, const unsigned cha
       p++;
       rc = tag_emit(t);
     } else if (t->attr == ATTR_NONE) {
-      p++;
+      p += (n = run(p, end, C_VALUE_END)) > 0 ? n : 1;
+    } else if ((n = run(p, end, C_VALUE_END)) > 0) {
+      rc = value_put(t, (const char *)p, n);
+      p += n;
+      t->prev_cr = 0;
     } else if (c == '&') {
       t->value_state = t->state;
       t->state = S_CHARREF;
@@ -721,7 +778,7 @@ static int step(struct html_tok *t, const unsigned char **pp, const unsigned cha
   case S_RAW_END_NAME: {
     /* An end tag only where it names the element that started the text
      * (the standard's "appropriate end tag"). */
-    int fits = name_is(t, elem_names[t->raw_elem]);
+    int fits = name_is(t, elems[t->raw_elem].name, elems[t->raw_elem].len);
     if (fits && (is_space(c) || c == '/' || c == '>')) {
       tag_begin(t, 1);
       t->elem = E_OTHER;
@@ -797,7 +854,7 @@ static int step(struct html_tok *t, const unsigned char **pp, const unsigned cha
   case S_DESC_START:
   case S_DESC_END:
     if (is_space(c) || c == '/' || c == '>') {
-      int script = name_is(t, "script");
+      int script = NAME_IS(t, "script");
       if (t->state == S_DESC_START)
         t->state = script ? S_DESC : S_ESC;
       else

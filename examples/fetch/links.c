@@ -93,24 +93,37 @@ static int links_push(struct links *l, char *u) {
   return 0;
 }
 
-/* Resolve each raw value of s (but the base) against base_url and add the
- * new web URLs to out. */
-static int resolve_all(const struct links_scan *s, const char *base_url, struct links *out) {
+/*
+ * Resolve each raw value of s (but the base) against base_url and add the
+ * new web URLs to out. A page repeats itself: its navigation links appear
+ * twice, and a third of a manual's links are "#section" references to
+ * itself. Since the fragment of a reference changes nothing in the URL it
+ * resolves to, once fragments are dropped, each value is cut at its '#'
+ * and resolved only the first time it is seen.
+ */
+static int resolve_all(struct links_scan *s, const char *base_url, struct links *out) {
   struct url_base *base;
-  struct strmap seen;
+  struct strmap seen, raw_seen;
   size_t i = 0;
   int rc = url_base_new(base_url, &base);
   if (rc != 0)
     return rc == URL_ENOMEM ? LINKS_ENOMEM : 0;
   strmap_init(&seen);
-  for (size_t off = 0; off < s->raw_len && rc == 0; off += strlen(s->raw + off) + 1) {
-    char *u;
+  strmap_init(&raw_seen);
+  for (size_t off = 0, len; off < s->raw_len && rc == 0; off += len + 1) {
+    char *raw = s->raw + off, *u;
     int r;
+    len = strlen(raw);
     if (off == s->base)
       continue;
+    raw[strcspn(raw, "#")] = '\0';
+    if ((r = strmap_add(&raw_seen, raw, NULL)) <= 0) {
+      rc = r < 0 ? LINKS_ENOMEM : 0;
+      continue;
+    }
     if (++i % 256 == 0 && weft_self())
       weft_yield(); /* 256 links take about a millisecond: let the worker's other tasks run */
-    if ((r = url_base_join(base, s->raw + off, &u)) == URL_ENOMEM)
+    if ((r = url_base_join(base, raw, &u)) == URL_ENOMEM)
       rc = LINKS_ENOMEM;
     if (r != 0)
       continue;
@@ -120,6 +133,7 @@ static int resolve_all(const struct links_scan *s, const char *base_url, struct 
       rc = LINKS_ENOMEM;
     free(u);
   }
+  strmap_destroy(&raw_seen, NULL);
   strmap_destroy(&seen, NULL);
   url_base_free(base);
   return rc;
