@@ -4,10 +4,14 @@
  * Keys come from the pages fetch reads, so a hostile server picks them.
  * The hash is FNV-1a started from a per-map random seed and finished with
  * a 64-bit mixer: not a keyed cryptographic hash, but the probe sequence
- * of one run cannot be worked out from another run.
+ * of one run cannot be worked out from another run. The seeds come from
+ * one random key per process, drawn by the first map, and a count of maps
+ * mixed into it: a crawler makes two short-lived maps per page, and a
+ * getrandom call for each was a tenth of its system calls.
  */
 #include "strmap.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -22,6 +26,30 @@ static uint64_t random_seed(void) {
   return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)&s;
 }
 
+/* splitmix64's step: distinct inputs give unrelated outputs. */
+static uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15u;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+  return x ^ (x >> 31);
+}
+
+/* A seed for a new map. Any thread: the key is set once (two threads that
+ * race both draw one, and the first store wins; relaxed, since the key
+ * is all that is shared), the count is atomic. */
+static uint64_t map_seed(void) {
+  static _Atomic uint64_t key;
+  static atomic_uint_fast64_t maps;
+  uint64_t k = atomic_load_explicit(&key, memory_order_relaxed), none = 0;
+  if (k == 0) {
+    k = random_seed() | 1;
+    if (!atomic_compare_exchange_strong_explicit(&key, &none, k, memory_order_relaxed,
+                                                 memory_order_relaxed))
+      k = none;
+  }
+  return mix(k + atomic_fetch_add_explicit(&maps, 1, memory_order_relaxed));
+}
+
 static uint64_t hash(uint64_t seed, const char *s) {
   uint64_t h = 0xcbf29ce484222325u ^ seed;
   for (; *s; s++)
@@ -34,7 +62,7 @@ static uint64_t hash(uint64_t seed, const char *s) {
 
 void strmap_init(struct strmap *m) {
   memset(m, 0, sizeof *m);
-  m->seed = random_seed();
+  m->seed = map_seed();
 }
 
 void strmap_destroy(struct strmap *m, void (*free_val)(void *)) {
