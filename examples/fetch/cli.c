@@ -34,6 +34,8 @@ const char cli_usage[] =
     "      --max-body BYTES  a longer body is cut off and recorded as an error\n"
     "                        (default 10485760)\n"
     "      --no-robots       do not read /robots.txt\n"
+    "      --ca-file FILE    https: also trust the PEM certificates in FILE\n"
+    "      --insecure        https: do not verify certificates or host names\n"
     "  -i, --input FILE      start URLs, one per line ('-' = stdin), in addition to\n"
     "                        URL...\n"
     "  -o, --output FILE     one JSON object per requested URL, one per line\n"
@@ -42,14 +44,15 @@ const char cli_usage[] =
     "  -h, --help            this text\n"
     "\n"
     "A record: {\"url\":...,\"status\":200,\"bytes\":N,\"ms\":N,\"depth\":N,\"links\":N},\n"
-    "with \"redirect\" on a 3xx and \"error\" when the request failed. A URL that\n"
+    "with \"redirect\" on a 3xx, \"tls\" (the protocol) for https:, and \"error\"\n"
+    "when the request failed (\"tls: ...\" for a TLS failure). A URL that\n"
     "robots.txt disallows is not requested; only a start URL then gets a record\n"
     "(\"error\":\"disallowed by robots.txt\"). SIGINT or SIGTERM stops the crawl:\n"
     "requests in flight get \"error\":\"cancelled\". Exit status: 0 when the crawl\n"
     "ran (failed pages are in the records), 1 when the records could not be\n"
     "written, 2 on a usage error.\n";
 
-enum { OPT_PER_HOST = 256, OPT_OFFSITE, OPT_MAX_BODY, OPT_NO_ROBOTS };
+enum { OPT_PER_HOST = 256, OPT_OFFSITE, OPT_MAX_BODY, OPT_NO_ROBOTS, OPT_CA_FILE, OPT_INSECURE };
 
 static const struct option longopts[] = {
     {"concurrency", required_argument, NULL, 'c'},
@@ -61,6 +64,8 @@ static const struct option longopts[] = {
     {"offsite", no_argument, NULL, OPT_OFFSITE},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"no-robots", no_argument, NULL, OPT_NO_ROBOTS},
+    {"ca-file", required_argument, NULL, OPT_CA_FILE},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
     {"input", required_argument, NULL, 'i'},
     {"output", required_argument, NULL, 'o'},
     {"quiet", no_argument, NULL, 'q'},
@@ -189,6 +194,8 @@ int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen
       break;
     case OPT_OFFSITE: o->offsite = 1; break;
     case OPT_NO_ROBOTS: o->robots = 0; break;
+    case OPT_CA_FILE: o->ca_file = optarg; break;
+    case OPT_INSECURE: o->insecure = 1; break;
     case 'i': o->input = optarg; break;
     case 'o': o->output = optarg; break;
     case 'q': o->quiet = 1; break;
@@ -204,6 +211,10 @@ int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen
   }
   if (o->input && !*o->input) {
     snprintf(msg, msglen, "fetch: -i/--input needs a file name");
+    return CLI_USAGE;
+  }
+  if (o->ca_file && !*o->ca_file) {
+    snprintf(msg, msglen, "fetch: --ca-file needs a file name");
     return CLI_USAGE;
   }
   if (!*o->output) {

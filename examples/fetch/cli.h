@@ -17,6 +17,8 @@ struct options {
   int offsite;        /* --offsite: follow links to any host */
   long max_body;      /* --max-body: longest body kept */
   int robots;         /* 0 with --no-robots */
+  const char *ca_file; /* --ca-file: more trusted certificates (PEM), or NULL */
+  int insecure;        /* --insecure: no certificate or host name checks */
   const char *input;  /* -i: a file of start URLs ("-" = stdin), or NULL */
   const char *output; /* -o: where records go ("-" = stdout) */
   int quiet;          /* -q: no progress line */

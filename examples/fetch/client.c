@@ -17,10 +17,13 @@
 #include "buf.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <string.h>
 
-void client_init(struct client *c, struct hosts *hosts, int64_t timeout_ms) {
+void client_init(struct client *c, struct hosts *hosts, struct tls_config *tls,
+                 int64_t timeout_ms) {
   c->hosts = hosts;
+  c->tls = tls;
   c->timeout_ms = timeout_ms;
   snprintf(c->agent, sizeof c->agent, "weft-fetch/%s", weft_version());
 }
@@ -44,18 +47,38 @@ const char *client_strerror(int err, char *buf, size_t len) {
   }
 }
 
-/* A parser failure, as opposed to a (negative) weft error. */
+/* A parser failure, as opposed to a (negative) weft error or TLS_FAILED
+ * (which sets the response's errbuf). */
 #define PARSE_FAILED 1
 
-/* Send the request on s and read the response into p. Returns 0 (p is
- * complete), PARSE_FAILED (p->error says why) or a weft error. */
-static int exchange(weft_sock *s, const struct buf *req, struct http_resp *p, int64_t deadline) {
+/* Send on c, through TLS for https. Returns 0, a weft error, or
+ * TLS_FAILED with errbuf set. */
+static int conn_send(struct conn *c, const void *data, size_t len, int64_t deadline,
+                     char *errbuf, size_t errlen) {
+  if (!c->tls)
+    return weft_send(c->sock, data, len, deadline);
+  return tls_send(c->tls, c->sock, data, len, deadline, errbuf, errlen);
+}
+
+/* Receive on c, likewise; 0 at the end of the stream. */
+static ssize_t conn_recv(struct conn *c, void *data, size_t len, int64_t deadline, char *errbuf,
+                         size_t errlen) {
+  if (!c->tls)
+    return weft_recv(c->sock, data, len, deadline);
+  return tls_recv(c->tls, c->sock, data, len, deadline, errbuf, errlen);
+}
+
+/* Send the request on c and read the response into p. Returns 0 (p is
+ * complete), PARSE_FAILED (p->error says why), TLS_FAILED (errbuf says
+ * why) or a weft error. */
+static int exchange(struct conn *c, const struct buf *req, struct http_resp *p, int64_t deadline,
+                    char *errbuf, size_t errlen) {
   char data[16384];
-  int rc = weft_send(s, req->data, req->len, deadline);
+  int rc = conn_send(c, req->data, req->len, deadline, errbuf, errlen);
   if (rc != 0)
     return rc;
   for (;;) {
-    ssize_t n = weft_recv(s, data, sizeof data, deadline);
+    ssize_t n = conn_recv(c, data, sizeof data, deadline, errbuf, errlen);
     int st;
     if (n < 0)
       return (int)n;
@@ -67,10 +90,36 @@ static int exchange(weft_sock *s, const struct buf *req, struct http_resp *p, in
   }
 }
 
+/* Open a new connection to u's server h: TCP, then TLS for https. Returns
+ * 0, TLS_FAILED (errbuf says why) or a weft error. */
+static int conn_open(struct client *cl, struct host *h, const struct url *u, int64_t deadline,
+                     struct conn **out, char *errbuf, size_t errlen) {
+  struct conn *c = calloc(1, sizeof *c);
+  int rc;
+  if (!c)
+    return WEFT_ENOMEM;
+  if ((rc = weft_tcp_connect(&c->sock, u->host, u->port, deadline)) != 0) {
+    free(c);
+    return rc;
+  }
+  if (strcmp(u->scheme, "https") == 0) {
+    rc = cl->tls ? tls_connect(&c->tls, cl->tls, &h->tls, c->sock, u->host, deadline, errbuf, errlen)
+                 : (snprintf(errbuf, errlen, "tls: not available"), TLS_FAILED);
+    if (rc != 0) {
+      c->tls = NULL;
+      conn_close(c);
+      return rc;
+    }
+  }
+  *out = c;
+  return 0;
+}
+
 /* Whether a failed attempt on a reused connection may be sent again: the
  * server closed it before answering. */
 static int stale(int rc, const struct http_resp *p) {
-  return p->received == 0 && (rc == WEFT_EPIPE || rc == WEFT_ECONNRESET || rc == PARSE_FAILED);
+  return p->received == 0 &&
+         (rc == WEFT_EPIPE || rc == WEFT_ECONNRESET || rc == PARSE_FAILED || rc == TLS_FAILED);
 }
 
 /* Move p's outcome into r. */
@@ -85,6 +134,8 @@ static void fill(struct response *r, struct http_resp *p, int rc) {
   if (rc == PARSE_FAILED) {
     snprintf(r->errbuf, sizeof r->errbuf, "%s", p->error);
     r->error = r->errbuf;
+  } else if (rc == TLS_FAILED) {
+    r->error = r->errbuf; /* written by the TLS layer */
   } else if (rc < 0) {
     r->error = client_strerror(rc, r->errbuf, sizeof r->errbuf);
     r->cancelled = rc == WEFT_ECANCELED;
@@ -95,7 +146,7 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
                 int keep_all, http_sink_fn sink, void *sink_arg, struct response *r) {
   struct buf req = BUF_INIT;
   struct http_resp p;
-  weft_sock *s = NULL;
+  struct conn *cn = NULL;
   int64_t start, deadline;
   int rc;
 
@@ -114,23 +165,25 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
   http_resp_init(&p, max_body, keep_all, sink, sink_arg);
   rc = buf_failed(&req) ? WEFT_ENOMEM : 0;
   for (int attempt = 0; rc == 0; attempt++) {
-    int reused = attempt == 0 && (s = host_take_idle(c->hosts, h)) != NULL;
-    if (!s && (rc = weft_tcp_connect(&s, u->host, u->port, deadline)) != 0) {
-      s = NULL;
+    int reused = attempt == 0 && (cn = host_take_idle(c->hosts, h)) != NULL;
+    if (!cn && (rc = conn_open(c, h, u, deadline, &cn, r->errbuf, sizeof r->errbuf)) != 0) {
+      cn = NULL;
       break;
     }
-    rc = exchange(s, &req, &p, deadline);
+    rc = exchange(cn, &req, &p, deadline, r->errbuf, sizeof r->errbuf);
     if (!reused || !stale(rc, &p))
       break;
-    weft_sock_close(s); /* closed by the server while idle: once more, afresh */
-    s = NULL;
+    conn_close(cn); /* closed by the server while idle: once more, afresh */
+    cn = NULL;
     http_resp_destroy(&p);
     http_resp_init(&p, max_body, keep_all, sink, sink_arg);
     rc = 0;
   }
   fill(r, &p, rc);
+  if (cn && cn->tls)
+    r->tls = tls_version(cn->tls);
   r->ms = weft_now() - start;
-  host_release(c->hosts, h, s, rc == 0 && p.keep_alive && p.extra == 0);
+  host_release(c->hosts, h, cn, rc == 0 && p.keep_alive && p.extra == 0);
   http_resp_destroy(&p);
   buf_free(&req);
 }

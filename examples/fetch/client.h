@@ -15,6 +15,7 @@
 
 struct client {
   struct hosts *hosts;
+  struct tls_config *tls; /* for https: URLs; NULL: they fail */
   int64_t timeout_ms; /* the deadline of one request, from its start */
   char agent[48];     /* the User-Agent value */
 };
@@ -28,19 +29,21 @@ struct response {
   char *body;     /* the kept body (NUL-terminated; keep_all only), or NULL */
   size_t body_len;
   char *location;    /* the Location header, or NULL */
+  const char *tls;   /* https: the negotiated protocol ("TLSv1.3"), else NULL */
   const char *error; /* NULL on success, else why it failed, in a record's words */
   int cancelled;     /* the task was cancelled: error is "cancelled" */
   char errbuf[96];   /* storage for a composed error */
 };
 
-/* Set up c for requests through hosts. Any thread. */
-void client_init(struct client *c, struct hosts *hosts, int64_t timeout_ms);
+/* Set up c for requests through hosts; tls (may be NULL) serves https:. Any thread. */
+void client_init(struct client *c, struct hosts *hosts, struct tls_config *tls,
+                 int64_t timeout_ms);
 
 /*
- * GET u (an http URL) from its server h: wait for a lease on h, then, with
- * the deadline start + timeout over resolving, connecting, sending and the
- * whole response, send the request on an idle connection or a new one and
- * read the response. A reused connection the server closed before any
+ * GET u (an http or https URL) from its server h: wait for a lease on h,
+ * then, with the deadline start + timeout over resolving, connecting, the
+ * TLS handshake, sending and the whole response, send the request on an
+ * idle connection or a new one and read the response. A reused connection the server closed before any
  * byte of the response arrived is retried once on a new connection (sink
  * has seen nothing of it then). max_body bounds the body. The body is
  * kept when keep_all; otherwise that of a 2xx text/html response goes to

@@ -125,6 +125,7 @@ struct result {
   uint64_t bytes;
   int64_t ms;
   size_t links;
+  const char *tls;   /* or NULL: the protocol of an https: response (static) */
   const char *error; /* or NULL; points to errbuf */
   char errbuf[128];
 };
@@ -135,7 +136,7 @@ struct crawl {
   int progress;              /* immutable: draw the progress line */
   struct hosts hosts;        /* any task (its own locks) */
   struct client client;      /* immutable */
-  struct strmap start_hosts; /* keys of the start URLs' servers; read-only after crawl_start */
+  struct strmap start_hosts; /* the start URLs' host names; read-only after crawl_start */
   struct item_list seeds; /* the start URLs: main task until crawl_start, then the dispatcher's */
   weft_chan *frontier;    /* struct item *, unbuffered: dispatcher -> crawlers */
   weft_chan *events;      /* struct event: crawlers -> dispatcher */
@@ -227,13 +228,15 @@ static int is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-/* Whether url is crawled: http with a host, on a start server unless --offsite. */
+/* Whether url is crawled: http or https with a host, on a start host (by
+ * name: another port or scheme of it counts, as an http: site that moved
+ * to https: must) unless --offsite. */
 static int followable(const struct crawl *c, const char *url) {
   struct url u;
   int ok;
-  if (!url_is_scheme(url, "http"))
+  if (!url_is_scheme(url, "http") && !url_is_scheme(url, "https"))
     return 0;
-  ok = url_split(url, &u) == 0 && (c->o->offsite || strmap_has(&c->start_hosts, u.key));
+  ok = url_split(url, &u) == 0 && (c->o->offsite || strmap_has(&c->start_hosts, u.host));
   url_parts_free(&u);
   return ok;
 }
@@ -245,15 +248,14 @@ static int read_robots(struct crawl *c, struct host *h, const struct url *page) 
   size_t max = c->o->max_body < ROBOTS_MAX_BODY ? (size_t)c->o->max_body : ROBOTS_MAX_BODY;
   char *url;
   int rc = 0;
-  if (asprintf(&url, "http://%s/robots.txt", page->authority) < 0)
+  if (asprintf(&url, "%s://%s/robots.txt", page->scheme, page->authority) < 0)
     return 0;
   for (int hops = 0; hops <= MAX_REDIRECTS; hops++) {
     struct url u;
     struct host *rh;
     struct response r;
     char *next;
-    if (url_split(url, &u) != 0 || strcmp(u.scheme, "http") != 0 ||
-        !(rh = hosts_get(&c->hosts, u.key))) {
+    if (url_split(url, &u) != 0 || !(rh = hosts_get(&c->hosts, u.origin))) {
       url_parts_free(&u);
       break;
     }
@@ -337,8 +339,7 @@ static void offer_links(struct crawl *c, const struct item *it, struct links_sca
   res->links = l.len;
   for (size_t i = 0; it->depth < c->o->depth && i < l.len; i++) {
     const char *u = l.urls[i];
-    if ((own > 0 && strncmp(u, it->url, own) == 0 && url_is_scheme(u, "http")) ||
-        followable(c, u))
+    if ((own > 0 && strncmp(u, it->url, own) == 0) || followable(c, u))
       list_push(found, item_new(l.urls[i], it->depth + 1, 0, NULL));
     if (i % 1024 == 1023)
       weft_yield(); /* a page of 100,000 links: let the worker's other tasks run */
@@ -361,6 +362,7 @@ static void request(struct crawl *c, const struct item *it, struct host *h, cons
   res->status = r.status;
   res->bytes = r.bytes;
   res->ms = r.ms;
+  res->tls = r.tls;
   if (r.error)
     set_error(res, r.error);
   else if (is_redirect(r.status))
@@ -391,11 +393,11 @@ static struct result *process(struct crawl *c, const struct item *it, struct ite
     return NULL;
   if (it->error)
     return set_error(res, it->error);
-  if ((rc = url_split(it->url, &u)) != 0 || strcmp(u.scheme, "http") != 0) {
+  if ((rc = url_split(it->url, &u)) != 0) {
     url_parts_free(&u);
     return set_error(res, rc == URL_ENOMEM ? "out of memory" : "invalid URL");
   }
-  if (!(h = hosts_get(&c->hosts, u.key))) {
+  if (!(h = hosts_get(&c->hosts, u.origin))) {
     url_parts_free(&u);
     return set_error(res, "out of memory");
   }
@@ -518,8 +520,8 @@ static void *dispatcher(void *arg) {
 /* ---- records (the writer task) ---- */
 
 static void emit(struct crawl *c, struct buf *out, struct result *res) {
-  struct record rec = {res->url,   res->status, res->bytes,    res->ms,
-                       res->depth, res->links,  res->redirect, res->error};
+  struct record rec = {res->url,   res->status, res->bytes,    res->ms,      res->depth,
+                       res->links, res->redirect, res->tls, res->error};
   record_format(out, &rec);
   c->pages++;
   c->errors += res->error != NULL;
@@ -603,7 +605,7 @@ static void *writer(void *arg) {
 
 /* ---- the crawl ---- */
 
-struct crawl *crawl_new(const struct options *o) {
+struct crawl *crawl_new(const struct options *o, struct tls_config *tls) {
   struct crawl *c = calloc(1, sizeof *c);
   long idle_max = o->concurrency * 2 > 64 ? o->concurrency * 2 : 64;
   if (!c)
@@ -612,7 +614,7 @@ struct crawl *crawl_new(const struct options *o) {
   c->out_fd = -1;
   c->progress = !o->quiet && isatty(2);
   hosts_init(&c->hosts, o->per_host, idle_max);
-  client_init(&c->client, &c->hosts, o->timeout_ms);
+  client_init(&c->client, &c->hosts, tls, o->timeout_ms);
   strmap_init(&c->start_hosts);
   list_init(&c->seeds);
   pthread_mutex_init(&c->stop_lock, NULL);
@@ -632,12 +634,12 @@ struct crawl *crawl_new(const struct options *o) {
   return c;
 }
 
-/* Note the server of the http URL url as a start server. Returns 0,
+/* Note the host of the http(s) URL url as a start host. Returns 0,
  * URL_EINVAL (no host), URL_ENOMEM. */
 static int add_start_host(struct crawl *c, const char *url) {
   struct url u;
   int rc = url_split(url, &u);
-  if (rc == 0 && strmap_add(&c->start_hosts, u.key, NULL) < 0)
+  if (rc == 0 && strmap_add(&c->start_hosts, u.host, NULL) < 0)
     rc = URL_ENOMEM;
   url_parts_free(&u);
   return rc;
@@ -652,10 +654,8 @@ int crawl_add_start(struct crawl *c, const char *raw) {
     return -1;
   if (rc != 0)
     error = "invalid URL";
-  else if (url_is_scheme(url, "https"))
-    error = "HTTPS is not supported yet";
-  else if (!url_is_scheme(url, "http"))
-    error = "unsupported URL scheme (fetch crawls http: only)";
+  else if (!url_is_scheme(url, "http") && !url_is_scheme(url, "https"))
+    error = "unsupported URL scheme (fetch crawls http: and https:)";
   else if ((rc = add_start_host(c, url)) == URL_ENOMEM)
     error = "out of memory";
   else if (rc != 0)

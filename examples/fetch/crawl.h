@@ -7,6 +7,7 @@
 #define FETCH_CRAWL_H
 
 #include "cli.h"
+#include "tls.h"
 
 struct crawl;
 
@@ -15,7 +16,7 @@ struct crawl;
 
 /* A crawl configured by o (which must outlive it). NULL when out of
  * memory. Any thread. */
-struct crawl *crawl_new(const struct options *o);
+struct crawl *crawl_new(const struct options *o, struct tls_config *tls);
 
 /*
  * Add a start URL (as the user wrote it) before crawl_start. One fetch

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "crawl.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,11 +124,19 @@ static int out_of_memory(void) {
 /* The crawl, as weft's main task. Returns the exit status. */
 static int run(void *arg) {
   const struct options *o = arg;
-  struct crawl *c = crawl_new(o);
+  struct tls_config *tls;
+  struct crawl *c;
   weft_task *watcher;
+  char err[512];
   int fd = 1, rc = 0;
-  if (!c)
+  if (tls_config_new(&tls, o->ca_file, o->insecure, err, sizeof err) != 0) {
+    fprintf(stderr, "%s\n", err);
+    return 2;
+  }
+  if (!(c = crawl_new(o, tls))) {
+    tls_config_free(tls);
     return out_of_memory();
+  }
   for (size_t i = 0; i < o->nurls && rc == 0; i++)
     if (crawl_add_start(c, o->urls[i]) != 0)
       rc = out_of_memory();
@@ -159,6 +168,7 @@ out_close_output:
     weft_file_close(fd);
 out_free_crawl:
   crawl_free(c);
+  tls_config_free(tls);
   return rc;
 }
 

@@ -25,14 +25,20 @@ int hosts_init(struct hosts *t, long per_host, long idle_max) {
   return 0;
 }
 
+void conn_close(struct conn *c) {
+  tls_free(c->tls);
+  weft_sock_close(c->sock);
+  free(c);
+}
+
 static void host_free(void *p) {
   struct host *h = p;
   struct conn *c, *next;
   for (c = h->idle; c; c = next) {
     next = c->next;
-    weft_sock_close(c->sock);
-    free(c);
+    conn_close(c);
   }
+  tls_cache_destroy(&h->tls);
   weft_sem_free(h->slots);
   weft_mutex_free(h->robots_lock);
   pthread_mutex_destroy(&h->lock);
@@ -51,6 +57,7 @@ static struct host *host_new(const char *key, long per_host) {
   if (!h)
     return NULL;
   pthread_mutex_init(&h->lock, NULL);
+  tls_cache_init(&h->tls);
   if (!(h->key = strdup(key)) || weft_sem_new(&h->slots, (unsigned long)per_host) != 0 ||
       weft_mutex_new(&h->robots_lock) != 0) {
     host_free(h);
@@ -82,35 +89,29 @@ struct host *hosts_get(struct hosts *t, const char *key) {
 
 int host_lease(struct host *h) { return weft_sem_wait(h->slots, -1); }
 
-weft_sock *host_take_idle(struct hosts *t, struct host *h) {
+struct conn *host_take_idle(struct hosts *t, struct host *h) {
   struct conn *c;
-  weft_sock *s = NULL;
   pthread_mutex_lock(&h->lock);
   if ((c = h->idle))
     h->idle = c->next;
   pthread_mutex_unlock(&h->lock);
-  if (c) {
+  if (c)
     atomic_fetch_sub(&t->idle, 1);
-    s = c->sock;
-    free(c);
-  }
-  return s;
+  return c;
 }
 
-void host_release(struct hosts *t, struct host *h, weft_sock *s, int reusable) {
-  struct conn *c = NULL;
-  if (s && reusable && atomic_fetch_add(&t->idle, 1) < t->idle_max) {
-    if ((c = malloc(sizeof *c))) {
-      c->sock = s;
-      pthread_mutex_lock(&h->lock);
-      c->next = h->idle;
-      h->idle = c;
-      pthread_mutex_unlock(&h->lock);
-    }
-  }
-  if (s && reusable && !c)
+void host_release(struct hosts *t, struct host *h, struct conn *c, int reusable) {
+  int kept = 0;
+  if (c && reusable && atomic_fetch_add(&t->idle, 1) < t->idle_max) {
+    pthread_mutex_lock(&h->lock);
+    c->next = h->idle;
+    h->idle = c;
+    pthread_mutex_unlock(&h->lock);
+    kept = 1;
+  } else if (c && reusable) {
     atomic_fetch_sub(&t->idle, 1);
-  if (s && !c)
-    weft_sock_close(s);
+  }
+  if (c && !kept)
+    conn_close(c);
   weft_sem_post(h->slots);
 }

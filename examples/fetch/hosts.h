@@ -1,5 +1,5 @@
 /*
- * hosts.h - what fetch keeps per server (host:port): a connection pool
+ * hosts.h - what fetch keeps per server (scheme, host and port): a connection pool
  * with a limit on open connections, and the server's robots.txt rules.
  *
  * The pool: a request first takes a lease (host_lease, a unit of the
@@ -13,6 +13,7 @@
 #define FETCH_HOSTS_H
 
 #include "strmap.h"
+#include "tls.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,14 +21,19 @@
 
 struct robots;
 
-/* An idle connection. */
+/* A connection to a server: plain, or TLS over the socket. */
 struct conn {
   weft_sock *sock;
-  struct conn *next;
+  struct tls *tls;   /* NULL for http: */
+  struct conn *next; /* in the idle list */
 };
 
+/* Close c and free it. May switch (the socket's close); never fails. */
+void conn_close(struct conn *c);
+
 struct host {
-  char *key;               /* host:port; immutable */
+  char *key;               /* scheme://host:port; immutable */
+  struct tls_cache tls;    /* the last TLS session, for https: servers */
   weft_sem *slots;         /* one unit per connection that may be open */
   pthread_mutex_t lock;    /* guards idle; held for a few instructions, never across a switch */
   struct conn *idle;       /* under lock: idle connections, the most recently used first */
@@ -59,14 +65,14 @@ struct host *hosts_get(struct hosts *t, const char *key);
 int host_lease(struct host *h);
 
 /* Under a lease: an idle connection of h, or NULL when there is none. */
-weft_sock *host_take_idle(struct hosts *t, struct host *h);
+struct conn *host_take_idle(struct hosts *t, struct host *h);
 
 /*
- * End a lease: s (may be NULL) goes back to h's idle list when reusable
+ * End a lease: c (may be NULL) goes back to h's idle list when reusable
  * and the table has room for it, else it is closed. Never fails and never
  * waits for anything but the socket's close, so a cancelled task may call
  * it. May switch (the close).
  */
-void host_release(struct hosts *t, struct host *h, weft_sock *s, int reusable);
+void host_release(struct hosts *t, struct host *h, struct conn *c, int reusable);
 
 #endif

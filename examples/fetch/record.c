@@ -76,6 +76,10 @@ void record_format(struct buf *b, const struct record *r) {
     buf_puts(b, ",\"redirect\":");
     json_string(b, r->redirect);
   }
+  if (r->tls) {
+    buf_puts(b, ",\"tls\":");
+    json_string(b, r->tls);
+  }
   if (r->error) {
     buf_puts(b, ",\"error\":");
     json_string(b, r->error);

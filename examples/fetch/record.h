@@ -25,6 +25,7 @@ struct record {
   int depth;
   size_t links;         /* distinct links found on the page */
   const char *redirect; /* NULL: none */
+  const char *tls;      /* NULL: not https; else the protocol, "TLSv1.3" */
   const char *error;    /* NULL: none */
 };
 

@@ -334,11 +334,13 @@ static int split_parsed(const UriUriA *u, struct url *p) {
       p->port = NULL;
     if (asprintf(&p->key, "%s%s%s:%ld", l, p->host, r, port) < 0)
       p->key = NULL;
+    if (!p->key || asprintf(&p->origin, "%s://%s", p->scheme, p->key) < 0)
+      p->origin = NULL;
     if ((unsigned long)port == dport ? asprintf(&p->authority, "%s%s%s", l, p->host, r) < 0
                                      : asprintf(&p->authority, "%s", p->key) < 0)
       p->authority = NULL;
   }
-  return p->port && p->key && p->authority ? 0 : URL_ENOMEM;
+  return p->port && p->key && p->origin && p->authority ? 0 : URL_ENOMEM;
 }
 
 int url_split(const char *url, struct url *p) {
@@ -360,6 +362,7 @@ void url_parts_free(struct url *p) {
   free(p->port);
   free(p->authority);
   free(p->key);
+  free(p->origin);
   free(p->target);
   memset(p, 0, sizeof *p);
 }

@@ -60,7 +60,8 @@ struct url {
   char *host;      /* for the resolver: an IPv6 literal without brackets */
   char *port;      /* decimal, the scheme's default when the URL has none */
   char *authority; /* the Host header: host (in brackets if IPv6), ":port" unless default */
-  char *key;       /* host:port, the port always present: names the server */
+  char *key;       /* host:port, the port always present */
+  char *origin;    /* scheme://host:port: names the server (its pool, its robots.txt) */
   char *target;    /* the request target: path and query, at least "/" */
 };
 

@@ -70,9 +70,14 @@ fetch_run "not a URL" 10 'check(code == 2 or all("error" in r for r in records) 
   --exit 0,2 -- -q -o - --no-robots "::::"
 
 # Start URLs fetch cannot use: each one a record with an error, exit 0.
-fetch_run https 10 'one("https://127.0.0.1:%d/ok" % port, status=0, error="https")
+# An https: URL to this plain-HTTP server fails its handshake (the server
+# waits for a request line that never comes, so the handshake times out).
+fetch_run "https to plain HTTP" 10 'one("https://127.0.0.1:%d/ok" % port, status=0, error="tls: ")
 check(len(records) == 1, "one record expected")' \
-  -- -q -o - --no-robots "https://127.0.0.1:$port/ok"
+  -- -q -o - --no-robots -t 1000 "https://127.0.0.1:$port/ok"
+fetch_run "other scheme" 10 'check(len(records) == 1 and "unsupported URL scheme" in records[0].get("error", ""),
+      "one record with an unsupported-scheme error expected")' \
+  -- -q -o - --no-robots "ftp://127.0.0.1:$port/ok"
 free=$(python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 fetch_run refused 10 "one('http://127.0.0.1:$free/', status=0, error='refused')
