@@ -909,21 +909,21 @@ END_TEST
 
 START_TEST(test_fetch_record_format) {
   struct buf b = BUF_INIT;
-  struct record ok = {"http://h/a", 200, 1234, 56, 1, 7, NULL, NULL, NULL};
-  struct record moved = {"http://h/\"x\"", 302, 0, 3, 0, 0, "http://h/y", NULL,
+  struct record ok = {"http://h/a", 200, 1234, 1234, 56, 1, 7, NULL, NULL, NULL};
+  struct record moved = {"http://h/\"x\"", 302, 0, 0, 3, 0, 0, "http://h/y", NULL,
                          "too many redirects"};
-  struct record secure = {"https://h/", 200, 1, 2, 0, 0, NULL, "TLSv1.3", NULL};
+  struct record secure = {"https://h/", 200, 10, 1, 2, 0, 0, NULL, "TLSv1.3", NULL};
   record_format(&b, &ok);
-  ck_assert_str_eq(b.data, "{\"url\":\"http://h/a\",\"status\":200,\"bytes\":1234,\"ms\":56,"
+  ck_assert_str_eq(b.data, "{\"url\":\"http://h/a\",\"status\":200,\"bytes\":1234,\"wire_bytes\":1234,\"ms\":56,"
                            "\"depth\":1,\"links\":7}\n");
   buf_reset(&b);
   record_format(&b, &moved);
-  ck_assert_str_eq(b.data, "{\"url\":\"http://h/\\\"x\\\"\",\"status\":302,\"bytes\":0,\"ms\":3,"
+  ck_assert_str_eq(b.data, "{\"url\":\"http://h/\\\"x\\\"\",\"status\":302,\"bytes\":0,\"wire_bytes\":0,\"ms\":3,"
                            "\"depth\":0,\"links\":0,\"redirect\":\"http://h/y\","
                            "\"error\":\"too many redirects\"}\n");
   buf_reset(&b);
   record_format(&b, &secure);
-  ck_assert_str_eq(b.data, "{\"url\":\"https://h/\",\"status\":200,\"bytes\":1,\"ms\":2,"
+  ck_assert_str_eq(b.data, "{\"url\":\"https://h/\",\"status\":200,\"bytes\":10,\"wire_bytes\":1,\"ms\":2,"
                            "\"depth\":0,\"links\":0,\"tls\":\"TLSv1.3\"}\n");
   buf_free(&b);
 }

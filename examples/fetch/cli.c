@@ -36,6 +36,8 @@ const char cli_usage[] =
     "      --no-robots       do not read /robots.txt\n"
     "      --ca-file FILE    https: also trust the PEM certificates in FILE\n"
     "      --insecure        https: do not verify certificates or host names\n"
+    "      --no-compression  ask for bodies as they are (default: gzip, deflate,\n"
+    "                        br, decoded as they arrive)\n"
     "  -i, --input FILE      start URLs, one per line ('-' = stdin), in addition to\n"
     "                        URL...\n"
     "  -o, --output FILE     one JSON object per requested URL, one per line\n"
@@ -43,7 +45,8 @@ const char cli_usage[] =
     "  -q, --quiet           no progress line\n"
     "  -h, --help            this text\n"
     "\n"
-    "A record: {\"url\":...,\"status\":200,\"bytes\":N,\"ms\":N,\"depth\":N,\"links\":N},\n"
+    "A record: {\"url\":...,\"status\":200,\"bytes\":N,\"wire_bytes\":N,\"ms\":N,\"depth\":N,\n"
+    "\"links\":N} (bytes: the body decoded; wire_bytes: as received),\n"
     "with \"redirect\" on a 3xx, \"tls\" (the protocol) for https:, and \"error\"\n"
     "when the request failed (\"tls: ...\" for a TLS failure). A URL that\n"
     "robots.txt disallows is not requested; only a start URL then gets a record\n"
@@ -52,7 +55,8 @@ const char cli_usage[] =
     "ran (failed pages are in the records), 1 when the records could not be\n"
     "written, 2 on a usage error.\n";
 
-enum { OPT_PER_HOST = 256, OPT_OFFSITE, OPT_MAX_BODY, OPT_NO_ROBOTS, OPT_CA_FILE, OPT_INSECURE };
+enum { OPT_PER_HOST = 256, OPT_OFFSITE, OPT_MAX_BODY, OPT_NO_ROBOTS, OPT_CA_FILE, OPT_INSECURE,
+       OPT_NO_COMPRESSION };
 
 static const struct option longopts[] = {
     {"concurrency", required_argument, NULL, 'c'},
@@ -66,6 +70,7 @@ static const struct option longopts[] = {
     {"no-robots", no_argument, NULL, OPT_NO_ROBOTS},
     {"ca-file", required_argument, NULL, OPT_CA_FILE},
     {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"no-compression", no_argument, NULL, OPT_NO_COMPRESSION},
     {"input", required_argument, NULL, 'i'},
     {"output", required_argument, NULL, 'o'},
     {"quiet", no_argument, NULL, 'q'},
@@ -153,6 +158,7 @@ static void defaults(struct options *o) {
   o->per_host = 8;
   o->max_body = 10485760;
   o->robots = 1;
+  o->compress = 1;
   o->output = "-";
 }
 
@@ -196,6 +202,7 @@ int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen
     case OPT_NO_ROBOTS: o->robots = 0; break;
     case OPT_CA_FILE: o->ca_file = optarg; break;
     case OPT_INSECURE: o->insecure = 1; break;
+    case OPT_NO_COMPRESSION: o->compress = 0; break;
     case 'i': o->input = optarg; break;
     case 'o': o->output = optarg; break;
     case 'q': o->quiet = 1; break;

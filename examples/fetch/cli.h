@@ -19,6 +19,7 @@ struct options {
   int robots;         /* 0 with --no-robots */
   const char *ca_file; /* --ca-file: more trusted certificates (PEM), or NULL */
   int insecure;        /* --insecure: no certificate or host name checks */
+  int compress;        /* 0 with --no-compression: ask for identity only */
   const char *input;  /* -i: a file of start URLs ("-" = stdin), or NULL */
   const char *output; /* -o: where records go ("-" = stdout) */
   int quiet;          /* -q: no progress line */

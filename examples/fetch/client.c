@@ -24,6 +24,7 @@ void client_init(struct client *c, struct hosts *hosts, struct tls_config *tls,
                  int64_t timeout_ms) {
   c->hosts = hosts;
   c->tls = tls;
+  c->compress = 1;
   c->timeout_ms = timeout_ms;
   snprintf(c->agent, sizeof c->agent, "weft-fetch/%s", weft_version());
 }
@@ -126,6 +127,7 @@ static int stale(int rc, const struct http_resp *p) {
 static void fill(struct response *r, struct http_resp *p, int rc) {
   r->status = p->status;
   r->bytes = p->body_bytes;
+  r->wire_bytes = p->wire_bytes;
   r->html = p->html;
   r->body = p->body;
   r->body_len = p->body_len;
@@ -159,9 +161,9 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
   start = weft_now();
   deadline = start + c->timeout_ms;
   buf_printf(&req,
-             "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept-Encoding: identity\r\n"
+             "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept-Encoding: %s\r\n"
              "Connection: keep-alive\r\n\r\n",
-             u->target, u->authority, c->agent);
+             u->target, u->authority, c->agent, c->compress ? "gzip, deflate, br" : "identity");
   http_resp_init(&p, max_body, keep_all, sink, sink_arg);
   rc = buf_failed(&req) ? WEFT_ENOMEM : 0;
   for (int attempt = 0; rc == 0; attempt++) {

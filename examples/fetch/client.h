@@ -16,6 +16,7 @@
 struct client {
   struct hosts *hosts;
   struct tls_config *tls; /* for https: URLs; NULL: they fail */
+  int compress;           /* ask for gzip, deflate and br */
   int64_t timeout_ms; /* the deadline of one request, from its start */
   char agent[48];     /* the User-Agent value */
 };
@@ -23,7 +24,8 @@ struct client {
 /* What one GET came to. */
 struct response {
   int status;     /* 0 unless a status line arrived */
-  uint64_t bytes; /* body bytes received */
+  uint64_t bytes; /* body bytes, decoded */
+  uint64_t wire_bytes; /* body bytes as received */
   int64_t ms;     /* from the start of the request to its end */
   int html;       /* Content-Type: text/html */
   char *body;     /* the kept body (NUL-terminated; keep_all only), or NULL */

@@ -122,7 +122,7 @@ struct result {
   char *url;
   char *redirect; /* or NULL */
   int status, depth;
-  uint64_t bytes;
+  uint64_t bytes, wire_bytes;
   int64_t ms;
   size_t links;
   const char *tls;   /* or NULL: the protocol of an https: response (static) */
@@ -361,6 +361,7 @@ static void request(struct crawl *c, const struct item *it, struct host *h, cons
   client_get(&c->client, h, u, (size_t)c->o->max_body, 0, scan_feed, &scan, &r);
   res->status = r.status;
   res->bytes = r.bytes;
+  res->wire_bytes = r.wire_bytes;
   res->ms = r.ms;
   res->tls = r.tls;
   if (r.error)
@@ -520,8 +521,8 @@ static void *dispatcher(void *arg) {
 /* ---- records (the writer task) ---- */
 
 static void emit(struct crawl *c, struct buf *out, struct result *res) {
-  struct record rec = {res->url,   res->status, res->bytes,    res->ms,      res->depth,
-                       res->links, res->redirect, res->tls, res->error};
+  struct record rec = {res->url,   res->status,   res->bytes, res->wire_bytes, res->ms,
+                       res->depth, res->links, res->redirect, res->tls,   res->error};
   record_format(out, &rec);
   c->pages++;
   c->errors += res->error != NULL;
@@ -615,6 +616,7 @@ struct crawl *crawl_new(const struct options *o, struct tls_config *tls) {
   c->progress = !o->quiet && isatty(2);
   hosts_init(&c->hosts, o->per_host, idle_max);
   client_init(&c->client, &c->hosts, tls, o->timeout_ms);
+  c->client.compress = o->compress;
   strmap_init(&c->start_hosts);
   list_init(&c->seeds);
   pthread_mutex_init(&c->stop_lock, NULL);

@@ -84,6 +84,10 @@ static void classify(struct http_resp *r) {
   } else if (n == 12 && strncasecmp(r->name, "content-type", 12) == 0 && !r->content_type) {
     r->field = HTTP_FIELD_CONTENT_TYPE;
     r->value = &r->content_type;
+  } else if (n == 16 && strncasecmp(r->name, "content-encoding", 16) == 0 &&
+             !r->content_encoding) {
+    r->field = HTTP_FIELD_CONTENT_ENCODING;
+    r->value = &r->content_encoding;
   }
 }
 
@@ -96,6 +100,25 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
       return fail(r, "out of memory");
   }
   if (r->value && append(r->value, at, len) != 0)
+    return fail(r, "out of memory");
+  return 0;
+}
+
+static int body_out(void *arg, const char *at, size_t len);
+
+/* A body with a Content-Encoding is decoded as it arrives, into body_out;
+ * its decoded size is bounded by max_body as a plain body's is. */
+static int start_decoding(struct http_resp *r) {
+  enum decode_coding coding;
+  if (decode_coding_of(r->content_encoding, &coding) != 0) {
+    snprintf(r->errbuf, sizeof r->errbuf, "unsupported Content-Encoding: %.60s",
+             r->content_encoding);
+    return fail(r, r->errbuf);
+  }
+  if (coding == DECODE_IDENTITY)
+    return 0;
+  r->decoding = 1;
+  if (decoder_init(&r->dec, coding, r->max_body, body_out, r) != 0)
     return fail(r, "out of memory");
   return 0;
 }
@@ -114,7 +137,7 @@ static int on_headers_complete(http_parser *p) {
     return 1; /* no body, whatever the headers say */
   if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) && p->content_length > r->max_body)
     return fail(r, "body over --max-body");
-  return 0;
+  return start_decoding(r);
 }
 
 /* Keep len more body bytes. Returns 0 or -1 (out of memory). */
@@ -138,16 +161,39 @@ static int keep(struct http_resp *r, const char *at, size_t len) {
   return 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t len) {
-  struct http_resp *r = resp(p);
-  int over = len > r->max_body - r->body_bytes;
-  if (over)
-    len = r->max_body - r->body_bytes;
+/* Decoded body bytes: kept, or given to the sink. */
+static int body_out(void *arg, const char *at, size_t len) {
+  struct http_resp *r = arg;
   r->body_bytes += len;
   if (r->keep_all && len && keep(r, at, len) != 0)
-    return fail(r, "out of memory");
+    return -1;
   if (r->streaming && len && r->sink(r->sink_arg, at, len) != 0)
+    return -1;
+  return 0;
+}
+
+/* Why the decoder stopped, in a record's words. */
+static int decode_failed(struct http_resp *r, int err) {
+  if (err == DECODE_ETOOBIG)
+    return fail(r, "body over --max-body");
+  if (err == DECODE_ESINK)
     return fail(r, "out of memory");
+  snprintf(r->errbuf, sizeof r->errbuf, "%s", decoder_strerror(&r->dec, err));
+  return fail(r, r->errbuf);
+}
+
+static int on_body(http_parser *p, const char *at, size_t len) {
+  struct http_resp *r = resp(p);
+  int over = len > r->max_body - r->wire_bytes, rc;
+  if (over)
+    len = r->max_body - r->wire_bytes;
+  r->wire_bytes += len;
+  if (r->decoding)
+    rc = (rc = decoder_feed(&r->dec, at, len)) != 0 ? decode_failed(r, rc) : 0;
+  else
+    rc = body_out(r, at, len) != 0 ? fail(r, "out of memory") : 0;
+  if (rc != 0)
+    return rc;
   return over ? fail(r, "body over --max-body") : 0;
 }
 
@@ -155,18 +201,22 @@ static int on_body(http_parser *p, const char *at, size_t len) {
 static void reset_interim(struct http_resp *r) {
   free(r->location);
   free(r->content_type);
-  r->location = r->content_type = NULL;
+  free(r->content_encoding);
+  r->location = r->content_type = r->content_encoding = NULL;
   r->status = 0;
 }
 
 static int on_message_complete(http_parser *p) {
   struct http_resp *r = resp(p);
+  int rc;
   if (p->status_code == 101)
     return fail(r, "malformed response: unexpected 101 Switching Protocols");
   if (p->status_code / 100 == 1) {
     reset_interim(r);
     return 0;
   }
+  if (r->decoding && (rc = decoder_end(&r->dec)) != 0)
+    return decode_failed(r, rc);
   r->done = 1;
   r->keep_alive = http_should_keep_alive(p);
   http_parser_pause(p, 1); /* stop at the end of this response */
@@ -258,7 +308,11 @@ void http_resp_destroy(struct http_resp *r) {
   free(r->body);
   free(r->location);
   free(r->content_type);
-  r->body = r->location = r->content_type = NULL;
+  free(r->content_encoding);
+  if (r->decoding)
+    decoder_destroy(&r->dec);
+  r->decoding = 0;
+  r->body = r->location = r->content_type = r->content_encoding = NULL;
 }
 
 int http_is_html(const char *ct) {

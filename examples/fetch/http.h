@@ -9,6 +9,8 @@
 #ifndef FETCH_HTTP_H
 #define FETCH_HTTP_H
 
+#include "decode.h"
+
 #include <http_parser.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,12 +23,14 @@
 #define HTTP_DONE 1    /* the response is complete */
 #define HTTP_FAILED -1 /* it cannot be completed: see error */
 
-/* Takes the body of an HTML page as it arrives (see http_resp_init).
- * Returns 0, or nonzero to fail the response with "out of memory". */
-typedef int (*http_sink_fn)(void *arg, const char *data, size_t len);
 
 /* Which header the value being parsed belongs to. */
-enum http_field { HTTP_FIELD_OTHER, HTTP_FIELD_LOCATION, HTTP_FIELD_CONTENT_TYPE };
+enum http_field {
+  HTTP_FIELD_OTHER,
+  HTTP_FIELD_LOCATION,
+  HTTP_FIELD_CONTENT_TYPE,
+  HTTP_FIELD_CONTENT_ENCODING
+};
 
 struct http_resp {
   http_parser parser;
@@ -39,7 +43,8 @@ struct http_resp {
   int done;            /* the response is complete */
   int html;            /* Content-Type is text/html */
   int keep_alive;      /* once done: the connection may carry another request */
-  uint64_t body_bytes; /* body bytes received (chunked framing removed) */
+  uint64_t body_bytes; /* body bytes, decoded (see Content-Encoding below) */
+  uint64_t wire_bytes; /* body bytes as received (chunked framing removed) */
   http_sink_fn sink;   /* or NULL: gets the body of a 2xx text/html response */
   void *sink_arg;
   int streaming;       /* this response's body goes to sink */
@@ -48,6 +53,9 @@ struct http_resp {
   size_t body_cap;
   char *location;     /* the first Location header, or NULL */
   char *content_type; /* the first Content-Type header, or NULL */
+  char *content_encoding; /* the first Content-Encoding header, or NULL */
+  int decoding;       /* the body is decoded by dec (a coding other than identity) */
+  struct decoder dec;
   char name[16];      /* the start of the header name being parsed */
   size_t name_len;    /* its full length so far */
   int in_value;       /* the last callback was a header value */

@@ -20,7 +20,8 @@
 struct record {
   const char *url;
   int status;     /* 0 unless a status line arrived */
-  uint64_t bytes; /* body bytes received */
+  uint64_t bytes; /* body bytes, decoded */
+  uint64_t wire_bytes; /* body bytes as received */
   int64_t ms;     /* how long the request took */
   int depth;
   size_t links;         /* distinct links found on the page */
