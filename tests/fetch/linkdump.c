@@ -178,7 +178,8 @@ int main(int argc, char **argv) {
     char *data = read_file(argv[i], &len);
     feed(data, len, NULL, 0, &whole);
     printf("== %s\n", argv[i]);
-    fwrite(whole.data, 1, whole.len, stdout);
+    if (whole.len > 0) /* no listing yet: data may be NULL */
+      fwrite(whole.data, 1, whole.len, stdout);
     if (check_splits(argv[i], data, len, &whole, mode, &seed))
       status = 1;
     free(data);
