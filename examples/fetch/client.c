@@ -24,6 +24,8 @@ void client_init(struct client *c, struct hosts *hosts, struct tls_config *tls,
                  int64_t timeout_ms) {
   c->hosts = hosts;
   c->tls = tls;
+  c->own_tls = 0;
+  pthread_mutex_init(&c->tls_lock, NULL);
   c->compress = 1;
   c->timeout_ms = timeout_ms;
   snprintf(c->agent, sizeof c->agent, "weft-fetch/%s", weft_version());
@@ -91,6 +93,28 @@ static int exchange(struct conn *c, const struct buf *req, struct http_resp *p, 
   }
 }
 
+void client_destroy(struct client *c) {
+  if (c->own_tls)
+    tls_config_free(c->tls);
+  pthread_mutex_destroy(&c->tls_lock);
+}
+
+/* The TLS settings, made with the defaults on first use. NULL when they
+ * cannot be (out of memory, no trust store). Never switches: the lock is
+ * held only while OpenSSL reads the store. */
+static struct tls_config *client_tls(struct client *c, char *errbuf, size_t errlen) {
+  struct tls_config *cfg;
+  char err[256] = "fetch: cannot set up TLS";
+  pthread_mutex_lock(&c->tls_lock);
+  if (!c->tls && tls_config_new(&c->tls, NULL, 0, err, sizeof err) == 0)
+    c->own_tls = 1;
+  cfg = c->tls;
+  pthread_mutex_unlock(&c->tls_lock);
+  if (!cfg)
+    snprintf(errbuf, errlen, "tls: %.80s", err + (strncmp(err, "fetch: ", 7) == 0 ? 7 : 0));
+  return cfg;
+}
+
 /* Open a new connection to u's server h: TCP, then TLS for https. Returns
  * 0, TLS_FAILED (errbuf says why) or a weft error. */
 static int conn_open(struct client *cl, struct host *h, const struct url *u, int64_t deadline,
@@ -104,8 +128,9 @@ static int conn_open(struct client *cl, struct host *h, const struct url *u, int
     return rc;
   }
   if (strcmp(u->scheme, "https") == 0) {
-    rc = cl->tls ? tls_connect(&c->tls, cl->tls, &h->tls, c->sock, u->host, deadline, errbuf, errlen)
-                 : (snprintf(errbuf, errlen, "tls: not available"), TLS_FAILED);
+    struct tls_config *cfg = client_tls(cl, errbuf, errlen);
+    rc = cfg ? tls_connect(&c->tls, cfg, &h->tls, c->sock, u->host, deadline, errbuf, errlen)
+             : TLS_FAILED;
     if (rc != 0) {
       c->tls = NULL;
       conn_close(c);

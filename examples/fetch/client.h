@@ -11,11 +11,14 @@
 #include "url.h"
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 struct client {
   struct hosts *hosts;
-  struct tls_config *tls; /* for https: URLs; NULL: they fail */
+  struct tls_config *tls; /* for https: URLs; NULL: made at the first (client_tls) */
+  int own_tls;            /* tls was made here: client_destroy frees it */
+  pthread_mutex_t tls_lock; /* guards tls and own_tls while tls is NULL */
   int compress;           /* ask for gzip, deflate and br */
   int64_t timeout_ms; /* the deadline of one request, from its start */
   char agent[48];     /* the User-Agent value */
@@ -37,9 +40,15 @@ struct response {
   char errbuf[96];   /* storage for a composed error */
 };
 
-/* Set up c for requests through hosts; tls (may be NULL) serves https:. Any thread. */
+/* Set up c for requests through hosts; tls (may be NULL) serves https:.
+ * Without it the default settings (the system's trust store) are made at
+ * the first https: request: loading that store costs 4 MB that a crawl of
+ * http: sites never needs. Any thread. */
 void client_init(struct client *c, struct hosts *hosts, struct tls_config *tls,
                  int64_t timeout_ms);
+
+/* Free what c made. */
+void client_destroy(struct client *c);
 
 /*
  * GET u (an http or https URL) from its server h: wait for a lease on h,

@@ -742,6 +742,7 @@ int crawl_wait(struct crawl *c) {
 void crawl_free(struct crawl *c) {
   struct result *r, *next;
   hosts_destroy(&c->hosts);
+  client_destroy(&c->client);
   strmap_destroy(&c->start_hosts, NULL);
   items_free(c->seeds.head);
   for (r = c->late; r; r = next) {

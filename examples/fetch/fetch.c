@@ -124,12 +124,14 @@ static int out_of_memory(void) {
 /* The crawl, as weft's main task. Returns the exit status. */
 static int run(void *arg) {
   const struct options *o = arg;
-  struct tls_config *tls;
+  struct tls_config *tls = NULL;
   struct crawl *c;
   weft_task *watcher;
   char err[512];
   int fd = 1, rc = 0;
-  if (tls_config_new(&tls, o->ca_file, o->insecure, err, sizeof err) != 0) {
+  /* TLS options are checked now; without them the defaults are made at
+   * the first https: request (client.h). */
+  if ((o->ca_file || o->insecure) && tls_config_new(&tls, o->ca_file, o->insecure, err, sizeof err) != 0) {
     fprintf(stderr, "%s\n", err);
     return 2;
   }
