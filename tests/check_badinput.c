@@ -1057,7 +1057,9 @@ static int close_in_use_body(void *arg) {
   ck_assert_int_eq(weft_tcp_connect(&c, "127.0.0.1", port, SECONDS(10)), 0);
   ck_assert_int_eq(weft_tcp_accept(l, &s, SECONDS(10)), 0);
   ck_assert_int_eq(weft_spawn(&t, recv_on, c), 0);
-  ck_assert_int_eq(weft_sleep(50), 0); /* it waits in recv */
+  /* It waits in recv (closing before it got there would hand it a freed
+   * socket). */
+  ck_assert(wait_parked(t, SECONDS(60)));
   EXPECT(weft_sock_close(c), 0);
   ck_assert_int_eq(weft_join(t, &r), 0);
   ck_assert_int_eq((int)(intptr_t)r, WEFT_EBADF);

@@ -141,7 +141,7 @@ static int rendezvous_body(void *arg) {
   (void)arg;
   ck_assert_int_eq(weft_chan_new(&c, sizeof(long), 0), 0);
   ck_assert_int_eq(weft_spawn(&t, rendezvous_receiver, c), 0);
-  ck_assert_int_eq(weft_sleep(10), 0); /* the receiver is parked in recv */
+  ck_assert(wait_parked(t, weft_now() + 60000)); /* the receiver is parked in recv */
   ck_assert_int_eq(weft_chan_send(c, &v, -1), 0);
   ck_assert_int_eq(got_value, 77); /* the receiver has it when send returns */
   ck_assert_int_eq(weft_join(t, &r), 0);
@@ -185,7 +185,8 @@ static int close_body(void *arg) {
     ck_assert_int_eq(weft_spawn(&t[i], blocked_recv, rc), 0);
     ck_assert_int_eq(weft_spawn(&t[100 + i], blocked_send, sc), 0);
   }
-  ck_assert_int_eq(weft_sleep(50), 0); /* all 200 are parked */
+  for (int i = 0; i < 200; i++) /* all 200 are parked */
+    ck_assert(wait_parked(t[i], weft_now() + 60000));
   ck_assert_int_eq(weft_chan_free(rc), WEFT_EBUSY);
   ck_assert_int_eq(weft_chan_close(rc), 0);
   ck_assert_int_eq(weft_chan_close(sc), 0);
@@ -253,12 +254,12 @@ static int deadline_body(void *arg) {
   ck_assert_int_eq(weft_join(t, NULL), 0);
   /* cancellation of a parked receiver and a parked sender */
   ck_assert_int_eq(weft_spawn(&t, recv_forever, c), 0);
-  ck_assert_int_eq(weft_sleep(20), 0);
+  ck_assert(wait_parked(t, weft_now() + 60000));
   ck_assert_int_eq(weft_cancel(t), 0);
   ck_assert_int_eq(weft_join(t, &r), 0);
   ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
   ck_assert_int_eq(weft_spawn(&t, send_forever, c), 0);
-  ck_assert_int_eq(weft_sleep(20), 0);
+  ck_assert(wait_parked(t, weft_now() + 60000));
   ck_assert_int_eq(weft_cancel(t), 0);
   ck_assert_int_eq(weft_join(t, &r), 0);
   ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
@@ -484,7 +485,7 @@ static int select_race_body(void *arg) {
   weft_chan *e;
   ck_assert_int_eq(weft_chan_new(&e, sizeof(long), 0), 0);
   ck_assert_int_eq(weft_spawn(&x, select_forever, e), 0);
-  ck_assert_int_eq(weft_sleep(20), 0);
+  ck_assert(wait_parked(x, weft_now() + 60000));
   ck_assert_int_eq(weft_cancel(x), 0);
   ck_assert_int_eq(weft_join(x, &r), 0);
   ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);

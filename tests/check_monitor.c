@@ -462,8 +462,12 @@ static int io_handles_follow_sockets(void *arg) {
   (void)rt;
   ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 0), 0);
   ck_assert_int_eq(weft_spawn(&t, accept_one, l), 0);
-  weft_sleep(50); /* the accept is parked on a watch now */
-  weft_rt_stats(*(weft_rt **)arg, &st, NULL, 0);
+  /* The accept parks, and the I/O thread opens a watch for it. */
+  for (int64_t end = weft_now() + 30000;; weft_sleep(1)) {
+    weft_rt_stats(*(weft_rt **)arg, &st, NULL, 0);
+    if (st.io_handles >= 1 || weft_now() >= end)
+      break;
+  }
   ck_assert_uint_ge(st.io_handles, 1);
   snprintf(port, sizeof port, "%d", weft_sock_port(l));
   ck_assert_int_eq(weft_tcp_connect(&c, "127.0.0.1", port, -1), 0);
@@ -491,9 +495,10 @@ START_TEST(test_stats_count_io_handles_until_sockets_close) {
 }
 END_TEST
 
+/* Parks until the test has spawned every nap, so all are alive at once
+ * however slowly the spawning goes. */
 static void *nap(void *arg) {
-  (void)arg;
-  weft_sleep(300);
+  weft_wg_wait(arg, -1);
   return NULL;
 }
 
@@ -501,15 +506,21 @@ START_TEST(test_idle_workers_give_stacks_back) {
   weft_rt *rt = new_rt(2);
   long n = scaled(20000);
   weft_stats st;
+  weft_wg *all_spawned;
 
+  ck_assert_int_eq(weft_wg_new(&all_spawned), 0);
+  ck_assert_int_eq(weft_wg_add(all_spawned, 1), 0);
   for (long i = 0; i < n; i++)
-    ck_assert_int_eq(weft_rt_spawn(rt, NULL, nap, NULL), 0);
+    ck_assert_int_eq(weft_rt_spawn(rt, NULL, nap, all_spawned), 0);
+  ck_assert_int_eq(weft_wg_done(all_spawned), 0);
   ck_assert_int_eq(weft_rt_wait(rt), 0);
+  ck_assert_int_eq(weft_wg_free(all_spawned), 0);
   weft_rt_stats(rt, &st, NULL, 0);
   ck_assert_uint_ge(st.stacks_mapped, (uint64_t)n / 2); /* they were all alive at once */
-  /* Idle for longer than the trim delay: the stacks' chunks are unmapped. */
-  for (int i = 0; i < 40; i++) {
-    usleep(100 * 1000);
+  /* Idle for longer than the trim delay: the stacks' chunks are unmapped.
+   * The deadline only bounds a hang. */
+  for (int64_t end = weft_now() + 30000; weft_now() < end;) {
+    usleep(10 * 1000);
     weft_rt_stats(rt, &st, NULL, 0);
     if (st.stacks_mapped == 0)
       break;

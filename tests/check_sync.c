@@ -102,7 +102,7 @@ static int mutex_errors_body(void *arg) {
   ck_assert_int_eq(weft_mutex_free(m), WEFT_EBUSY);
   ck_assert_int_eq(weft_mutex_lock(m, weft_now() + 20), WEFT_ETIMEDOUT);
   ck_assert_int_eq(weft_spawn(&t, lock_forever, m), 0);
-  ck_assert_int_eq(weft_sleep(20), 0);
+  ck_assert(wait_parked(t, weft_now() + 60000));
   ck_assert_int_eq(weft_cancel(t), 0);
   ck_assert_int_eq(weft_join(t, &r), 0);
   ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
@@ -157,13 +157,21 @@ static int cond_body(void *arg) {
   ck_assert_int_eq(weft_cond_wait(b.c, b.m, -1), WEFT_EPERM); /* m not held */
   for (int i = 0; i < 10; i++)
     ck_assert_int_eq(weft_spawn(&t[i], consumer, &b), 0);
-  ck_assert_int_eq(weft_sleep(20), 0); /* all ten wait */
+  for (int i = 0; i < 10; i++) /* all ten wait */
+    ck_assert(wait_parked(t[i], weft_now() + 60000));
   /* signal: one item, one consumer */
   ck_assert_int_eq(weft_mutex_lock(b.m, -1), 0);
   b.items = 1;
   ck_assert_int_eq(weft_cond_signal(b.c), 0);
   ck_assert_int_eq(weft_mutex_unlock(b.m), 0);
-  ck_assert_int_eq(weft_sleep(20), 0);
+  /* Wait for the one it woke to take the item (woken is read under the
+   * mutex: it is not atomic). One item: nobody else can. */
+  for (int64_t end = weft_now() + 60000, woken = 0; woken < 1;) {
+    ck_assert(weft_now() < end && weft_sleep(1) == 0);
+    ck_assert_int_eq(weft_mutex_lock(b.m, -1), 0);
+    woken = b.woken;
+    ck_assert_int_eq(weft_mutex_unlock(b.m), 0);
+  }
   ck_assert_int_eq(b.woken, 1);
   /* broadcast: nine items, everyone else */
   ck_assert_int_eq(weft_mutex_lock(b.m, -1), 0);
@@ -180,7 +188,7 @@ static int cond_body(void *arg) {
   ck_assert_int_eq(weft_mutex_unlock(b.m), 0);
   /* cancellation: ECANCELED, with the mutex held again */
   ck_assert_int_eq(weft_spawn(&t[0], cond_cancelled, &b), 0);
-  ck_assert_int_eq(weft_sleep(20), 0);
+  ck_assert(wait_parked(t[0], weft_now() + 60000)); /* in the wait, not before its lock */
   ck_assert_int_eq(weft_cancel(t[0]), 0);
   ck_assert_int_eq(weft_join(t[0], &r), 0);
   ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
@@ -329,7 +337,8 @@ static int cancel_body(void *arg) {
   ck_assert_int_eq(weft_sem_new(&s, 0), 0);
   ck_assert_int_eq(weft_spawn(&a, wg_wait_forever, g), 0);
   ck_assert_int_eq(weft_spawn(&b, sem_wait_forever, s), 0);
-  ck_assert_int_eq(weft_sleep(20), 0);
+  ck_assert(wait_parked(a, weft_now() + 60000));
+  ck_assert(wait_parked(b, weft_now() + 60000));
   ck_assert_int_eq(weft_wg_free(g), WEFT_EBUSY);
   ck_assert_int_eq(weft_sem_free(s), WEFT_EBUSY);
   ck_assert_int_eq(weft_cancel(a), 0);

@@ -120,8 +120,7 @@ static int cancel_body(void *arg) {
   ck_assert_int_eq(weft_spawn(&victim, forever_yielding, NULL), 0);
   j.target = victim;
   ck_assert_int_eq(weft_spawn(&jt, joiner, &j), 0);
-  weft_yield();
-  weft_yield();
+  ck_assert(wait_parked(jt, weft_now() + 60000));
   ck_assert_int_eq(weft_cancel(jt), 0);
   ck_assert_int_eq(weft_join(jt, NULL), 0);
   ck_assert_int_eq(j.rc, WEFT_ECANCELED);
@@ -180,11 +179,9 @@ static int errors_body(void *arg) {
   ck_assert_int_eq(weft_spawn(&t, forever_yielding, NULL), 0);
   struct joiner_arg j = {.target = t};
   ck_assert_int_eq(weft_spawn(&u, joiner, &j), 0);
-  /* The joiner may run on the other worker: wait until it has started,
-   * then give it ample time to claim t (it does so at once). */
-  while (!atomic_load(&j.started))
-    weft_yield();
-  weft_sleep(200);
+  /* The joiner may run on the other worker: once it is parked in its
+   * join, it has claimed t. */
+  ck_assert(wait_parked(u, weft_now() + 60000));
   ck_assert_int_eq(weft_join(t, NULL), WEFT_EINVAL);
   ck_assert_int_eq(weft_detach(t), WEFT_EINVAL);
   ck_assert_int_eq(weft_cancel(t), 0);

@@ -6,9 +6,12 @@
 #define WEFT_TESTUTIL_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <weft.h>
+
+#include "runtime.h" /* white-box: a task's state, for wait_parked */
 
 /* Run body(arg) as the main task of a fresh runtime with n workers and
  * return what it returned. The runtime lives inside the forked test. */
@@ -39,6 +42,27 @@ static inline long scaled(long n) {
 #ifndef WEFT_ON_VALGRIND
 #define WEFT_ON_VALGRIND() 0
 #endif
+
+/*
+ * Wait until task t is parked in a blocking call and registered with its
+ * waker, or until deadline: true if it is. The replacement for sleeping a
+ * little and hoping the other task has got there. It reads the state that
+ * "park" step 2 (src/task.c) writes, then takes t->wait_lock, which step 2
+ * holds until publish has registered t, and looks again. Meant for a task
+ * that stays parked until the test acts on it. May switch; inside a task.
+ */
+static inline bool wait_parked(weft_task *t, int64_t deadline) {
+  for (;;) {
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_PARKED) {
+      weft__spin_lock(&t->wait_lock);
+      weft__spin_unlock(&t->wait_lock);
+      if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_PARKED)
+        return true;
+    }
+    if (weft_now() >= deadline || weft_sleep(1) != 0)
+      return false;
+  }
+}
 
 /* An assertion for hot loops: Check's own ck_assert records every passing
  * check through a pipe, which costs a system call; this costs a compare. */

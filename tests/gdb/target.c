@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <weft.h>
 
+#include "runtime.h" /* white-box: a task's state, to know both are parked */
+
 static atomic_int parked;
 
 /* The debugger's breakpoint: every task below is parked when this runs. */
@@ -46,9 +48,14 @@ static int body(void *arg) {
   weft_spawn_ex(&a, &attr, receiver, c);
   attr.name = "sleeper";
   weft_spawn_ex(&b, &attr, sleeper, NULL);
-  while (atomic_load(&parked) < 2)
-    weft_yield();
-  weft_sleep(100); /* both are inside their waits now */
+  /* Both are inside their waits before the debugger looks: each counted
+   * itself just before its wait, then its state says it parked there. The
+   * deadline only bounds a hang (run.sh then reports what it saw). */
+  for (int64_t end = weft_now() + 60000; weft_now() < end; weft_sleep(1))
+    if (atomic_load(&parked) == 2 &&
+        atomic_load_explicit(&a->state, memory_order_relaxed) == TASK_PARKED &&
+        atomic_load_explicit(&b->state, memory_order_relaxed) == TASK_PARKED)
+      break;
   ready_for_gdb();
   weft_chan_send(c, &v, -1);
   weft_cancel(b);
