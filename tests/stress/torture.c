@@ -1798,8 +1798,11 @@ static void check_values(void) {
   if (get(&C.srv_clean) < get(&C.tcp_clean))
     fail("%" PRIu64 " clean TCP clients but %" PRIu64 " clean servers", get(&C.tcp_clean),
          get(&C.srv_clean));
-  if (get(&C.tcp_tries) >= 20 && get(&C.tcp_clean) == 0)
-    fail("none of %" PRIu64 " TCP connections completed", get(&C.tcp_tries));
+  /* Liveness without a clock: a connection may legally be cut by a cancel
+   * or by the stop, and on a slow run (ThreadSanitizer, one worker, a busy
+   * machine) all of them can be, so what must hold is that bytes moved. */
+  if (get(&C.tcp_tries) >= 20 && get(&C.tcp_clean) == 0 && get(&C.srv_bytes) == 0)
+    fail("none of %" PRIu64 " TCP connections moved a byte", get(&C.tcp_tries));
   if (get(&C.sends) + get(&C.epipes) >= 200 && get(&C.recvs) == 0)
     fail("no value was ever received");
   int rc = weft_sem_free(T.tcp_slots);
