@@ -326,7 +326,11 @@ static void idle_trim(weft__worker *w) {
   weft__stack_cache_drain(&w->stacks);
   weft__task_cache_drain(w);
   weft__stacks_trim(&w->rt->stacks);
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && !defined(WEFT_ASAN) && !defined(WEFT_TSAN)
+  /* Under a sanitizer the heap is the sanitizer's allocator, not glibc's:
+   * malloc_trim would walk glibc arenas that the sanitizer never set up
+   * (AddressSanitizer faults in mtrim), and there is nothing of ours there
+   * to give back. */
   malloc_trim(0);
 #endif
 }
