@@ -72,9 +72,18 @@
 # and /br-bomb need a br encoder (the brotli command, package brotli, or
 # libbrotlienc through ctypes); without one they are skipped.
 #
+# Under Valgrind (TLS_VALGRIND set to a command that runs a program under
+# memcheck and exits non-zero on any error, as tests/valgrind.sh does; the
+# valgrind tree's `make check-valgrind` sets it): the crawls a-robots,
+# a-schemes, c-untrusted, d-gzip and e-redirect-robots of a site of
+# TLS_PAGES pages (default 240 here, the least gensite.py makes), each fetch under that command, and
+# none of tlsserver.py's cases, whose deadlines and memory bounds are a
+# native run's. A Valgrind error fails the crawl by its exit status, with
+# Valgrind's report in the stderr shown.
+#
 # Environment: FETCH (default ./examples/fetch/fetch), NGINX (default:
 # nginx on PATH, else /usr/sbin/nginx), TLS_PAGES, TLS_TIMEOUT (seconds
-# per crawl, default 120), TLS_KEEP (when set, the temporary folder with
+# per crawl, default 120, 600 under Valgrind), TLS_VALGRIND, TLS_KEEP (when set, the temporary folder with
 # the certificates, nginx's configuration and logs and each crawl's
 # records stays). Exit status: 0 when every check passed, 1 when one
 # failed, 77 (skipped) when fetch is not built or has no --ca-file, or
@@ -84,8 +93,14 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 fetch=${FETCH:-./examples/fetch/fetch}
 nginx=${NGINX:-}
-pages=${TLS_PAGES:-300}
-limit=${TLS_TIMEOUT:-120}
+valgrind=${TLS_VALGRIND:-}
+if [[ -n $valgrind ]]; then
+  pages=${TLS_PAGES:-240}
+  limit=${TLS_TIMEOUT:-600}
+else
+  pages=${TLS_PAGES:-300}
+  limit=${TLS_TIMEOUT:-120}
+fi
 tmp=
 nginx_pid=
 server_pid=
@@ -339,7 +354,15 @@ crawl() {
   done
   shift
   from=$(wc -l <"$tmp/nginx/access.log")
-  timeout "$limit" "$fetch" -q -c 16 -o "$tmp/$name.jsonl" "$@" 2>"$tmp/$name.err" || rc=$?
+  local run=("$fetch")
+  # fetch is libtool's wrapper script in a build tree: libtool's execute
+  # mode runs the program itself under the command.
+  if [[ -n $valgrind && -x ./libtool ]]; then
+    run=(./libtool --mode=execute "$valgrind" "$fetch")
+  elif [[ -n $valgrind ]]; then
+    run=("$valgrind" "$fetch")
+  fi
+  timeout "$limit" "${run[@]}" -q -c 16 -o "$tmp/$name.jsonl" "$@" 2>"$tmp/$name.err" || rc=$?
   sleep 0.2 # let nginx write its log
   tail -n +"$((from + 1))" "$tmp/nginx/access.log" >"$tmp/$name.log"
   if check_crawl --name "$name" --expect "$expect" --robots "$robots" --rc "$rc" \
@@ -562,6 +585,19 @@ nginx_crawls() {
   local gz=https://127.0.0.1:$gz_port plain=http://127.0.0.1:$plain_port
   local redir=http://127.0.0.1:$redir_port
   local untrusted="$t/=tls: certificate verify failed: unable to get local issuer certificate"
+  if [[ -n $valgrind ]]; then
+    crawl a-robots "$r50" robots --origin "$t" -- --ca-file "$ca" -d 50 "$t/"
+    crawl a-schemes "$r50" robots --origin "$t" --origin "$plain" -- \
+      --ca-file "$ca" -d 50 "$t/" "$plain/"
+    crawl c-untrusted "$r50" no-robots --only-start "$untrusted" -- --no-robots -d 50 "$t/"
+    if ((compression)); then
+      crawl d-gzip "$r50" no-robots --origin "$gz" --wire gzip --accept "gzip, deflate, br" -- \
+        --ca-file "$ca" --no-robots -d 50 "$gz/"
+    fi
+    crawl e-redirect-robots "$r50" robots --origin "$t" --start-redirect "$redir/=$t/" --no-log -- \
+      --ca-file "$ca" -d 50 "$redir/"
+    return 0
+  fi
   crawl a-no-robots "$r50" no-robots --origin "$t" -- --ca-file "$ca" --no-robots -d 50 "$t/"
   crawl a-robots "$r50" robots --origin "$t" -- --ca-file "$ca" -d 50 "$t/"
   crawl a-schemes "$r50" robots --origin "$t" --origin "$plain" -- \
@@ -729,7 +765,9 @@ main() {
   else
     failed=1
   fi
-  if start_tlsserver; then
+  if [[ -n $valgrind ]]; then
+    say "under $valgrind: tlsserver.py's cases are a native run's"
+  elif start_tlsserver; then
     define_cases
     hostile_runs
     stop_tlsserver
