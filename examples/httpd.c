@@ -34,13 +34,17 @@
  * request without Host), 403 for a path that would leave DIR ("..", also
  * percent-encoded, or a symbolic link whose target is outside), 404, 405
  * with "Allow: GET, HEAD" for other methods, 414 for a request target over
- * TARGET_MAX bytes, 431 for a header block over HEADERS_MAX bytes, 505 for
- * an HTTP version other than 1.x. After 400, 414, 431 and 505 the
- * connection is closed.
+ * HTTPD_TARGET_MAX bytes, 431 for a header block over HTTPD_HEADERS_MAX
+ * bytes, 505 for an HTTP version other than 1.x. After 400, 414, 431 and
+ * 505 the connection is closed.
+ *
+ * Parsing the request head and mapping its target to a path are in
+ * httpd_parse.c, which does no I/O, so tests/fuzz/fuzz_httpd.c can drive
+ * them alone.
  *
  * Staying inside DIR takes two checks. The URL path is decoded and split
  * into segments, and any ".." segment is refused, so no lexical path
- * leaves DIR. Symbolic links are followed, but only to files inside DIR:
+ * leaves DIR (httpd_map_path). Symbolic links are followed, but only to files inside DIR:
  * after opening a file the server resolves its path with realpath(3),
  * checks that the result lies under DIR's own real path, and checks that
  * the result names the very file it opened (same device and inode), so a
@@ -74,18 +78,11 @@
 #include <unistd.h>
 #include <weft.h>
 
-/* The longest request target (414 beyond), request line, and header block
- * (431 beyond: the bytes after the request line up to and including the
- * blank line). The input buffer holds the longest acceptable head, plus one
- * byte so that a full buffer always contains enough to decide. */
-#define TARGET_MAX 8192
-#define REQLINE_MAX (TARGET_MAX + 64)
-#define HEADERS_MAX 16384
-#define IN_SIZE (REQLINE_MAX + 1 + HEADERS_MAX)
+#include "httpd_parse.h"
 
 /* Room for an answer's status line and headers (a Location header echoes
  * up to a whole target), and the size of the pieces a file is sent in. */
-#define OUT_SIZE (TARGET_MAX + 1024)
+#define OUT_SIZE (HTTPD_TARGET_MAX + 1024)
 #define CHUNK 65536
 
 /* A connection closed after an answer first drains what the client still
@@ -112,20 +109,6 @@ struct server {
   atomic_long requests; /* requests answered; any task */
 };
 
-/* One request head, parsed. The pointers point into the connection's
- * input buffer and are valid until the head is consumed. */
-struct request {
-  const char *method, *target;
-  size_t method_len, target_len;
-  int minor;            /* HTTP/1.minor */
-  int hosts;            /* Host headers seen */
-  bool get;             /* GET */
-  bool head;            /* HEAD: the answer carries no body */
-  bool has_body;        /* Content-Length > 0 or Transfer-Encoding */
-  bool conn_close;      /* "Connection: close" */
-  bool conn_keep_alive; /* "Connection: keep-alive" */
-};
-
 /* What a request resolved to: a file to send, or a status to answer. */
 struct target {
   int status; /* 200, or 301/403/404/500 */
@@ -144,10 +127,9 @@ struct conn {
   int status;            /* the last answer's status and body length, for -v */
   int64_t sent;
   char peer[INET6_ADDRSTRLEN + 8];
-  char in[IN_SIZE];
+  char in[HTTPD_IN_SIZE];
   char out[OUT_SIZE];
-  char url[TARGET_MAX + 16]; /* the decoded, normalised URL path */
-  char fs[];                 /* root + url + "index.html" */
+  char fs[]; /* root + URL path + "index.html": root_len + HTTPD_PATH_ROOM bytes */
 };
 
 static int signal_pipe[2];
@@ -162,292 +144,7 @@ static void on_signal(int sig) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Parsing a request head                                              */
-
-/* Whether c may appear in a token (a method or a header name). */
-static bool is_tchar(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static size_t token_length(const char *s, size_t len) {
-  size_t i = 0;
-  while (i < len && is_tchar((unsigned char)s[i]))
-    i++;
-  return i;
-}
-
-/* Whether s (len bytes) equals the lower-case word, in any case. */
-static bool equals_word(const char *s, size_t len, const char *word) {
-  return len == strlen(word) && strncasecmp(s, word, len) == 0;
-}
-
-/* The status for a request line that has no line end within REQLINE_MAX
- * bytes: 414 when it is a method and an overlong target, else 400. */
-static int overlong_line_status(const char *in, size_t len) {
-  size_t m = token_length(in, len), t;
-  if (m == 0 || m == len || in[m] != ' ')
-    return 400;
-  for (t = m + 1; t < len && in[t] != ' '; t++)
-    ;
-  return t - (m + 1) > TARGET_MAX ? 414 : 400;
-}
-
-/* Parse "METHOD SP TARGET SP HTTP/1.x" (len bytes, no line end).
- * Returns 0 or the status to answer. */
-static int parse_request_line(const char *line, size_t len, struct request *rq) {
-  size_t m = token_length(line, len), t, v;
-
-  if (m == 0 || m == len || line[m] != ' ')
-    return 400;
-  for (t = m + 1; t < len && line[t] != ' '; t++)
-    if ((unsigned char)line[t] < 0x21 || line[t] == 0x7f)
-      return 400;
-  if (t - (m + 1) > TARGET_MAX)
-    return 414;
-  if (t == m + 1 || t == len)
-    return 400;
-  v = t + 1;
-  if (len - v != 8 || memcmp(line + v, "HTTP/", 5) != 0 || line[v + 6] != '.' ||
-      line[v + 5] < '0' || line[v + 5] > '9' || line[v + 7] < '0' || line[v + 7] > '9')
-    return 400;
-  if (line[v + 5] != '1')
-    return 505;
-  rq->method = line;
-  rq->method_len = m;
-  rq->target = line + m + 1;
-  rq->target_len = t - (m + 1);
-  rq->minor = line[v + 7] - '0';
-  rq->get = m == 3 && memcmp(line, "GET", 3) == 0; /* methods are case-sensitive */
-  rq->head = m == 4 && memcmp(line, "HEAD", 4) == 0;
-  return 0;
-}
-
-/* Note the tokens of a Connection header's value. */
-static void parse_connection(const char *v, size_t len, struct request *rq) {
-  while (len > 0) {
-    const char *comma = memchr(v, ',', len);
-    size_t n = comma ? (size_t)(comma - v) : len, s = 0, e = n;
-    while (s < e && (v[s] == ' ' || v[s] == '\t'))
-      s++;
-    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-      e--;
-    if (equals_word(v + s, e - s, "close"))
-      rq->conn_close = true;
-    else if (equals_word(v + s, e - s, "keep-alive"))
-      rq->conn_keep_alive = true;
-    v += n;
-    len -= n;
-    if (len > 0) { /* skip the comma */
-      v++;
-      len--;
-    }
-  }
-}
-
-/* A Content-Length value: decimal digits only. Returns 0 or 400. */
-static int parse_content_length(const char *v, size_t len, struct request *rq) {
-  bool nonzero = false;
-  if (len == 0 || len > 18)
-    return 400;
-  for (size_t i = 0; i < len; i++) {
-    if (v[i] < '0' || v[i] > '9')
-      return 400;
-    nonzero |= v[i] != '0';
-  }
-  rq->has_body |= nonzero;
-  return 0;
-}
-
-/* Parse one header line (len bytes, no line end). Returns 0 or 400. */
-static int parse_header(const char *line, size_t len, struct request *rq) {
-  const char *colon = memchr(line, ':', len);
-  size_t name_len, s, e;
-
-  if (!colon || colon == line)
-    return 400; /* no name; also a folded line, which starts with a space */
-  name_len = (size_t)(colon - line);
-  if (token_length(line, name_len) != name_len)
-    return 400;
-  s = name_len + 1;
-  e = len;
-  while (s < e && (line[s] == ' ' || line[s] == '\t'))
-    s++;
-  while (e > s && (line[e - 1] == ' ' || line[e - 1] == '\t'))
-    e--;
-  for (size_t i = s; i < e; i++)
-    if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
-      return 400;
-  if (equals_word(line, name_len, "host"))
-    rq->hosts++;
-  else if (equals_word(line, name_len, "connection"))
-    parse_connection(line + s, e - s, rq);
-  else if (equals_word(line, name_len, "content-length"))
-    return parse_content_length(line + s, e - s, rq);
-  else if (equals_word(line, name_len, "transfer-encoding"))
-    rq->has_body = true;
-  return 0;
-}
-
-/* The length of the header block at block (up to and including its blank
- * line), looking at no more than len bytes; 0 when it is not complete. */
-static size_t headers_length(const char *block, size_t len) {
-  size_t pos = 0;
-  while (pos < len) {
-    const char *lf = memchr(block + pos, '\n', len - pos);
-    if (!lf)
-      return 0;
-    size_t n = (size_t)(lf - (block + pos));
-    if (n == 0 || (n == 1 && block[pos] == '\r'))
-      return (size_t)(lf - block) + 1;
-    pos += n + 1;
-  }
-  return 0;
-}
-
-/* Parse every header line of a complete block. Returns 0 or 400. */
-static int parse_headers(const char *block, size_t len, struct request *rq) {
-  size_t pos = 0;
-  for (;;) {
-    const char *lf = memchr(block + pos, '\n', len - pos);
-    size_t n = (size_t)(lf - (block + pos)); /* the block ends with a line end */
-    if (n > 0 && block[pos + n - 1] == '\r')
-      n--;
-    if (n == 0)
-      break;
-    if (parse_header(block + pos, n, rq))
-      return 400;
-    pos = (size_t)(lf - block) + 1;
-  }
-  if (rq->hosts > 1 || (rq->minor >= 1 && rq->hosts == 0))
-    return 400;
-  return 0;
-}
-
-/* Look for a whole request head at the start of the input. Returns its
- * length (> 0) with *rq filled, 0 when more input is needed, or minus the
- * status to answer when the head is bad or too large. */
-static long take_head(struct conn *c, struct request *rq) {
-  size_t skip = 0, line_len, hdr, end, scan;
-  const char *lf;
-  int status;
-
-  while (skip < c->in_len && (c->in[skip] == '\r' || c->in[skip] == '\n'))
-    skip++; /* blank lines before a request are allowed */
-  if (skip > 0) {
-    memmove(c->in, c->in + skip, c->in_len - skip);
-    c->in_len -= skip;
-  }
-  scan = c->in_len < REQLINE_MAX + 1 ? c->in_len : REQLINE_MAX + 1;
-  if (!(lf = memchr(c->in, '\n', scan)))
-    return c->in_len > REQLINE_MAX ? -overlong_line_status(c->in, c->in_len) : 0;
-  line_len = (size_t)(lf - c->in);
-  if (line_len > 0 && c->in[line_len - 1] == '\r')
-    line_len--;
-  memset(rq, 0, sizeof *rq);
-  if ((status = parse_request_line(c->in, line_len, rq)))
-    return -status;
-  hdr = (size_t)(lf - c->in) + 1;
-  scan = c->in_len - hdr < HEADERS_MAX ? c->in_len - hdr : HEADERS_MAX;
-  if (!(end = headers_length(c->in + hdr, scan)))
-    return c->in_len - hdr >= HEADERS_MAX ? -431 : 0;
-  if ((status = parse_headers(c->in + hdr, end, rq)))
-    return -status;
-  return (long)(hdr + end);
-}
-
-/* ------------------------------------------------------------------ */
 /* From a URL to a file                                                 */
-
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/* Whether s (len bytes) starts with prefix, in any case. */
-static bool starts_with(const char *s, size_t len, const char *prefix) {
-  size_t n = strlen(prefix);
-  return len >= n && strncasecmp(s, prefix, n) == 0;
-}
-
-/* The path part of a request target: origin-form ("/a/b?q") or
- * absolute-form ("http://host/a/b?q"), without the query. Sets *path and
- * *len. Returns 0 or 400. */
-static int target_path(const struct request *rq, const char **path, size_t *len) {
-  const char *t = rq->target, *end = t + rq->target_len, *q;
-
-  if (starts_with(t, rq->target_len, "http://") || starts_with(t, rq->target_len, "https://")) {
-    t = memchr(t, ':', rq->target_len) + 3;
-    while (t < end && *t != '/' && *t != '?')
-      t++;
-    if (t == end || *t == '?') {
-      *path = "/";
-      *len = 1;
-      return 0;
-    }
-  }
-  if (*t != '/')
-    return 400;
-  q = memchr(t, '?', (size_t)(end - t));
-  *path = t;
-  *len = (size_t)((q ? q : end) - t);
-  return 0;
-}
-
-/* Percent-decode path (len bytes) into out (room for len + 1). A malformed
- * escape or a NUL byte is a 400. Returns 0 or 400. */
-static int percent_decode(const char *path, size_t len, char *out) {
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    int hi, lo;
-    if (path[i] != '%') {
-      out[o++] = path[i];
-      continue;
-    }
-    if (i + 2 >= len)
-      return 400;
-    if ((hi = hex_value(path[i + 1])) < 0 || (lo = hex_value(path[i + 2])) < 0 || (hi | lo) == 0)
-      return 400;
-    out[o++] = (char)(hi << 4 | lo);
-    i += 2;
-  }
-  out[o] = 0;
-  return 0;
-}
-
-/* Rewrite the decoded path in url to "/seg/seg" (no empty or "." segments;
- * "/" for the root) and tell whether it named a directory (ended with a
- * slash). A ".." segment is a 403: no URL leaves DIR. Returns 0 or 403. */
-static int normalise(char *url, bool *slash) {
-  size_t len = strlen(url), o = 0, i = 0;
-
-  *slash = len > 0 && url[len - 1] == '/';
-  while (i < len) {
-    size_t s = i, n;
-    while (i < len && url[i] != '/')
-      i++;
-    n = i - s;
-    i++; /* past the slash */
-    if (n == 0 || (n == 1 && url[s] == '.'))
-      continue;
-    if (n == 2 && url[s] == '.' && url[s + 1] == '.')
-      return 403;
-    url[o++] = '/';
-    memmove(url + o, url + s, n);
-    o += n;
-  }
-  if (o == 0) {
-    url[o++] = '/';
-    *slash = true;
-  }
-  url[o] = 0;
-  return 0;
-}
 
 /* The Content-Type for a file name, by its extension. */
 static const char *content_type(const char *name) {
@@ -532,18 +229,15 @@ static int open_inside(struct conn *c, const char *path, struct stat *st) {
 
 /* Resolve a GET or HEAD target to an open regular file or a status.
  * May switch. */
-static void resolve(struct conn *c, const struct request *rq, struct target *tg) {
-  const char *path;
-  size_t len, fs_len;
+static void resolve(struct conn *c, const struct httpd_request *rq, struct target *tg) {
+  size_t fs_len;
   struct stat st;
   bool slash;
   int fd;
 
   tg->fd = -1;
-  if ((tg->status = target_path(rq, &path, &len)) ||
-      (tg->status = percent_decode(path, len, c->url)) || (tg->status = normalise(c->url, &slash)))
+  if ((tg->status = httpd_map_path(c->sv->root, c->sv->root_len, rq, c->fs, &fs_len, &slash)))
     return;
-  fs_len = (size_t)sprintf(c->fs, "%.*s%s", (int)c->sv->root_len, c->sv->root, c->url);
   if ((fd = open_inside(c, c->fs, &st)) < 0) {
     tg->status = -fd;
     return;
@@ -679,7 +373,7 @@ static int answer_file(struct conn *c, const struct target *tg, bool head, bool 
 }
 
 /* Whether the connection stays open after answering rq with status. */
-static bool keeps_alive(const struct request *rq, int status) {
+static bool keeps_alive(const struct httpd_request *rq, int status) {
   if (status == 400 || status == 414 || status == 431 || status == 505 || rq->has_body)
     return false;
   if (rq->conn_close)
@@ -690,9 +384,9 @@ static bool keeps_alive(const struct request *rq, int status) {
 /* Answer one request. Sets *keep to whether the connection stays open.
  * Returns 0 or a WEFT_E* code (the connection is then dropped).
  * May switch. */
-static int answer(struct conn *c, const struct request *rq, bool *keep) {
+static int answer(struct conn *c, const struct httpd_request *rq, bool *keep) {
   struct target tg = {.fd = -1};
-  char extra[TARGET_MAX + 64];
+  char extra[HTTPD_TARGET_MAX + 64];
   const char *path;
   size_t len;
   int err;
@@ -710,7 +404,7 @@ static int answer(struct conn *c, const struct request *rq, bool *keep) {
   }
   if (tg.status == 301) {
     const char *q = memchr(rq->target, '?', rq->target_len);
-    target_path(rq, &path, &len);
+    httpd_target_path(rq, &path, &len);
     snprintf(extra, sizeof extra, "Location: %.*s/%.*s\r\n", (int)len, path,
              q ? (int)(rq->target + rq->target_len - q) : 0, q ? q : "");
     return answer_status(c, 301, rq->head, *keep, rq->minor, extra);
@@ -721,7 +415,7 @@ static int answer(struct conn *c, const struct request *rq, bool *keep) {
 /* ------------------------------------------------------------------ */
 /* A connection                                                        */
 
-static void log_request(struct conn *c, const struct request *rq) {
+static void log_request(struct conn *c, const struct httpd_request *rq) {
   if (!rq) {
     fprintf(stderr, "httpd: %s \"-\" %d %lld\n", c->peer, c->status, (long long)c->sent);
     return;
@@ -735,7 +429,7 @@ static void log_request(struct conn *c, const struct request *rq) {
  * first byte of a request and until the request deadline for the rest.
  * Returns the count, 0 when the peer closed, or a WEFT_E* code
  * (WEFT_ETIMEDOUT when the deadline passed; WEFT_EINVAL for a full buffer,
- * which take_head rules out). May switch. */
+ * which httpd_take_head rules out). May switch. */
 static ssize_t receive(struct conn *c) {
   int64_t deadline = c->idle ? weft_now() + c->sv->idle_ms : c->head_deadline;
   ssize_t n;
@@ -769,12 +463,12 @@ static void linger(struct conn *c) {
 /* Serve requests until one ends the connection, the peer leaves, a
  * deadline passes or the task is cancelled. May switch. */
 static void serve(struct conn *c) {
-  struct request rq;
+  struct httpd_request rq;
   bool keep = true;
   long n;
 
   while (keep) {
-    if ((n = take_head(c, &rq)) == 0) {
+    if ((n = httpd_take_head(c->in, &c->in_len, &rq)) == 0) {
       if (receive(c) <= 0)
         return;
       continue;
@@ -828,7 +522,7 @@ static void *connection(void *arg) {
 
 /* A new connection's state, or NULL when out of memory. */
 static struct conn *conn_new(struct server *sv, weft_sock *sock) {
-  struct conn *c = malloc(sizeof *c + sv->root_len + TARGET_MAX + 32);
+  struct conn *c = malloc(sizeof *c + sv->root_len + HTTPD_PATH_ROOM);
   if (!c)
     return NULL;
   c->sv = sv;

@@ -244,6 +244,14 @@ WEFT_API int weft_rt_spawn_ex(weft_rt *rt, weft_task **out, const weft_spawn_att
 WEFT_API int weft_join(weft_task *t, void **result);
 
 /*
+ * weft_join with an absolute deadline on weft_now()'s clock (-1: none).
+ * At the deadline it returns WEFT_ETIMEDOUT and t stays joinable; a
+ * deadline already past returns WEFT_ETIMEDOUT at once unless t has
+ * finished. Otherwise as weft_join. Inside a task.
+ */
+WEFT_API int weft_join_until(weft_task *t, void **result, int64_t deadline);
+
+/*
  * Let t run on unjoined: it is released when it finishes. Returns 0,
  * WEFT_EINVAL for NULL, an already detached task, or one being joined.
  * Does not block. Any thread.
@@ -264,8 +272,107 @@ WEFT_API int weft_detach(weft_task *t);
  */
 WEFT_API int weft_cancel(weft_task *t);
 
-/* Nonzero when the calling task has been cancelled; 0 outside a task. */
+/* ------------------------------------------------------------------ */
+/* Scopes: structured concurrency                                      */
+/*
+ * A scope (Trio's nursery, asyncio's TaskGroup, Go's errgroup) runs member
+ * tasks and waits for all of them. A member returning nonzero fails the
+ * scope: the first failure is kept and every other member is cancelled.
+ * A cancel of the task that owns a scope reaches its members, and theirs
+ * (scopes nest). A scope never leaves a member running behind a return of
+ * weft_scope_wait (but at its deadline) or weft_scope_free; the scopes a
+ * task never freed are freed when its function returns.
+ */
+typedef struct weft_scope weft_scope;
+
+/* Make a scope owned by the calling task. Returns 0, WEFT_EINVAL (NULL
+ * out), WEFT_ENOMEM, WEFT_EPERM outside a task. Inside a task. */
+WEFT_API int weft_scope_new(weft_scope **out);
+
+/*
+ * Start a member task running fn(arg); its return value is its outcome (0:
+ * success). The owner and the members may start members. A member started
+ * in a cancelled scope starts cancelled. Returns 0, WEFT_EINVAL (NULL or
+ * freed s or fn, a scope of another runtime), WEFT_ENOMEM, WEFT_EPERM
+ * outside a task. Does not block. Inside a task.
+ */
+WEFT_API int weft_scope_go(weft_scope *s, int (*fn)(void *), void *arg);
+/* As weft_scope_go, with attributes (attr may be NULL; its detached field
+ * is ignored: a member belongs to the scope). */
+WEFT_API int weft_scope_go_ex(weft_scope *s, const weft_spawn_attr *attr, int (*fn)(void *),
+                              void *arg);
+
+/* Cancel every member, and every member started later. Returns 0 or
+ * WEFT_EINVAL. Does not block. Any task of the runtime. */
+WEFT_API int weft_scope_cancel(weft_scope *s);
+
+/*
+ * Wait for every member to finish, then return the first failure, or
+ * WEFT_ECANCELED when weft_scope_cancel was called and no member failed,
+ * or 0. A member's WEFT_ECANCELED after the scope was cancelled is not a
+ * failure. At the deadline (-1: none) it returns WEFT_ETIMEDOUT and the
+ * members keep running. When the caller is cancelled, the members are
+ * cancelled with it and WEFT_ECANCELED is returned once they have all
+ * finished. Also WEFT_EINVAL (NULL or freed s), WEFT_EPERM (not the
+ * owner). Blocks; the owner only.
+ */
+WEFT_API int weft_scope_wait(weft_scope *s, int64_t deadline);
+
+/* Cancel the members still running, wait for them without being
+ * interruptible, and free s. Returns 0, WEFT_EINVAL (NULL or freed s),
+ * WEFT_EPERM (not the owner). Blocks; the owner only. */
+WEFT_API int weft_scope_free(weft_scope *s);
+
+/* Nonzero when the calling task has been cancelled and is not shielded
+ * (weft_cancel_shield); 0 outside a task. */
 WEFT_API int weft_canceled(void);
+
+/*
+ * Whether t was cancelled (weft_cancel, or a cancel that reached it through
+ * a scope or weft_rt_free): 1 or 0, whether or not it has finished, while
+ * the handle is valid; WEFT_EINVAL for NULL or a released handle. Any
+ * thread.
+ */
+WEFT_API int weft_task_was_canceled(const weft_task *t);
+
+/*
+ * Shield the calling task from cancellation (on != 0) or lower the shield
+ * (on == 0). While shielded, its blocking calls do not see a cancel and
+ * weft_canceled() says 0: for cleanup that must wait, such as flushing
+ * output or waiting for children. A cancel that arrives meanwhile is kept
+ * and delivered by the first blocking call after the shield is lowered.
+ * Returns the previous setting (0 or 1), WEFT_EPERM outside a task. Inside
+ * a task.
+ */
+WEFT_API int weft_cancel_shield(int on);
+
+/*
+ * The channel that is closed when t finishes: a receive on it (or a
+ * weft_select case) returns WEFT_EPIPE from then on, so a select can wait
+ * for "the first of these tasks, this channel, or a timeout". It carries
+ * no values (element size 0). It belongs to the task: every call returns
+ * the same channel; do not close or free it; it is freed when t is
+ * released (joined, or finished after weft_detach), so nobody may still
+ * wait on it then. Returns 0, WEFT_EINVAL (NULL out, NULL or released t),
+ * WEFT_ENOMEM. Any thread, while the handle is valid.
+ */
+struct weft_chan; /* weft_chan, below */
+WEFT_API int weft_task_done(weft_task *t, struct weft_chan **out);
+
+/*
+ * Run fn(t, result, canceled, arg) once after t finishes, in a task of its
+ * own (so it may block): result is t's return value, canceled what
+ * weft_task_was_canceled said when it finished, and t only an identity (it
+ * may have been joined and released by then). When t has finished
+ * already, fn is scheduled at once. The callbacks of one task run one
+ * after another, in the order they were added; one that blocks delays the
+ * next. It does not consume the join. Returns 0, WEFT_EINVAL (NULL fn,
+ * NULL or released t), WEFT_ENOMEM, WEFT_EPERM outside a task. Inside a
+ * task, while the handle is valid.
+ */
+WEFT_API int weft_task_on_done(weft_task *t,
+                               void (*fn)(weft_task *t, void *result, int canceled, void *arg),
+                               void *arg);
 
 /*
  * Let the other ready tasks of this worker run before the caller runs
@@ -492,8 +599,27 @@ WEFT_API int weft_gen_close(weft_gen *g);
 /* Nonzero inside a generator that weft_gen_close is resuming. */
 WEFT_API int weft_gen_closing(void);
 
+/*
+ * Throw err (nonzero, an errno-style code) into g, PEP 342's throw():
+ * g resumes with its weft_gen_yield returning NULL and weft_gen_thrown()
+ * returning err, until g is resumed again. Then as weft_gen_send: 0 and
+ * the next yielded value in *out, or WEFT_EDONE and fn's return value. A
+ * generator that has not started is closed without running and err is
+ * returned, as Python raises at its first line. Errors: WEFT_EINVAL (err
+ * 0, NULL or freed g), WEFT_EDONE (closed), WEFT_EBUSY, WEFT_EPERM as
+ * weft_gen_send.
+ */
+WEFT_API int weft_gen_throw(weft_gen *g, int err, void **out);
+
+/* Inside a generator resumed by weft_gen_throw: the error thrown; 0
+ * otherwise (also outside a generator). */
+WEFT_API int weft_gen_thrown(void);
+
 /* WEFT_GEN_CREATED, _SUSPENDED, _RUNNING or _CLOSED; WEFT_EINVAL for NULL. */
 WEFT_API int weft_gen_state(const weft_gen *g);
+
+/* Generators a task leaves unfreed are closed (their cleanup runs) and
+ * freed when its function returns. */
 
 /* Close g if needed and free it. Returns 0, WEFT_EINVAL (NULL, or it
  * refused to close: it is freed all the same, its cleanup skipped),
@@ -697,6 +823,24 @@ WEFT_API int weft_proc_pid(const weft_proc *p);
 /* Free an exited child's record. Returns 0, WEFT_EINVAL, WEFT_EBUSY while
  * it runs (kill and wait first). Inside a task. */
 WEFT_API int weft_proc_free(weft_proc *p);
+
+/* ------------------------------------------------------------------ */
+/* Signals                                                             */
+
+/*
+ * Wait until one of the n signals arrives and return its number, served by
+ * the I/O thread (no handler of the program's own is needed, and no
+ * self-pipe). Several tasks may wait for the same signal: each arrival
+ * wakes one of them, the longest waiting first. While at least one task
+ * waits for a signal, weft owns its disposition; the disposition the
+ * process had before comes back when no task waits for it any more (and
+ * so at weft_rt_free). A signal that arrives while nobody waits gets that
+ * disposition. Returns the signal number, WEFT_ETIMEDOUT at the deadline
+ * (-1: none), WEFT_ECANCELED, WEFT_EINVAL (NULL signals, n 0, a number
+ * out of range, SIGKILL or SIGSTOP, a signal listed twice), WEFT_ENOMEM,
+ * WEFT_EPERM outside a task. Blocks; inside a task.
+ */
+WEFT_API int weft_signal_wait(const int *signals, size_t n, int64_t deadline);
 
 #ifdef __cplusplus
 }

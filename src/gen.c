@@ -22,7 +22,15 @@
  *   RUNNING -> fn returns -> CLOSED (finished)
  *   CREATED or SUSPENDED -> weft_gen_close -> CLOSED
  * A generator belongs to the task that created it; every call on it but
- * weft_gen_state must come from that task.
+ * weft_gen_state must come from that task. The task keeps a list of the
+ * generators it has not freed (owner only, no lock); when its function
+ * returns, weft__gen_free_all closes each (its cleanup runs) and frees it,
+ * so a forgotten generator costs neither its stack nor a runtime abort.
+ *
+ * weft_gen_throw is weft_gen_send with an error: the generator's
+ * weft_gen_yield returns NULL and weft_gen_thrown() gives the error until
+ * the generator yields or resumes another; Python's gen.throw(), with an
+ * errno-style code for the exception.
  */
 #include "runtime.h"
 
@@ -37,6 +45,8 @@ struct weft_gen {
   int state;               /* WEFT_GEN_*; the owner task */
   bool finished;           /* fn returned */
   bool closing;            /* weft_gen_close is resuming it */
+  int thrown;              /* the error weft_gen_throw resumed it with, or 0 */
+  struct weft_gen *next, *prev; /* the owner's list of live generators */
   weft_task *owner;        /* immutable */
   weft_rt *rt;             /* immutable */
   void *(*fn)(void *);     /* immutable */
@@ -106,17 +116,22 @@ int weft_gen_new(weft_gen **out, void *(*fn)(void *), void *arg) {
   g->fn = fn;
   g->arg = arg;
   weft__ctx_init(&g->ctx, g->stack->lo, g->stack->size, entry, g);
+  if ((g->next = t->gens))
+    t->gens->prev = g;
+  t->gens = g;
   *out = g;
   return 0;
 }
 
-/* Resume g with in; on return, g has yielded or finished. Owner only. */
-static void resume(weft_gen *g, void *in) {
+/* Resume g with in (and thrown: 0 or an error for weft_gen_thrown); on
+ * return, g has yielded or finished. Owner only. */
+static void resume(weft_gen *g, void *in, int thrown) {
   weft_task *t = g->owner;
 
   if (!g->tsan_fiber)
     g->tsan_fiber = weft__tsan_create();
   g->value = in;
+  g->thrown = thrown;
   g->state = WEFT_GEN_RUNNING;
   g->prev_stack = t->cur_stack;
   g->prev_fiber = t->cur_fiber;
@@ -154,7 +169,7 @@ int weft_gen_send(weft_gen *g, void *in, void **out) {
     return rc;
   if (g->state == WEFT_GEN_CREATED && in != NULL)
     return WEFT_EINVAL; /* PEP 342: the first resume must send NULL */
-  resume(g, in);
+  resume(g, in, 0);
   if (out)
     *out = g->value;
   return g->finished ? WEFT_EDONE : 0;
@@ -175,6 +190,27 @@ void *weft_gen_yield(void *value) {
   return g->value; /* what the next send brought */
 }
 
+int weft_gen_throw(weft_gen *g, int err, void **out) {
+  int rc = check_resume(g);
+  if (rc)
+    return rc;
+  if (!err)
+    return WEFT_EINVAL;
+  if (g->state == WEFT_GEN_CREATED) { /* raised at its first line: it never runs */
+    g->state = WEFT_GEN_CLOSED;
+    return err;
+  }
+  resume(g, NULL, err);
+  if (out)
+    *out = g->value;
+  return g->finished ? WEFT_EDONE : 0;
+}
+
+int weft_gen_thrown(void) {
+  weft_task *t = weft_self();
+  return t && t->cur_gen ? t->cur_gen->thrown : 0;
+}
+
 int weft_gen_closing(void) {
   weft_task *t = weft_self();
   return t && t->cur_gen && t->cur_gen->closing;
@@ -191,7 +227,7 @@ int weft_gen_close(weft_gen *g) {
     return 0;
   }
   g->closing = true;
-  resume(g, NULL);
+  resume(g, NULL, 0);
   g->closing = false;
   if (!g->finished)
     return WEFT_EINVAL; /* it yielded instead of returning (Python's RuntimeError) */
@@ -221,7 +257,20 @@ int weft_gen_free(weft_gen *g) {
   weft__stack_put(g->stack, w && w->rt == g->rt ? &w->stacks : NULL);
   if (g->tsan_fiber)
     weft__tsan_destroy(g->tsan_fiber);
+  if (g->prev)
+    g->prev->next = g->next;
+  else
+    g->owner->gens = g->next;
+  if (g->next)
+    g->next->prev = g->prev;
   g->magic = 0;
   free(g);
   return rc == WEFT_EINVAL ? WEFT_EINVAL : 0;
+}
+
+void weft__gen_free_all(weft_task *t) {
+  /* A generator's cleanup may create or free generators: take the head
+   * each time. None is running: the task's own function has returned. */
+  while (t->gens)
+    weft_gen_free(t->gens);
 }

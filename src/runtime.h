@@ -62,6 +62,20 @@ struct weft_task {
   atomic_uintptr_t join;  /* join protocol (task.c): NONE, DETACHED, DONE or the joiner */
   atomic_bool claimed;    /* a join or detach holds the handle */
   atomic_bool cancel_req; /* weft_cancel was called; any thread */
+  /* weft_cancel_shield: written by the task itself only; read by it, by
+   * its worker's park step 2 and by a canceller under wait_lock while the
+   * task is parked (it cannot change then). Relaxed (task.c, "shield"). */
+  atomic_bool shield;
+  /* Completion (task.c, "done"): the channel weft_task_done made, and the
+   * callbacks of weft_task_on_done. Each pointer is set once by CAS. */
+  atomic_bool finishing;          /* set by the finisher before it reads them */
+  atomic_bool done_closed;        /* the done channel was closed (once) */
+  struct weft_chan *_Atomic done_chan;
+  struct weft__ondone *_Atomic ondone;
+  /* The generators the task made and has not freed (gen.c); owner only. */
+  struct weft_gen *gens;
+  /* The scopes the task owns (scope.c); under wait_lock. */
+  struct weft_scope *scopes;
   weft__spinlock wait_lock;/* guards withdraw (task.c, "park" and "cancel") */
   weft__withdraw_fn withdraw; /* under wait_lock; NULL when not parked */
   void *wait_obj;         /* what the task waits on; under wait_lock */
@@ -88,6 +102,12 @@ struct weft_task {
                                        first run; owner worker writes, the dump reads (relaxed) */
   char name[WEFT_TASK_NAME]; /* immutable after spawn */
 };
+
+/* A cancel the task's blocking calls must see: requested and not
+ * shielded (task.c, "shield"). */
+static inline bool weft__cancel_pending(const weft_task *t) {
+  return atomic_load(&t->cancel_req) && !atomic_load_explicit(&t->shield, memory_order_relaxed);
+}
 
 /* A coarse monotonic clock in ms (a few ms of resolution, a few ns to
  * read): for the dump's "waiting for" and the blocking monitor. */
@@ -236,10 +256,21 @@ void weft__task_after_switch(weft__worker *w, weft_task *t);
 void weft__task_cancel_all(weft_rt *rt);
 void weft__task_free_unjoined(weft_rt *rt);
 void weft__task_cache_drain(weft__worker *w);
+void weft__task_end(weft_task *t); /* on t's stack, after fn returned */
 int weft__park(weft__publish_fn publish, void *arg, bool cancellable);
 void weft__wake(weft_task *t, int result);
 int weft__spawn(weft_rt *rt, weft__worker *w, weft_task **out, const weft_spawn_attr *attr,
                 void *(*fn)(void *), void *arg);
+
+/* scope.c: a cancel of t reaches its scopes' members (under t->wait_lock);
+ * the scopes t never freed are freed when its function returns. */
+void weft__scopes_cancel(weft_task *t);
+void weft__scopes_free_all(weft_task *t);
+/* task.c: cancel t ("cancel"); t must be valid. Any thread. */
+void weft__cancel(weft_task *t);
+
+/* gen.c: close and free the generators t never freed; on t's stack. */
+void weft__gen_free_all(weft_task *t);
 
 /* monitor.c: the dump, the blocking monitor, deadlock detection */
 void weft__monitor_config(weft_rt *rt);

@@ -63,6 +63,34 @@
  * finishing the task unrun would leak that. The same holds for tasks that
  * weft_rt_free cancels before they start.
  *
+ * Protocol "shield"
+ * -----------------
+ * weft_cancel_shield sets t->shield, and only t itself writes it, while
+ * it runs. Every place that delivers a cancel asks weft__cancel_pending
+ * (cancel_req and not shield) instead of cancel_req: park step 1 (the
+ * task itself), park step 2 (its worker, right after the switch, in the
+ * task's program order) and the canceller, which reads shield only after
+ * it found t->withdraw set under wait_lock, i.e. while t is parked; the
+ * task wrote shield before it parked, and step 2's unlock of wait_lock
+ * publishes that to the canceller's lock. A shielded task is left waiting;
+ * cancel_req stays set, so the first blocking call after the shield is
+ * lowered returns WEFT_ECANCELED: the cancel is delivered late, not lost.
+ *
+ * Protocol "done" (weft_task_done and weft_task_on_done)
+ * ------------------------------------------------------
+ * The finisher, still on the task's stack with fn returned, stores
+ * finishing (seq_cst) and then loads done_chan and ondone. weft_task_done
+ * and weft_task_on_done install their object by CAS (seq_cst) and then
+ * load finishing. By the total order of seq_cst operations at least one
+ * side sees the other: either the finisher closes the channel and wakes
+ * the callbacks' runner, or the installer sees finishing and does it
+ * itself. If both see each other, done_closed (an exchange) lets exactly
+ * one close the channel, and the callbacks' own lock (struct
+ * weft__ondone) lets the runner see `finished` exactly once. Both objects
+ * are freed with the task struct (task_release), never before: the
+ * channel belongs to the task's handle, and the callbacks hold their own
+ * reference.
+ *
  * Registry: every task struct not yet released is on one shard's list (the
  * spawning worker's, or the foreign shard), so weft_rt_free can cancel all
  * of them and free the finished ones nobody joined, and the dump can list
@@ -72,6 +100,7 @@
 #include "runtime.h"
 
 #include "sanitizer.h"
+#include "io/io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -99,10 +128,24 @@ static weft_task *task_alloc(weft__worker *w) {
 
 static void registry_remove(weft_rt *rt, weft_task *t);
 
+static void ondone_unref(struct weft__ondone *od);
+
+/* What a task struct owns besides itself: the done channel and its
+ * reference to the callbacks. */
+static void task_free_parts(weft_task *t) {
+  weft_chan *c = atomic_load_explicit(&t->done_chan, memory_order_relaxed);
+  struct weft__ondone *od = atomic_load_explicit(&t->ondone, memory_order_relaxed);
+  if (c)
+    weft_chan_free(c);
+  if (od)
+    ondone_unref(od);
+}
+
 /* Release a task struct. The handle becomes invalid: its magic says so
  * while the memory is not reused. */
 static void task_release(weft_task *t) {
   weft__worker *w = weft__worker_current();
+  task_free_parts(t);
   registry_remove(t->rt, t);
   t->magic = WEFT_TASK_DEAD;
   if (w && w->rt == t->rt && w->ntcache < TASK_CACHE) {
@@ -218,6 +261,7 @@ void weft__task_entry(void *arg) {
 
   weft__asan_finish_switch(NULL);
   t->result = t->fn(t->arg);
+  weft__task_end(t);
   w = weft__worker_current();
   w->action = ACT_EXIT;
   weft__switch_out(w, t, true);
@@ -270,7 +314,7 @@ void weft__task_after_switch(weft__worker *w, weft_task *t) {
     weft__spin_lock(&t->wait_lock);
     atomic_store_explicit(&t->state, TASK_PARKED, memory_order_relaxed);
     w->publish(t, w->publish_arg);
-    if (t->withdraw && atomic_load(&t->cancel_req) && t->withdraw(t)) {
+    if (t->withdraw && weft__cancel_pending(t) && t->withdraw(t)) {
       t->withdraw = NULL;
       weft__wake(t, WEFT_ECANCELED);
     }
@@ -297,7 +341,7 @@ int weft__park(weft__publish_fn publish, void *arg, bool cancellable) {
   weft_task *t = self_in(&w);
   int rc;
 
-  if (cancellable && atomic_load(&t->cancel_req)) /* "park", step 1 */
+  if (cancellable && weft__cancel_pending(t)) /* "park", step 1 */
     return WEFT_ECANCELED;
   atomic_store_explicit(&t->wait_since, weft__coarse_ms(), memory_order_relaxed);
   w->action = ACT_PARK;
@@ -369,6 +413,10 @@ static bool join_withdraw(weft_task *self) {
 }
 
 int weft_join(weft_task *t, void **result) {
+  return weft_join_until(t, result, -1);
+}
+
+int weft_join_until(weft_task *t, void **result, int64_t deadline) {
   weft__worker *w;
   weft_task *self = self_in(&w);
   int rc = 0;
@@ -382,9 +430,13 @@ int weft_join(weft_task *t, void **result) {
   if (atomic_exchange(&t->claimed, true))
     return WEFT_EINVAL; /* detached, or another join holds it */
   if (atomic_load_explicit(&t->join, memory_order_acquire) != JOIN_DONE) {
-    weft__wait_note(self, "join of task %lu", (uintptr_t)t->id, -1);
-    rc = weft__park(join_publish, t, true);
-    if (rc) { /* cancelled: t stays joinable */
+    if (deadline >= 0 && deadline <= weft_now())
+      rc = WEFT_ETIMEDOUT;
+    else {
+      weft__wait_note(self, "join of task %lu", (uintptr_t)t->id, deadline);
+      rc = weft__park_until(join_publish, t, deadline);
+    }
+    if (rc) { /* cancelled or timed out: t stays joinable */
       atomic_store(&t->claimed, false);
       return rc;
     }
@@ -405,13 +457,20 @@ int weft_detach(weft_task *t) {
   return 0;
 }
 
-/* "cancel". t must be valid (the registry or a handle holds it). */
-static void cancel(weft_task *t) {
+/* "cancel". t must be valid (the registry, a handle or a scope's member
+ * list holds it). The cancel reaches the members of t's scopes too
+ * (scope.c), unless t is shielded: then they hear of it when t's first
+ * blocking call after the shield does. */
+void weft__cancel(weft_task *t) {
   atomic_store(&t->cancel_req, true);
   weft__spin_lock(&t->wait_lock);
-  if (t->withdraw && t->withdraw(t)) {
-    t->withdraw = NULL;
-    weft__wake(t, WEFT_ECANCELED);
+  if (!atomic_load_explicit(&t->shield, memory_order_relaxed)) { /* "shield" */
+    if (t->withdraw && t->withdraw(t)) {
+      t->withdraw = NULL;
+      weft__wake(t, WEFT_ECANCELED);
+    }
+    if (t->scopes)
+      weft__scopes_cancel(t);
   }
   weft__spin_unlock(&t->wait_lock);
 }
@@ -419,7 +478,7 @@ static void cancel(weft_task *t) {
 int weft_cancel(weft_task *t) {
   if (!valid(t))
     return WEFT_EINVAL;
-  cancel(t);
+  weft__cancel(t);
   return 0;
 }
 
@@ -430,6 +489,7 @@ void weft__task_free_unjoined(weft_rt *rt) {
     for (t = rt->shards[i].head; t; t = next) {
       next = t->reg_next;
       WEFT_CHECK(atomic_load(&t->join) == JOIN_DONE);
+      task_free_parts(t);
       free(t);
     }
     rt->shards[i].head = NULL;
@@ -441,14 +501,235 @@ void weft__task_cancel_all(weft_rt *rt) {
     struct weft__shard *s = &rt->shards[i];
     weft__spin_lock(&s->lock);
     for (weft_task *t = s->head; t; t = t->reg_next)
-      cancel(t);
+      weft__cancel(t);
     weft__spin_unlock(&s->lock);
   }
 }
 
 int weft_canceled(void) {
   weft_task *t = weft_self();
-  return t ? atomic_load(&t->cancel_req) : 0;
+  return t ? weft__cancel_pending(t) : 0;
+}
+
+int weft_task_was_canceled(const weft_task *t) {
+  if (!valid(t))
+    return WEFT_EINVAL;
+  return atomic_load(&t->cancel_req) ? 1 : 0;
+}
+
+int weft_cancel_shield(int on) {
+  weft_task *t = weft_self();
+  bool was;
+  if (!t)
+    return WEFT_EPERM;
+  was = atomic_load_explicit(&t->shield, memory_order_relaxed);
+  atomic_store_explicit(&t->shield, on != 0, memory_order_relaxed); /* "shield" */
+  return was;
+}
+
+/* ---- completion: "done" ---- */
+
+/* Close t's done channel, once, whoever sees the need first. */
+static void done_close(weft_task *t, weft_chan *c) {
+  if (!atomic_exchange(&t->done_closed, true))
+    weft_chan_close(c);
+}
+
+int weft_task_done(weft_task *t, weft_chan **out) {
+  weft_chan *c, *expect = NULL;
+  int rc;
+  if (!out)
+    return WEFT_EINVAL;
+  *out = NULL;
+  if (!valid(t))
+    return WEFT_EINVAL;
+  if (!(c = atomic_load(&t->done_chan))) {
+    if ((rc = weft_chan_new(&c, 0, 0)))
+      return rc;
+    if (!atomic_compare_exchange_strong(&t->done_chan, &expect, c)) { /* seq_cst */
+      weft_chan_free(c);
+      c = expect;
+    } else if (atomic_load(&t->finishing)) { /* seq_cst; pairs with task_end */
+      done_close(t, c);
+    }
+  }
+  *out = c;
+  return 0;
+}
+
+/*
+ * The callbacks of one task: a queue the runner task drains in order. The
+ * runner is a detached task of weft's; it exists while `running`, waits
+ * (not cancellably: it must run the callbacks whatever happens) until the
+ * task has finished, then runs each callback in turn and ends when the
+ * queue is empty. References: the task struct's, and the runner's.
+ */
+struct ondone_cb {
+  struct ondone_cb *next;
+  void (*fn)(weft_task *t, void *result, int canceled, void *arg);
+  void *arg;
+};
+
+struct weft__ondone {
+  weft__spinlock lock;
+  struct ondone_cb *head, *tail; /* under lock */
+  bool finished;                 /* under lock: result and canceled are final */
+  bool running;                  /* under lock: a runner exists */
+  int refs;                      /* under lock */
+  weft_task *runner_waiting;     /* under lock: the runner, parked for finished */
+  weft_task *task;               /* immutable; an identity once t is released */
+  void *result;                  /* written once, before finished */
+  int canceled;
+};
+
+static void ondone_unref(struct weft__ondone *od) {
+  int left;
+  weft__spin_lock(&od->lock);
+  left = --od->refs;
+  weft__spin_unlock(&od->lock);
+  if (!left)
+    free(od);
+}
+
+/* Park publish step of the runner: wait unless the task has finished. */
+static void ondone_publish(weft_task *self, void *arg) {
+  struct weft__ondone *od = arg;
+  bool done;
+  weft__spin_lock(&od->lock);
+  done = od->finished;
+  if (!done)
+    od->runner_waiting = self;
+  weft__spin_unlock(&od->lock);
+  if (done)
+    weft__wake(self, 0);
+}
+
+/* t has finished: record its outcome, once, and wake a waiting runner. */
+static void ondone_finish(struct weft__ondone *od, weft_task *t) {
+  weft_task *runner = NULL;
+  weft__spin_lock(&od->lock);
+  if (!od->finished) {
+    od->result = t->result;
+    od->canceled = atomic_load(&t->cancel_req);
+    od->finished = true;
+    runner = od->runner_waiting;
+    od->runner_waiting = NULL;
+  }
+  weft__spin_unlock(&od->lock);
+  if (runner)
+    weft__wake(runner, 0);
+}
+
+static void *ondone_run(void *arg) {
+  struct weft__ondone *od = arg;
+  struct ondone_cb *cb;
+  bool done;
+
+  weft__spin_lock(&od->lock);
+  done = od->finished;
+  weft__spin_unlock(&od->lock);
+  if (!done) {
+    weft__wait_note(weft_self(), "task %lu to finish (on_done)", (uintptr_t)od->task->id, -1);
+    weft__park(ondone_publish, od, false); /* not cancellable; finish wakes it */
+  }
+  for (;;) {
+    weft__spin_lock(&od->lock);
+    if ((cb = od->head) && !(od->head = cb->next))
+      od->tail = NULL;
+    if (!cb)
+      od->running = false;
+    weft__spin_unlock(&od->lock);
+    if (!cb)
+      break;
+    cb->fn(od->task, od->result, od->canceled, cb->arg);
+    free(cb);
+  }
+  ondone_unref(od);
+  return NULL;
+}
+
+int weft_task_on_done(weft_task *t, void (*fn)(weft_task *t, void *result, int canceled, void *arg),
+                      void *arg) {
+  weft__worker *w;
+  struct weft__ondone *od, *expect = NULL;
+  struct ondone_cb *cb;
+  weft_spawn_attr attr;
+  bool spawn;
+  int rc;
+
+  if (!valid(t) || !fn)
+    return WEFT_EINVAL;
+  if (!self_in(&w))
+    return WEFT_EPERM;
+  if (!(cb = calloc(1, sizeof *cb)))
+    return WEFT_ENOMEM;
+  cb->fn = fn;
+  cb->arg = arg;
+  if (!(od = atomic_load(&t->ondone))) {
+    if (!(od = calloc(1, sizeof *od))) {
+      free(cb);
+      return WEFT_ENOMEM;
+    }
+    weft__spin_init(&od->lock);
+    od->refs = 1; /* the task struct's */
+    od->task = t;
+    if (!atomic_compare_exchange_strong(&t->ondone, &expect, od)) { /* seq_cst */
+      free(od);
+      od = expect;
+    } else if (atomic_load(&t->finishing)) { /* seq_cst; pairs with task_end */
+      ondone_finish(od, t); /* task_end may not have seen od */
+    }
+  }
+  weft__spin_lock(&od->lock);
+  if (od->tail)
+    od->tail->next = cb;
+  else
+    od->head = cb;
+  od->tail = cb;
+  if ((spawn = !od->running)) {
+    od->running = true;
+    od->refs++; /* the runner's */
+  }
+  weft__spin_unlock(&od->lock);
+  if (!spawn)
+    return 0;
+  weft_spawn_attr_init(&attr);
+  attr.detached = 1;
+  attr.name = "on_done";
+  if (!(rc = weft__spawn(w->rt, w, NULL, &attr, ondone_run, od)))
+    return 0;
+  /* No runner: take the callback back (no runner can have taken it). */
+  weft__spin_lock(&od->lock);
+  struct ondone_cb **pp = &od->head, *prev = NULL;
+  while (*pp != cb) {
+    prev = *pp;
+    pp = &(*pp)->next;
+  }
+  *pp = cb->next;
+  if (od->tail == cb)
+    od->tail = prev;
+  od->running = false;
+  od->refs--;
+  weft__spin_unlock(&od->lock);
+  free(cb);
+  return rc;
+}
+
+/* After fn returned, still on t's stack ("done"): free the generators it
+ * left, then close the done channel and release the callbacks' runner. */
+void weft__task_end(weft_task *t) {
+  struct weft__ondone *od;
+  weft_chan *c;
+
+  if (t->scopes)
+    weft__scopes_free_all(t);
+  if (t->gens)
+    weft__gen_free_all(t);
+  atomic_store(&t->finishing, true); /* seq_cst; pairs with the installers' CAS */
+  if ((c = atomic_load(&t->done_chan)))
+    done_close(t, c);
+  if ((od = atomic_load(&t->ondone)))
+    ondone_finish(od, t);
 }
 
 void weft_yield(void) {

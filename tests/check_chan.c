@@ -273,16 +273,17 @@ START_TEST(test_chan_deadline_and_cancel) {
 }
 END_TEST
 
-/* A cancelled task: its blocking send fails, but weft_chan_try_send does
- * not wait and still hands over its last value. */
+/* A cancelled task: a send that needs no wait completes (there is room),
+ * one that would wait fails at once, and weft_chan_try_send never waits. */
 static void *last_word(void *arg) {
   weft_chan *c = arg;
   long v = 42;
   while (!weft_canceled()) /* it may start before the cancel arrives */
     weft_yield();
-  int blocking = weft_chan_send(c, &v, weft_now() + 5000);
+  int to_room = weft_chan_send(c, &v, weft_now() + 5000);
+  int would_wait = weft_chan_send(c, &v, weft_now() + 5000);
   int tried = weft_chan_try_send(c, &v);
-  return (void *)(intptr_t)(blocking == WEFT_ECANCELED && tried == 0);
+  return (void *)(intptr_t)(to_room == 0 && would_wait == WEFT_ECANCELED && tried == WEFT_EAGAIN);
 }
 
 static int last_word_body(void *arg) {
@@ -302,7 +303,7 @@ static int last_word_body(void *arg) {
   return 0;
 }
 
-START_TEST(test_chan_cancelled_task_hands_over_its_last_value_with_try_send) {
+START_TEST(test_chan_cancelled_task_sends_to_room_but_never_waits) {
   ck_assert_int_eq(run_in_task(2, last_word_body, NULL), 0);
 }
 END_TEST
@@ -564,7 +565,7 @@ static Suite *chan_suite(void) {
   tcase_add_test(core, test_chan_rendezvous_send_returns_when_received);
   tcase_add_test(core, test_chan_close_wakes_every_waiter);
   tcase_add_test(core, test_chan_deadline_and_cancel);
-  tcase_add_test(core, test_chan_cancelled_task_hands_over_its_last_value_with_try_send);
+  tcase_add_test(core, test_chan_cancelled_task_sends_to_room_but_never_waits);
   tcase_add_test(core, test_chan_deadlines_race_wakeups);
   tcase_add_test(core, test_chan_select_one_case_takes_effect);
   tcase_add_test(core, test_chan_select_fair_among_ready_cases);

@@ -87,15 +87,24 @@ static int clean_parse(UriUriA *u, const char *in, char **text) {
   return rc;
 }
 
+static int has_authority(const UriUriA *u);
+
+/* u as uriparser writes it, but for a path that would start with "//"
+ * without an authority: it gets "/." in front, as in put_path. */
 static int to_string(const UriUriA *u, char **out) {
+  size_t at = u->scheme.first ? RANGE_LEN(u->scheme) + 1 : 0;
   int n;
   if (uriToStringCharsRequiredA(u, &n) != URI_SUCCESS)
     return URL_EINVAL;
-  if (!(*out = malloc((size_t)n + 1)))
+  if (!(*out = malloc((size_t)n + 3)))
     return URL_ENOMEM;
   if (uriToStringA(*out, u, n + 1, NULL) != URI_SUCCESS) {
     free(*out);
     return URL_EINVAL;
+  }
+  if (!has_authority(u) && strncmp(*out + at, "//", 2) == 0) {
+    memmove(*out + at + 2, *out + at, strlen(*out + at) + 1);
+    memcpy(*out + at, "/.", 2);
   }
   return 0;
 }
@@ -147,13 +156,26 @@ static int has_authority(const UriUriA *u) {
   return u->hostText.first || u->hostData.ip4 || u->hostData.ip6 || u->hostData.ipFuture.first;
 }
 
-/* The port as a number: 0 when absent or empty, -1 when over 65535. */
+/* The port as a number: 0 when absent or empty, -1 when over 65535 or
+ * zero ("http://h:0/" would name port 0 but be fetched from port 80). */
 static long port_number(const UriUriA *u) {
   long v = 0;
   for (const char *p = u->portText.first; p && p < u->portText.afterLast; p++)
     if ((v = v * 10 + (*p - '0')) > 65535)
       return -1;
-  return v;
+  return v == 0 && u->portText.first != u->portText.afterLast ? -1 : v;
+}
+
+/* A registered name: uriparser's normalisation lower-cases all of it,
+ * the hex digits of its percent-encodings too, which the normal form
+ * keeps in upper case (section 6.2.2.1) as in every other part. */
+static void put_reg_name(struct buf *b, UriTextRangeA r) {
+  int hex = 0; /* hex digits still to come of a percent-encoding */
+  for (const char *p = r.first; p && p < r.afterLast; p++) {
+    char c = hex && *p >= 'a' && *p <= 'f' ? (char)(*p - 'a' + 'A') : *p;
+    hex = c == '%' ? 2 : hex ? hex - 1 : 0;
+    buf_putc(b, c);
+  }
 }
 
 /* The host as it appears in a URL: an IP literal in brackets. */
@@ -166,19 +188,34 @@ static void put_host(struct buf *b, const UriUriA *u) {
     put_range(b, u->hostData.ipFuture);
     buf_putc(b, ']');
   } else {
-    put_range(b, u->hostText);
+    put_reg_name(b, u->hostText);
   }
 }
 
-/* The path (section 5.3); an empty one is "/" for http and https. */
+/*
+ * The path (section 5.3); an empty one is "/" for http and https. With no
+ * authority a path cannot start with "//" (section 3.3): it would read
+ * back as one ("http:a/..//evil/" is not "http://evil/"). Such a path
+ * gets "/." in front, as the WHATWG URL standard's serialiser does; dot
+ * segment removal takes it off again, so the form is stable.
+ */
 static void put_path(struct buf *b, const UriUriA *u) {
   int slash = has_authority(u) || u->absolutePath;
+  size_t start = b->len;
   if (!u->pathHead && (u->absolutePath || (has_authority(u) && is_http(u))))
     buf_putc(b, '/');
   for (const UriPathSegmentA *s = u->pathHead; s; s = s->next) {
     if (slash || s != u->pathHead)
       buf_putc(b, '/');
     put_range(b, s->text);
+  }
+  if (!has_authority(u) && !buf_failed(b) && b->len - start >= 2 &&
+      memcmp(b->data + start, "//", 2) == 0) {
+    buf_append(b, "/.", 2);
+    if (!buf_failed(b)) {
+      memmove(b->data + start + 2, b->data + start, b->len - start - 2);
+      memcpy(b->data + start, "/.", 2);
+    }
   }
 }
 

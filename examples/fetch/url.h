@@ -32,8 +32,8 @@ int url_resolve(const char *base, const char *ref, char **out);
  * fragment dropped. Before parsing, surrounding whitespace is trimmed,
  * tabs and newlines are removed and the bytes a URI cannot hold (spaces,
  * non-ASCII, a lone '%', ...) are percent-encoded, as browsers do with an
- * href. Returns 0, URL_EINVAL (no scheme, not a URI, a port over 65535,
- * longer than URL_MAX), URL_ENOMEM.
+ * href. Returns 0, URL_EINVAL (no scheme, not a URI, a port of 0 or over
+ * 65535, longer than URL_MAX), URL_ENOMEM.
  */
 int url_normalize(const char *in, char **out);
 

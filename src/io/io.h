@@ -76,6 +76,11 @@ uint64_t weft__io_handles(weft__io *io);
 /* Milliseconds from now to deadline on the I/O thread's clock, at least 0.
  * I/O thread only. */
 uint64_t weft__io_timeout(weft__io *io, int64_t deadline);
+/* weft_signal_wait's table (signal.c), freed with the I/O thread. I/O
+ * thread only. */
+struct weft__sigs;
+struct weft__sigs **weft__io_sigs(weft__io *io);
+
 /* The libuv loop; I/O thread only (returned as void * to keep uv.h out). */
 void *weft__io_loop(weft__io *io);
 

@@ -71,6 +71,7 @@ struct weft__io {
   weft_rt *rt;              /* immutable */
   weft__io_msg stop_msg;
   struct weft__watch *watches; /* every fd watch (poll.c); I/O thread only */
+  struct weft__sigs *sigs;  /* weft_signal_wait's table (signal.c); I/O thread only */
   /* For deadlock detection (monitor.c): written by the I/O thread only,
    * read by anyone (relaxed). */
   atomic_uint_fast64_t waits; /* tasks' waits it holds: ops started and not
@@ -269,7 +270,12 @@ out_free:
 void weft__io_stop(weft__io *io) {
   weft__io_send(io, &io->stop_msg);
   pthread_join(io->thread, NULL);
+  free(io->sigs);
   free(io);
+}
+
+struct weft__sigs **weft__io_sigs(weft__io *io) {
+  return &io->sigs;
 }
 
 void *weft__io_loop(weft__io *io) {

@@ -57,7 +57,7 @@ static int enter(const weft_sock *s) {
     return WEFT_EPERM;
   if (!valid(s))
     return WEFT_EBADF;
-  if (atomic_load(&w->current->cancel_req))
+  if (weft__cancel_pending(w->current))
     return WEFT_ECANCELED;
   weft__budget_spend_on(w);
   return 0;

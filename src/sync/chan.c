@@ -217,13 +217,15 @@ static int op(weft_chan *c, bool send, void *elem, int64_t deadline) {
     return WEFT_EINVAL;
   if (!wk || !(w.task = wk->current))
     return WEFT_EPERM;
-  if (atomic_load(&w.task->cancel_req))
-    return WEFT_ECANCELED;
   weft__budget_spend_on(wk);
   rc = try_locked(c, send, elem, &other);
   wake(other);
   if (rc == WEFT_EAGAIN && deadline == 0)
     return WEFT_ETIMEDOUT;
+  /* A cancelled task still sends to room and receives what is there; only
+   * a wait is refused. */
+  if (rc == WEFT_EAGAIN && weft__cancel_pending(w.task))
+    return WEFT_ECANCELED;
   if (rc == WEFT_EAGAIN) {
     weft__wait_note(w.task, send ? "chan send %#lx" : "chan recv %#lx", (uintptr_t)c, deadline);
     atomic_fetch_add(&c->users, 1);
@@ -541,8 +543,6 @@ int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
     return rc;
   if (!self)
     return WEFT_EPERM;
-  if (atomic_load(&self->cancel_req))
-    return WEFT_ECANCELED;
   weft__budget_spend_on(w);
   if ((rc = select_setup(&s, cases, n)))
     goto out;
@@ -550,6 +550,10 @@ int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
     goto out;
   if (deadline == 0) {
     rc = WEFT_ETIMEDOUT;
+    goto out;
+  }
+  if (weft__cancel_pending(self)) { /* a ready case was taken above; only waiting is refused */
+    rc = WEFT_ECANCELED;
     goto out;
   }
   select_users(&s, 1);

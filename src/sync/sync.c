@@ -124,17 +124,17 @@ static int wq_wait(struct waiter *w, int64_t deadline, bool cancellable, const c
     return WEFT_EPERM;
   weft__wait_note(w->task, what, (uintptr_t)w->q, deadline);
   w->cancellable = cancellable;
-  if (cancellable && weft_canceled())
-    return WEFT_ECANCELED;
   if (!w->after) { /* a condition wait must queue first, whatever ready says */
     weft__spin_lock(&w->q->lock);
     done = w->ready(w->q, w);
     weft__spin_unlock(&w->q->lock);
-    if (done)
+    if (done) /* what needs no wait completes, even in a cancelled task */
       return 0;
     if (deadline == 0)
       return WEFT_ETIMEDOUT;
   }
+  if (cancellable && weft_canceled())
+    return WEFT_ECANCELED;
   if (!cancellable) /* used without a deadline: relocking after a condition wait */
     return weft__park(wq_publish, w, false);
   return weft__park_until(wq_publish, w, deadline);

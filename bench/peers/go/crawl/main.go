@@ -2,7 +2,9 @@
 // keeps C requests in flight, follows links to a depth limit on the hosts
 // it starts on, and writes one JSON record per URL it requested.
 //
-// Usage: crawl [-c CONC] [-d DEPTH] [-w WORKERS] [-o FILE] [-t MS] [-per-host N] URL...
+// Usage: crawl [-c CONC] [-d DEPTH] [-w WORKERS] [-o FILE] [-t MS] [-per-host N]
+//
+//	[-ca-file FILE] [-no-compression] URL...
 //
 // C goroutines (-c, default 64) take URLs from one FIFO frontier. A start
 // URL has depth 0; the links on a page of depth d have depth d+1 and are
@@ -10,7 +12,10 @@
 // 303, 307, 308) are not followed by the client: their Location is queued
 // as a link of the same depth. URLs are resolved with net/url, their host
 // lower-cased, a default port and the fragment dropped, and each is
-// requested at most once. Only URLs on a start URL's host are followed.
+// requested at most once. Only http: and https: URLs on a start URL's host
+// are followed: the host by name, as fetch does, so another port or scheme
+// of it counts (an http: link on an https: site is followed, and so is an
+// https: redirect from an http: one).
 // Only text/html bodies of 2xx responses are scanned, for the href and src
 // of a, link, area, frame and iframe tags, skipping comments and the
 // contents of script and style elements.
@@ -19,14 +24,29 @@
 //
 //	{"url":"http://h/p","status":200,"bytes":N,"ms":N,"depth":N,"links":N}
 //
-// with "redirect" on a 3xx and "error" (and status 0) on a failure. At the
-// end a summary goes to stderr:
+// with "redirect" on a 3xx, "tls" (the protocol, named as OpenSSL names it:
+// "TLSv1.3") for https:, and "error" (and status 0) on a failure. "bytes"
+// counts the body decoded. At the end a summary goes to stderr:
 //
 //	fetched N pages (E errors), B bytes in S s, R pages/s
 //
 // The http.Transport keeps connections alive and opens at most -per-host
 // (default: as many as -c) connections to one host. -t is the timeout of
-// one request in ms (default 10000); -w sets GOMAXPROCS (default 2). The
+// one request in ms (default 10000); -w sets GOMAXPROCS (default 2).
+//
+// https: speaks HTTP/1.1 over crypto/tls (the Transport has its own
+// TLSClientConfig, so net/http does not try HTTP/2, as fetch does not),
+// verifies the server's certificate and name against the system's roots
+// and, with -ca-file, the PEM certificates in FILE too, and keeps the
+// session tickets it gets in an LRU cache so that a new connection resumes
+// a session, as fetch does.
+//
+// Bodies are asked for gzip-compressed, as fetch asks by default: net/http
+// adds "Accept-Encoding: gzip" and decodes the answer transparently (it
+// asks for gzip only, where fetch asks for gzip, deflate and br).
+// -no-compression sends no Accept-Encoding, so bodies come as they are.
+//
+// The
 // exit status is 0 when the crawl ran, even if requests failed; 2 on bad
 // arguments; 1 when the output cannot be written.
 package main
@@ -34,6 +54,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -67,6 +89,7 @@ type record struct {
 	Depth    int    `json:"depth"`
 	Links    int    `json:"links"`
 	Redirect string `json:"redirect,omitempty"`
+	TLS      string `json:"tls,omitempty"`
 	Error    string `json:"error,omitempty"`
 }
 
@@ -74,7 +97,7 @@ type record struct {
 type crawler struct {
 	client   *http.Client
 	maxDepth int
-	hosts    map[string]bool // hosts of the start URLs; read-only once running
+	hosts    map[string]bool // host names of the start URLs; read-only once running
 
 	mu     sync.Mutex // guards the fields below
 	wake   *sync.Cond // signalled when the frontier grows or the crawl ends
@@ -106,9 +129,10 @@ func normalise(u *url.URL) {
 	}
 }
 
-// follows reports whether u is a URL the crawl may request.
+// follows reports whether u is a URL the crawl may request: http or https,
+// on a start URL's host by name (any port or scheme of it, as in fetch).
 func (c *crawler) follows(u *url.URL) bool {
-	return (u.Scheme == "http" || u.Scheme == "https") && c.hosts[u.Host]
+	return (u.Scheme == "http" || u.Scheme == "https") && c.hosts[u.Hostname()]
 }
 
 // push queues the URLs not seen before at depth. Takes c.mu.
@@ -194,6 +218,9 @@ func (c *crawler) visit(j job) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	r.Status, r.Bytes = resp.StatusCode, len(body)
+	if resp.TLS != nil {
+		r.TLS = tlsVersion(resp.TLS.Version)
+	}
 	r.Ms = time.Since(start).Milliseconds()
 	if err != nil {
 		r.Error = err.Error()
@@ -240,6 +267,22 @@ func isRedirect(status int) bool {
 		return true
 	}
 	return false
+}
+
+// tlsVersion names a TLS protocol version as OpenSSL's SSL_get_version
+// does, which fetch writes.
+func tlsVersion(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLSv1"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	}
+	return fmt.Sprintf("0x%04x", v)
 }
 
 func isHTML(contentType string) bool {
@@ -380,14 +423,39 @@ func skipRawText(b []byte, name string) int {
 	}
 }
 
-func newClient(perHost int, timeout time.Duration) *http.Client {
+// tlsConfig returns the client's TLS configuration: the system's roots
+// plus the PEM certificates in caFile when it is not empty, verification
+// on, and a session cache so that new connections resume sessions.
+func tlsConfig(caFile string, sessions int) (*tls.Config, error) {
+	cfg := &tls.Config{ClientSessionCache: tls.NewLRUClientSessionCache(sessions)}
+	if caFile == "" {
+		return cfg, nil // nil RootCAs: the system's roots
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", caFile)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
+}
+
+func newClient(perHost int, timeout time.Duration, tlsCfg *tls.Config, compress bool) *http.Client {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tlsCfg,
+		TLSHandshakeTimeout: timeout,
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: perHost,
 		MaxConnsPerHost:     perHost,
 		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+		DisableCompression:  !compress,
 	}
 	return &http.Client{
 		Transport: tr,
@@ -399,7 +467,8 @@ func newClient(perHost int, timeout time.Duration) *http.Client {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: crawl [-c CONC] [-d DEPTH] [-w WORKERS] [-o FILE] [-t MS] [-per-host N] URL...")
+	fmt.Fprintln(os.Stderr, "usage: crawl [-c CONC] [-d DEPTH] [-w WORKERS] [-o FILE] [-t MS] [-per-host N]\n"+
+		"             [-ca-file FILE] [-no-compression] URL...")
 	os.Exit(2)
 }
 
@@ -410,6 +479,8 @@ func main() {
 	outPath := flag.String("o", "-", "records file ('-': stdout)")
 	timeoutMs := flag.Int("t", 10000, "timeout of one request, ms")
 	perHost := flag.Int("per-host", 0, "connections per host (0: as many as -c)")
+	caFile := flag.String("ca-file", "", "https: also trust the PEM certificates in FILE")
+	noCompression := flag.Bool("no-compression", false, "send no Accept-Encoding: bodies as they are")
 	flag.Usage = usage
 	flag.Parse()
 	if *conc < 1 || *depth < 0 || *workers < 1 || *timeoutMs < 1 || *perHost < 0 || flag.NArg() == 0 {
@@ -419,9 +490,14 @@ func main() {
 		*perHost = *conc
 	}
 	runtime.GOMAXPROCS(*workers)
+	tlsCfg, err := tlsConfig(*caFile, 2*(*perHost))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crawl:", err)
+		os.Exit(2)
+	}
 
 	c := &crawler{
-		client:   newClient(*perHost, time.Duration(*timeoutMs)*time.Millisecond),
+		client:   newClient(*perHost, time.Duration(*timeoutMs)*time.Millisecond, tlsCfg, !*noCompression),
 		maxDepth: *depth,
 		hosts:    map[string]bool{},
 		seen:     map[string]bool{},
@@ -435,7 +511,7 @@ func main() {
 			os.Exit(2)
 		}
 		normalise(u)
-		c.hosts[u.Host] = true
+		c.hosts[u.Hostname()] = true
 		starts = append(starts, u)
 	}
 
