@@ -439,7 +439,9 @@ static int charref_step(struct html_tok *t, int c) {
     t->state = S_NAMED_REF;
     return 0;
   case S_NAMED_REF:
-    if (t->ref_len + 1 < sizeof t->ref) {
+    /* No name holds a NUL, and the comparisons below (strncmp) would take
+     * one for the end of ref and read a shorter name past its end. */
+    if (c != 0 && t->ref_len + 1 < sizeof t->ref) {
       t->ref[t->ref_len] = (char)c;
       if (entity_prefix(t->ref, t->ref_len + 1)) {
         t->ref_len++;
