@@ -2,9 +2,10 @@
 // keeps C requests in flight, follows links to a depth limit on the hosts
 // it starts on, and writes one JSON record per URL it requested.
 //
-// Usage: crawl [-c CONC] [-d DEPTH] [-w WORKERS] [-o FILE] [-t MS] [-per-host N]
+// Usage:
 //
-//	[-ca-file FILE] [-no-compression] URL...
+//	crawl [-c CONC] [-d DEPTH] [-w WORKERS] [-o FILE] [-t MS] [-per-host N]
+//	      [-ca-file FILE] [-no-compression] URL...
 //
 // C goroutines (-c, default 64) take URLs from one FIFO frontier. A start
 // URL has depth 0; the links on a page of depth d have depth d+1 and are
@@ -46,9 +47,9 @@
 // asks for gzip only, where fetch asks for gzip, deflate and br).
 // -no-compression sends no Accept-Encoding, so bodies come as they are.
 //
-// The
-// exit status is 0 when the crawl ran, even if requests failed; 2 on bad
-// arguments; 1 when the output cannot be written.
+// The exit status is 0 when the crawl ran, even if requests failed; 2 on
+// bad arguments or an unreadable -ca-file; 1 when the output cannot be
+// written.
 package main
 
 import (
