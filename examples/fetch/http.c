@@ -42,13 +42,19 @@ static int stop(struct http_resp *r, const char *why) {
   return HTTP_FAILED;
 }
 
-/* Append len bytes to the malloc'd string *s. Returns 0 or -1. */
+/* Append len bytes of a header value to the malloc'd string *s, each NUL
+ * made a space (RFC 9110 section 5.5 allows that; a NUL kept would cut
+ * the string short, and where depended on how the bytes arrived).
+ * Returns 0 or -1. */
 static int append(char **s, const char *at, size_t len) {
   size_t old = *s ? strlen(*s) : 0;
   char *p = realloc(*s, old + len + 1);
   if (!p)
     return -1;
   memcpy(p + old, at, len);
+  for (size_t i = old; i < old + len; i++)
+    if (p[i] == '\0')
+      p[i] = ' ';
   p[old + len] = '\0';
   *s = p;
   return 0;
@@ -128,6 +134,8 @@ static int on_headers_complete(http_parser *p) {
   r->status = p->status_code;
   r->in_value = 0;
   r->name_len = 0;
+  if (r->status < 100) /* http-parser takes "HTTP/1.1 20" or "000"; RFC 9112 wants 3 digits */
+    return fail(r, "malformed response: invalid status code");
   if (r->status / 100 == 1)
     return 0; /* an interim response: http-parser ends it without a body */
   r->headers_done = 1;
