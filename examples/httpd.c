@@ -56,8 +56,9 @@
  * request, and each send of an answer at most -S. On expiry the
  * connection is closed without an answer.
  *
- * Signals reach the program through a pipe, as in examples/echo.c: the
- * handler writes a byte and the main task waits for it with weft_fd_wait.
+ * Signals reach the main task through weft_signal_wait. It holds SIGINT
+ * and SIGTERM (weft_signal_hold) before it announces its port, so a
+ * signal sent by someone who read that line is never missed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -132,16 +133,7 @@ struct conn {
   char fs[]; /* root + URL path + "index.html": root_len + HTTPD_PATH_ROOM bytes */
 };
 
-static int signal_pipe[2];
-
-static void on_signal(int sig) {
-  char c = (char)sig;
-  int saved = errno;
-  if (write(signal_pipe[1], &c, 1) < 0) {
-    /* the pipe is full: a stop is already pending */
-  }
-  errno = saved;
-}
+static const int stop_signals[] = {SIGINT, SIGTERM};
 
 /* ------------------------------------------------------------------ */
 /* From a URL to a file                                                 */
@@ -578,10 +570,13 @@ static void announce(struct server *sv) {
 /* The main task: listen, accept until a signal, then stop accepting. */
 static int run(void *arg) {
   struct server *sv = arg;
-  char c;
-  int rc = weft_tcp_listen(&sv->listener, sv->host, sv->port, 4096);
+  int rc = weft_signal_hold(stop_signals, 2);
 
   if (rc) {
+    fprintf(stderr, "httpd: catching SIGINT and SIGTERM: %s\n", weft_strerror(rc));
+    return 1;
+  }
+  if ((rc = weft_tcp_listen(&sv->listener, sv->host, sv->port, 4096))) {
     fprintf(stderr, "httpd: listen on %s:%s: %s\n", *sv->host ? sv->host : "*", sv->port,
             weft_strerror(rc));
     return 1;
@@ -592,8 +587,8 @@ static int run(void *arg) {
     weft_sock_close(sv->listener);
     return 1;
   }
-  while (weft_fd_wait(signal_pipe[0], WEFT_READABLE, -1) < 0 || read(signal_pipe[0], &c, 1) != 1)
-    ;
+  while ((rc = weft_signal_wait(stop_signals, 2, -1)) < 0 && rc != WEFT_ECANCELED)
+    ; /* WEFT_ENOMEM: try again */
   weft_cancel(sv->acceptor);
   weft_join(sv->acceptor, NULL);
   weft_sock_close(sv->listener);
@@ -656,20 +651,6 @@ static void raise_fd_limit(void) {
   }
 }
 
-static int catch_signals(void) {
-  struct sigaction sa;
-
-  if (pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-    perror("httpd: pipe");
-    return 1;
-  }
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  return 0;
-}
-
 int main(int argc, char **argv) {
   struct server sv = {
       .host = "127.0.0.1", .port = "0", .request_ms = 10000, .idle_ms = 15000, .send_ms = 30000};
@@ -694,15 +675,9 @@ int main(int argc, char **argv) {
   if (set_root(&sv, argv[optind]))
     return 1;
   raise_fd_limit();
-  if (catch_signals()) {
-    free(sv.root);
-    return 1;
-  }
   rc = weft_main(&cfg, run, &sv);
   if (rc < 0)
     fprintf(stderr, "httpd: %s\n", weft_strerror(rc));
   free(sv.root);
-  close(signal_pipe[0]);
-  close(signal_pipe[1]);
   return rc == 0 ? 0 : 1;
 }

@@ -6,16 +6,18 @@
  * is plain sequential C: when it blocks (joins another task, later sleeps or
  * waits on a socket) the runtime parks it and runs others on that worker.
  *
- * Conventions (see DESIGN.md section 7):
+ * Conventions (weft(7) describes them at more length):
  *  - Every function returns 0 (or a count) on success and a negative
  *    WEFT_E* code on failure; the codes equal -errno where one exists.
  *    weft_strerror() names them. No function aborts on bad input.
  *  - Blocking calls are legal only inside a task; elsewhere they return
  *    WEFT_EPERM. A blocking call parks the task, never the worker thread.
  *  - weft never sets errno and installs no signal handler except the stack
- *    overflow handler (SIGSEGV, chaining to any previous one), plus two
+ *    overflow handler (SIGSEGV, chaining to any previous one), plus those
  *    that the program asks for: libuv's SIGCHLD handler once
- *    weft_proc_spawn is used, and WEFT_DUMP_SIGNAL's when that is set.
+ *    weft_proc_spawn is used, WEFT_DUMP_SIGNAL's when that is set, and
+ *    libuv's handler for a signal while a task waits for it in
+ *    weft_signal_wait.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -247,7 +249,8 @@ WEFT_API int weft_join(weft_task *t, void **result);
  * weft_join with an absolute deadline on weft_now()'s clock (-1: none).
  * At the deadline it returns WEFT_ETIMEDOUT and t stays joinable; a
  * deadline already past returns WEFT_ETIMEDOUT at once unless t has
- * finished. Otherwise as weft_join. Inside a task.
+ * finished. Also WEFT_ENOMEM (the deadline's timer). Otherwise as
+ * weft_join. Inside a task.
  */
 WEFT_API int weft_join_until(weft_task *t, void **result, int64_t deadline);
 
@@ -259,16 +262,24 @@ WEFT_API int weft_join_until(weft_task *t, void **result, int64_t deadline);
 WEFT_API int weft_detach(weft_task *t);
 
 /*
- * Ask t to stop: the blocking weft call it is parked in, or its next one,
- * returns WEFT_ECANCELED, and it keeps returning that from blocking calls.
- * A task that has not started yet still runs, cancelled from its start,
- * as a cancelled pthread runs to its first cancellation point: its
- * function can then release what it was handed. Calls that never block
- * (weft_chan_try_send, weft_chan_try_recv, weft_sock_close, ...) still
- * work, so a cancelled task can hand over its last value with
- * weft_chan_try_send. Cancelling a task that has
- * finished, or twice, is harmless. Returns 0 or WEFT_EINVAL for NULL.
- * Does not block. Any thread, while the handle is valid.
+ * Ask t to stop: the blocking weft call it is parked in, or its next call
+ * that would have to wait, returns WEFT_ECANCELED. The cancel is sticky
+ * but refuses only waiting: a call that need not wait still completes (a
+ * free mutex, a semaphore with a unit, a channel with room or data, a
+ * wait group at zero, a finished task's join, a scope with no member
+ * left), and only a call that would wait returns WEFT_ECANCELED, at once.
+ * The calls served by the I/O thread (sleeps, sockets, weft_fd_wait, name
+ * resolution, files, weft_offload, weft_proc_wait, weft_signal_wait)
+ * return it as soon as they are called. Calls that never block
+ * (weft_chan_try_send, weft_chan_try_recv, weft_sock_close, ...) work as
+ * usual. The cancel reaches the members of every scope t owns, and
+ * theirs; not the tasks t started with weft_spawn. A task that has not
+ * started yet still runs, cancelled from its start, as a cancelled
+ * pthread runs to its first cancellation point: its function can then
+ * release what it was handed, and a join returns 0 with its result.
+ * Cancelling a task that has finished, or twice, is harmless. Returns 0
+ * or WEFT_EINVAL for NULL. Does not block. Any thread, while the handle
+ * is valid.
  */
 WEFT_API int weft_cancel(weft_task *t);
 
@@ -426,8 +437,9 @@ WEFT_API int weft_chan_new(weft_chan **out, size_t elem_size, size_t capacity);
  * Send the elem_size bytes at elem, waiting while the channel is full (or,
  * unbuffered, until a receiver takes it). Returns 0, WEFT_EPIPE when the
  * channel is closed (before or while waiting), WEFT_ETIMEDOUT,
- * WEFT_ECANCELED, WEFT_EINVAL (NULL or freed channel, NULL elem),
- * WEFT_EPERM outside a task. Blocks; inside a task.
+ * WEFT_ECANCELED (a cancelled task still sends when there is room or a
+ * waiting receiver: only waiting is refused), WEFT_EINVAL (NULL or freed
+ * channel, NULL elem), WEFT_EPERM outside a task. Blocks; inside a task.
  */
 WEFT_API int weft_chan_send(weft_chan *c, const void *elem, int64_t deadline);
 
@@ -485,9 +497,13 @@ WEFT_API int weft_select(weft_select_case *cases, size_t n, int64_t deadline);
  * Every object here is made with _new and freed with _free (WEFT_EBUSY
  * while a task waits on it or, for a mutex, while it is locked). The calls
  * that wait take a deadline and return WEFT_ETIMEDOUT / WEFT_ECANCELED;
- * they are legal only inside a task (WEFT_EPERM elsewhere). The calls that
- * only wake others (unlock, signal, broadcast, wg add/done, sem post and
- * trywait, mutex trylock) never block and may be called from any thread.
+ * they are legal only inside a task (WEFT_EPERM elsewhere). In a
+ * cancelled task, a call that need not wait still completes (a free
+ * mutex, a semaphore with a unit, a wait group at zero); only one that
+ * would wait returns WEFT_ECANCELED (weft_cond_wait always does). The
+ * calls that only wake others (unlock, signal, broadcast, wg add/done, sem
+ * post and trywait, mutex trylock) never block and may be called from any
+ * thread.
  * WEFT_EINVAL for NULL or freed objects (the _free calls included), and
  * from weft_sem_post when the count is at ULONG_MAX.
  */
@@ -713,8 +729,10 @@ WEFT_API int weft_sock_fd(weft_sock *s);
 /*
  * Wait until fd (a pipe, an eventfd, a socket of the program's own; it
  * should be non-blocking) is readable and/or writable as events asks
- * (WEFT_READABLE | WEFT_WRITABLE). On a weft_sock's fd (weft_sock_fd) it
- * waits alongside the socket's own calls, and any number of tasks may.
+ * (WEFT_READABLE | WEFT_WRITABLE). On a weft_sock's fd (weft_sock_fd),
+ * once one of the socket's own calls has waited, it waits alongside them
+ * and any number of tasks may; before that the fd is treated as any
+ * other (one waiter, and weft_sock_close does not wake it).
  * Returns the ready events (positive), WEFT_EBADF (also when the weft_sock
  * is closed meanwhile), WEFT_EINVAL (no or unknown events), WEFT_EBUSY when
  * another task waits on the same non-socket fd through weft_fd_wait,
@@ -747,7 +765,8 @@ WEFT_API int weft_file_open(const char *path, int flags, int mode, int64_t deadl
  * Returns the count (0 at end of file), WEFT_EBADF, WEFT_EINVAL, -errno,
  * WEFT_ETIMEDOUT, WEFT_ECANCELED. A request already running on the pool is
  * waited for even when cancelled, so buf is never written after the call
- * returns. Blocks; inside a task.
+ * returns; so a read from a FIFO or tty that never gets data holds its
+ * task, and weft_rt_free, for ever. Blocks; inside a task.
  */
 WEFT_API ssize_t weft_file_read(int fd, void *buf, size_t len, int64_t offset, int64_t deadline);
 WEFT_API ssize_t weft_file_write(int fd, const void *buf, size_t len, int64_t offset,
@@ -841,6 +860,26 @@ WEFT_API int weft_proc_free(weft_proc *p);
  * WEFT_EPERM outside a task. Blocks; inside a task.
  */
 WEFT_API int weft_signal_wait(const int *signals, size_t n, int64_t deadline);
+
+/*
+ * Catch the n signals for weft_signal_wait from now on, whether or not a
+ * task waits, until weft_signal_release (holds count: each hold needs its
+ * release). A signal that arrives while held and nobody waits is kept,
+ * once per signal as the kernel keeps it, for the next wait. For a program
+ * that must not miss a signal between announcing that it is ready and
+ * waiting: hold, announce, then wait. When it returns the signals are
+ * caught. weft_rt_free releases what is still held. Returns 0,
+ * WEFT_EINVAL as weft_signal_wait, WEFT_ENOMEM, WEFT_EPERM outside a task.
+ * Parks briefly while the I/O thread arms them; not cancellable.
+ */
+WEFT_API int weft_signal_hold(const int *signals, size_t n);
+
+/* Undo one weft_signal_hold of each of the n signals; a signal neither
+ * held nor waited for gets its previous disposition back, and a kept
+ * arrival is dropped. Returns 0, WEFT_EINVAL (also when one of them is
+ * not held: then nothing changes), WEFT_EPERM outside a task. Parks
+ * briefly; not cancellable. */
+WEFT_API int weft_signal_release(const int *signals, size_t n);
 
 #ifdef __cplusplus
 }

@@ -11,10 +11,11 @@
  *
  * This file is the program around the crawl: the command line, the start
  * URLs (arguments and -i FILE, read through weft's file calls), the output
- * file, and signals. SIGINT and SIGTERM reach a task through a pipe (the
- * handler only writes a byte); the task then stops the crawl, whose
- * requests in flight end with "cancelled" records, and restores the
- * default handlers so that a second ^C kills at once.
+ * file, and signals. The main task holds SIGINT and SIGTERM
+ * (weft_signal_hold) before the crawl starts, so none is missed; a watcher
+ * task waits for them with weft_signal_wait, then releases them, so that
+ * a second ^C kills at once, and stops the crawl, whose requests in
+ * flight end with "cancelled" records.
  */
 #define _GNU_SOURCE
 #include "buf.h"
@@ -32,39 +33,19 @@
 #include <unistd.h>
 #include <weft.h>
 
-static int signal_pipe[2] = {-1, -1};
+static const int stop_signals[] = {SIGINT, SIGTERM};
 
-static void on_signal(int sig) {
-  char c = (char)sig;
-  int saved = errno;
-  if (write(signal_pipe[1], &c, 1) < 0) {
-    /* the pipe is full: a stop is pending already */
-  }
-  errno = saved;
-}
-
-static void set_handlers(void (*handler)(int)) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = handler;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-}
-
-/* Wait for a signal, then stop the crawl. Ends when cancelled. */
+/* Wait for a signal, then stop the crawl; ends when cancelled too. Either
+ * way it releases the main task's hold on the signals. */
 static void *watch_signals(void *arg) {
   struct crawl *c = arg;
-  char sig;
-  for (;;) {
-    int rc = weft_fd_wait(signal_pipe[0], WEFT_READABLE, -1);
-    if (rc > 0 && read(signal_pipe[0], &sig, 1) == 1)
-      break;
-    if (rc < 0)
-      return NULL; /* cancelled: the crawl is over */
-  }
-  set_handlers(SIG_DFL);
-  crawl_stop(c);
-  return NULL;
+  int rc;
+  while ((rc = weft_signal_wait(stop_signals, 2, -1)) == WEFT_ENOMEM)
+    weft_sleep(10);
+  weft_signal_release(stop_signals, 2); /* a second ^C kills at once */
+  if (rc > 0)
+    crawl_stop(c);
+  return NULL; /* cancelled: the crawl is over */
 }
 
 /* Read all of fd into *out. Returns 0 or a weft error. */
@@ -152,7 +133,13 @@ static int run(void *arg) {
     rc = 2;
     goto out_free_crawl;
   }
+  if ((rc = weft_signal_hold(stop_signals, 2)) != 0) {
+    fprintf(stderr, "fetch: cannot catch SIGINT and SIGTERM: %s\n", weft_strerror(rc));
+    rc = 1;
+    goto out_close_output;
+  }
   if ((rc = weft_spawn(&watcher, watch_signals, c)) != 0) {
+    weft_signal_release(stop_signals, 2);
     fprintf(stderr, "fetch: cannot start: %s\n", weft_strerror(rc));
     rc = 1;
     goto out_close_output;
@@ -196,11 +183,6 @@ int main(int argc, char **argv) {
     return 2;
   }
   raise_fd_limit();
-  if (pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-    perror("fetch: pipe");
-    return 1;
-  }
-  set_handlers(on_signal);
   weft_config_init(&cfg);
   if (o.workers)
     cfg.workers = o.workers;

@@ -80,6 +80,8 @@ uint64_t weft__io_timeout(weft__io *io, int64_t deadline);
  * thread only. */
 struct weft__sigs;
 struct weft__sigs **weft__io_sigs(weft__io *io);
+/* Disarm every signal the program still holds (weft_rt_free). I/O thread. */
+void weft__signals_stop(weft__io *io);
 
 /* The libuv loop; I/O thread only (returned as void * to keep uv.h out). */
 void *weft__io_loop(weft__io *io);

@@ -185,6 +185,7 @@ static void close_any(uv_handle_t *h, void *arg) {
 static void stop(weft__io_msg *m) {
   weft__io *io = container_of(m, weft__io, stop_msg);
   weft__poll_close_all(io); /* sockets the program never closed */
+  weft__signals_stop(io);   /* signals it still holds: their dispositions back */
   uv_walk(&io->loop, close_any, NULL);
 }
 

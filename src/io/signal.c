@@ -18,6 +18,14 @@
  *    its links, so one op is never woken twice; an arrival that finds the
  *    FIFO empty cannot happen, since the handle is stopped in the same
  *    turn of the loop that empties it.
+ *  - weft_signal_hold keeps a slot armed with no waiter (holds > 0), so a
+ *    program can start catching a signal before it announces that it is
+ *    ready, and weft_signal_release lets go. An arrival that finds the
+ *    FIFO empty while held is kept (`pending`, one per signal, as the
+ *    kernel keeps one) and taken by the next wait. A hold or release is
+ *    itself an io op the caller waits for, so when it returns the I/O
+ *    thread has armed (or disarmed) the slot. weft_rt_free disarms what
+ *    the program still holds (weft__signals_stop).
  *  - A deadline is a timer in the op; a cancel (loop.c, "io op") unlinks
  *    the op like an arrival does. Everything here runs on the I/O thread,
  *    so the FIFOs and the `done` flag need no lock; the io op protocol
@@ -38,6 +46,8 @@ struct sig_link {
 
 struct sig_slot {
   struct sig_link *head, *tail;
+  unsigned holds;      /* weft_signal_hold calls not released */
+  bool pending;        /* arrived while held and nobody waited */
   uv_signal_t *handle; /* while armed */
   struct sigaction saved; /* the disposition before arming */
 };
@@ -65,6 +75,7 @@ static void handle_closed(uv_handle_t *h) {
 }
 
 static void on_signal(uv_signal_t *h, int signum);
+static struct weft__sigs *sigs_get(weft__io *io);
 
 /* Start watching signum: save its disposition and start a handle. */
 static int arm(struct weft__sigs *sg, struct sig_slot *sl, int signum) {
@@ -106,7 +117,7 @@ static void unlink_all(struct weft__sigs *sg, struct sig_op *s) {
     else
       sl->tail = l->prev;
     l->op = NULL;
-    if (!sl->head && sl->handle)
+    if (!sl->head && !sl->holds && sl->handle)
       disarm(sl, l->signum);
   }
 }
@@ -137,6 +148,8 @@ static void on_signal(uv_signal_t *h, int signum) {
   struct sig_link *l = sg->slot[signum].head;
   if (l)
     end(l->op, signum);
+  else
+    sg->slot[signum].pending = true; /* held: the next wait takes it */
 }
 
 static void on_deadline(uv_timer_t *tm) {
@@ -151,7 +164,7 @@ static void on_deadline(uv_timer_t *tm) {
 
 static void start(weft__io_op *op) {
   struct sig_op *s = container_of(op, struct sig_op, op);
-  struct weft__sigs **sgp = weft__io_sigs(op->io), *sg = *sgp;
+  struct weft__sigs *sg = sigs_get(op->io);
   int rc = 0;
 
   if (s->deadline >= 0) {
@@ -159,18 +172,22 @@ static void start(weft__io_op *op) {
     s->timer.data = s;
     uv_timer_start(&s->timer, on_deadline, weft__io_timeout(op->io, s->deadline), 0);
   }
-  if (!sg && (sg = calloc(1, sizeof *sg))) {
-    sg->io = op->io;
-    *sgp = sg;
-  }
   if (!sg) {
     end(s, WEFT_ENOMEM);
     return;
   }
+  for (size_t i = 0; i < s->n; i++) { /* one kept while held: no wait */
+    struct sig_slot *sl = &sg->slot[s->links[i].signum];
+    if (sl->pending) {
+      sl->pending = false;
+      end(s, s->links[i].signum);
+      return;
+    }
+  }
   for (size_t i = 0; i < s->n && !rc; i++) {
     struct sig_link *l = &s->links[i];
     struct sig_slot *sl = &sg->slot[l->signum];
-    if (!sl->head && (rc = arm(sg, sl, l->signum)))
+    if (!sl->handle && (rc = arm(sg, sl, l->signum)))
       break;
     l->op = s;
     l->next = NULL;
@@ -188,11 +205,80 @@ static void cancel(weft__io_op *op) {
   end(container_of(op, struct sig_op, op), WEFT_ECANCELED);
 }
 
-int weft_signal_wait(const int *signals, size_t n, int64_t deadline) {
-  weft__io *io = weft__io_current();
-  struct sig_op *s;
-  int rc;
+/* ---- hold and release ---- */
 
+struct hold_op {
+  weft__io_op op;
+  bool hold;
+  size_t n;
+  int signals[];
+};
+
+static void hold_destroy(weft__io_op *op) {
+  free(container_of(op, struct hold_op, op));
+}
+
+static void hold_cancel(weft__io_op *op) {
+  (void)op; /* not cancellable: it ends in the same turn it starts */
+}
+
+static struct weft__sigs *sigs_get(weft__io *io) {
+  struct weft__sigs **sgp = weft__io_sigs(io);
+  if (!*sgp && (*sgp = calloc(1, sizeof **sgp)))
+    (*sgp)->io = io;
+  return *sgp;
+}
+
+static void hold_start(weft__io_op *op) {
+  struct hold_op *h = container_of(op, struct hold_op, op);
+  struct weft__sigs *sg = sigs_get(op->io);
+  int rc = 0;
+  if (!sg) {
+    rc = WEFT_ENOMEM;
+  } else if (h->hold) {
+    size_t i;
+    for (i = 0; i < h->n && !rc; i++) {
+      struct sig_slot *sl = &sg->slot[h->signals[i]];
+      if (!sl->handle && (rc = arm(sg, sl, h->signals[i])))
+        break;
+      sl->holds++;
+    }
+    while (rc && i-- > 0) { /* all or nothing */
+      struct sig_slot *sl = &sg->slot[h->signals[i]];
+      if (!--sl->holds && !sl->head && sl->handle)
+        disarm(sl, h->signals[i]);
+    }
+  } else {
+    for (size_t i = 0; i < h->n; i++)
+      if (!sg->slot[h->signals[i]].holds)
+        rc = WEFT_EINVAL; /* releasing what is not held: nothing changes */
+    for (size_t i = 0; i < h->n && !rc; i++) {
+      struct sig_slot *sl = &sg->slot[h->signals[i]];
+      if (!--sl->holds) {
+        sl->pending = false;
+        if (!sl->head && sl->handle)
+          disarm(sl, h->signals[i]);
+      }
+    }
+  }
+  weft__io_finish(op, rc);
+  weft__io_op_unref(op); /* the I/O thread's reference: no handle of its own */
+}
+
+/* weft_rt_free: put back what the program still holds. I/O thread. */
+void weft__signals_stop(weft__io *io) {
+  struct weft__sigs *sg = *weft__io_sigs(io);
+  for (int i = 1; sg && i < NSIG; i++) {
+    struct sig_slot *sl = &sg->slot[i];
+    sl->holds = 0;
+    sl->pending = false;
+    if (sl->handle)
+      disarm(sl, i); /* no task waits at shutdown: only holds keep it */
+  }
+}
+
+/* Check a list of signals: each catchable, in range, and listed once. */
+static int check_signals(const int *signals, size_t n) {
   if (!signals || !n || n > NSIG)
     return WEFT_EINVAL;
   for (size_t i = 0; i < n; i++) {
@@ -203,6 +289,46 @@ int weft_signal_wait(const int *signals, size_t n, int64_t deadline) {
       if (signals[j] == sig)
         return WEFT_EINVAL; /* each signal once */
   }
+  return 0;
+}
+
+static int hold_or_release(const int *signals, size_t n, bool hold) {
+  weft__io *io = weft__io_current();
+  struct hold_op *h;
+  int rc;
+  if ((rc = check_signals(signals, n)))
+    return rc;
+  if (!io)
+    return WEFT_EPERM;
+  if (!(h = calloc(1, sizeof *h + n * sizeof h->signals[0])))
+    return WEFT_ENOMEM;
+  h->hold = hold;
+  h->n = n;
+  memcpy(h->signals, signals, n * sizeof signals[0]);
+  weft__wait_note(weft_self(), hold ? "signal hold" : "signal release", 0, -1);
+  h->op.start = hold_start;
+  h->op.cancel = hold_cancel;
+  h->op.destroy = hold_destroy;
+  rc = weft__io_wait(io, &h->op, false);
+  weft__io_op_unref(&h->op);
+  return rc;
+}
+
+int weft_signal_hold(const int *signals, size_t n) {
+  return hold_or_release(signals, n, true);
+}
+
+int weft_signal_release(const int *signals, size_t n) {
+  return hold_or_release(signals, n, false);
+}
+
+int weft_signal_wait(const int *signals, size_t n, int64_t deadline) {
+  weft__io *io = weft__io_current();
+  struct sig_op *s;
+  int rc;
+
+  if ((rc = check_signals(signals, n)))
+    return rc;
   if (!io)
     return WEFT_EPERM;
   if (weft_canceled())
