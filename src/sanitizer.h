@@ -1,6 +1,6 @@
 /*
  * sanitizer.h - telling AddressSanitizer, ThreadSanitizer and Valgrind
- * about the stacks weft switches between (DESIGN.md section 5). Each hook
+ * about the stacks weft switches between (stack.c, gen.c). Each hook
  * compiles to nothing unless that tool is in use, so the switch path of a
  * normal build carries no cost.
  */

@@ -36,8 +36,8 @@
  * At most half of the workers search at once (step 4), as in Go and
  * Tokio: searching workers burn CPU the busy ones could use.
  *
- * Protocol "park" (no lost wakeups, DESIGN.md section 4, invariant 2)
- * ------------------------------------------------------------------
+ * Protocol "park" (no lost wakeups: work made available is always seen)
+ * ----------------------------------------------------------------------
  * Making work available ("producer": a push to a deque, the injection
  * queue) and going to sleep ("parker") are ordered like Dekker's algorithm:
  *
@@ -98,7 +98,7 @@ static _Thread_local weft__worker *tls_worker;
  * the compiler may keep a thread-local address in a register across a call
  * that switches; reading through this function, which is never inlined and
  * whose asm barrier hides the load from the optimiser, gives the thread
- * the task is running on now (DESIGN.md section 5). Any thread.
+ * the task is running on now (tasks migrate between workers). Any thread.
  */
 __attribute__((noinline)) weft__worker *weft__worker_current(void) {
   weft__worker *w = tls_worker;
@@ -485,8 +485,8 @@ static void switch_into(weft__worker *w, weft_task *t, weft_ctx *from, void **as
  * the scheduler (returns false). Returns true when t may simply continue
  * (it ran again, or nothing else was ready).
  *
- * t must not be queued before the switch has saved its context (DESIGN.md
- * section 4, invariant 1): a thief could resume it while it still runs
+ * t must not be queued before the switch has saved its context (task.c,
+ * protocol "park"): a thief could resume it while it still runs
  * here. So t is left in w->pending_yield, and the task the switch resumes
  * queues it (weft__resumed) once it runs, t's context saved by then.
  * Every place a task resumes calls weft__resumed: here, after the switch,

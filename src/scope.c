@@ -110,6 +110,10 @@ static void *member_main(void *arg) {
   weft__spin_unlock(&s->lock);
 
   rc = m->fn(m->arg);
+  /* Its own scopes go first (their members cancelled and finished), so
+   * that when this member counts as finished, nothing it started runs. */
+  if (self->scopes)
+    weft__scopes_free_all(self);
 
   weft__spin_lock(&s->lock);
   if (m->prev)

@@ -25,8 +25,8 @@
  * with CAS(NONE -> self) after its context is saved ("park"); if the CAS
  * fails the task is DONE and it wakes itself.
  *
- * Protocol "park" (DESIGN.md section 4, invariant 1)
- * --------------------------------------------------
+ * Protocol "park" (a task is never visible to its waker unsaved)
+ * ---------------------------------------------------------------
  * A task that blocks must not become visible to its waker before its
  * context is saved, or the waker could resume it on another worker while
  * it is still running here. So it never registers itself:

@@ -31,7 +31,7 @@
  *      stack after the task's context is saved, takes the I/O thread's
  *      reference, records the op as what the task waits on (withdraw,
  *      wait_obj) and sends start_msg. Only now can the I/O thread see the
- *      task (DESIGN.md section 4, invariant 1).
+ *      task (task.c, protocol "park": never visible before its context is saved).
  *   2. The I/O thread runs op->start, which starts the libuv work. When it
  *      completes, weft__io_finish marks the op finished and wakes the task
  *      with the result. The I/O thread drops its reference once libuv is

@@ -1,6 +1,6 @@
 /*
  * poll.c - waiting for a file descriptor to become readable or writable:
- * the "wait second" half of "try first, wait second" (DESIGN.md section 6).
+ * the "wait second" half of "try first, wait second" (sock.c).
  *
  * A task tries its syscall on its own worker; only on EAGAIN does it ask
  * the I/O thread to watch the fd, as an io op (loop.c), and park.

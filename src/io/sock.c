@@ -2,7 +2,7 @@
  * sock.c - TCP over IPv4 and IPv6: listen, accept, connect, recv, send,
  * shutdown, close, addresses, and weft_fd_wait.
  *
- * Try first, wait second (DESIGN.md section 6): sockets are non-blocking,
+ * Try first, wait second: sockets are non-blocking,
  * and a task makes the system call itself, on its worker. Only on EAGAIN
  * does it wait for readiness through the I/O thread (poll.c) and retry, so
  * a busy connection never leaves its worker.
