@@ -51,19 +51,22 @@
  *
  * The stop protocol (SIGINT, via crawl_stop).
  *  1. Under stop_lock, unless sealed: set stopping, close the events
- *     channel and weft_cancel every crawler.
+ *     channel and cancel the crawlers' scope (weft_scope_cancel: the
+ *     crawlers running, and any the scope would start, are cancelled).
  *  2. The dispatcher wakes from its select (the receive case fails once
  *     the buffered events are drained; it also checks stopping), closes
  *     the frontier and posts finished.
  *  3. A crawler parked in a request gets WEFT_ECANCELED from its socket
- *     call and builds a "cancelled" record. Its sends now fail too
- *     (cancelled tasks get WEFT_ECANCELED from every blocking call), so it
- *     puts the record on the late list, under late_lock, which the writer
- *     empties after the last crawler has been joined. Giving the
+ *     call and builds a "cancelled" record. It sends it to the writer if
+ *     the results channel has room (a cancelled task's call that need not
+ *     wait completes); if the send would wait it fails, and the record
+ *     goes on the late list, under late_lock, which the writer empties
+ *     after the last crawler has finished. Giving the
  *     connection back never blocks (hosts.c), so nothing leaks.
  *  4. crawl_wait waits for finished, then sets sealed under stop_lock
- *     before it joins anyone: a crawl_stop from then on does nothing, so
- *     weft_cancel never sees a handle that weft_join has released.
+ *     before it waits for the crawlers' scope and frees it: a crawl_stop
+ *     from then on does nothing, so weft_scope_cancel never sees a freed
+ *     scope.
  *  The dispatcher itself is never cancelled: it always reaches the end of
  *  its loop and posts finished, even when stopped before it ran.
  */
@@ -144,8 +147,8 @@ struct crawl {
   weft_sem *finished;     /* posted once, by the dispatcher as it ends */
   weft_task *dispatcher;  /* main task only (spawn, join) */
   weft_task *writer;      /* main task only */
-  weft_task **crawlers;   /* under stop_lock until sealed, then main task only */
-  long ncrawlers;         /* spawned; fixed once crawl_start returns */
+  weft_scope *crawlers;   /* the crawler tasks; owned by the main task */
+  long ncrawlers;         /* started; fixed once crawl_start returns */
   pthread_mutex_t stop_lock; /* the stop protocol: guards stopped, sealed */
   int stopped;               /* under stop_lock: crawl_stop has run */
   int sealed;                /* under stop_lock: crawl_wait is joining; stop does nothing */
@@ -628,8 +631,7 @@ struct crawl *crawl_new(const struct options *o, struct tls_config *tls) {
   if (weft_chan_new(&c->frontier, sizeof(struct item *), 0) ||
       weft_chan_new(&c->events, sizeof(struct event), EVENTS_CAP) ||
       weft_chan_new(&c->results, sizeof(struct result *), RESULTS_CAP) ||
-      weft_sem_new(&c->finished, 0) ||
-      !(c->crawlers = calloc((size_t)o->concurrency, sizeof *c->crawlers))) {
+      weft_sem_new(&c->finished, 0)) {
     crawl_free(c);
     return NULL;
   }
@@ -687,8 +689,15 @@ static int spawn(weft_task **t, const char *name, size_t stack, void *(*fn)(void
 static void stop_locked(struct crawl *c) {
   atomic_store(&c->stopping, 1);
   weft_chan_close(c->events);
-  for (long i = 0; i < c->ncrawlers; i++)
-    weft_cancel(c->crawlers[i]);
+  if (c->crawlers)
+    weft_scope_cancel(c->crawlers);
+}
+
+/* A crawler as a member of the crawlers' scope: it never fails the scope
+ * (its errors are records), so one crawler's trouble stops no other. */
+static int crawler_member(void *arg) {
+  crawler(arg);
+  return 0;
 }
 
 int crawl_start(struct crawl *c, int out_fd) {
@@ -705,9 +714,15 @@ int crawl_start(struct crawl *c, int out_fd) {
     c->writer = NULL;
     return rc;
   }
-  while (c->ncrawlers < c->o->concurrency &&
-         spawn(&c->crawlers[c->ncrawlers], "crawler", CRAWLER_STACK, crawler, c) == 0)
-    c->ncrawlers++;
+  if (weft_scope_new(&c->crawlers) == 0) {
+    weft_spawn_attr attr;
+    weft_spawn_attr_init(&attr);
+    attr.name = "crawler";
+    attr.stack_size = CRAWLER_STACK;
+    while (c->ncrawlers < c->o->concurrency &&
+           weft_scope_go_ex(c->crawlers, &attr, crawler_member, c) == 0)
+      c->ncrawlers++;
+  }
   if (c->stopped || c->ncrawlers == 0) /* stopped before it started, or no crawler at all */
     stop_locked(c);
   pthread_mutex_unlock(&c->stop_lock);
@@ -730,8 +745,10 @@ int crawl_wait(struct crawl *c) {
   pthread_mutex_unlock(&c->stop_lock);
   weft_join(c->dispatcher, NULL);
   c->dispatcher = NULL;
-  for (long i = 0; i < c->ncrawlers; i++)
-    weft_join(c->crawlers[i], NULL);
+  if (c->crawlers) {
+    weft_scope_free(c->crawlers); /* waits for every crawler (all are ending) */
+    c->crawlers = NULL;
+  }
   c->ncrawlers = 0;
   weft_chan_close(c->results);
   weft_join(c->writer, NULL);
@@ -755,6 +772,5 @@ void crawl_free(struct crawl *c) {
   weft_sem_free(c->finished);
   pthread_mutex_destroy(&c->stop_lock);
   pthread_mutex_destroy(&c->late_lock);
-  free(c->crawlers);
   free(c);
 }
