@@ -157,6 +157,7 @@ static struct {
   counter sends, recvs, drained, closes, chans, selects, epipes;
   counter mutex_incs, cond_pairs, cond_rounds, cond_abandoned, wgs, wg_members;
   counter gens, gens_closed, gen_values;
+  counter scopes, scope_members, scope_failed, shields; /* members: weft spawns them */
   counter tcp_tries, tcp_clean, tcp_aborted, tcp_bytes, srv_clean, srv_aborted, srv_bytes;
   atomic_long alive, peak_alive; /* tasks spawned and not yet returned */
   atomic_long peak_weft;         /* weft's tasks_alive, sampled by the driver */
@@ -1408,6 +1409,103 @@ static void act_spawn(struct me *me) {
   slot_add(f, h, r, targetable, later);
 }
 
+/* ------------------------------------------------------------------ */
+/* Scopes and shields                                                  */
+
+/* A scope's member: done at once, or a nap then success or its own
+ * failure code, or a wait that only a cancel ends. */
+struct member {
+  atomic_int *finished;
+  int kind, code;
+  int64_t nap;
+};
+
+#define MEMBER_FAIL 1000 /* member failure codes: MEMBER_FAIL + index */
+
+static int member_fn(void *arg) {
+  struct member *m = arg;
+  int rc = 0;
+  if (m->kind == 1) {
+    rc = weft_sleep(m->nap);
+    if (rc == 0)
+      rc = m->code;
+  } else if (m->kind == 2) {
+    rc = weft_sleep_until(-1);
+    if (rc != WEFT_ECANCELED)
+      fail("a scope member's endless sleep returned %s", weft_strerror(rc));
+  }
+  atomic_fetch_add(m->finished, 1);
+  return rc;
+}
+
+/* Whatever weft_scope_wait or weft_scope_free returns, unless the
+ * deadline passed, no member may still run. */
+static void act_scope(struct me *me) {
+  struct member m[6];
+  atomic_int finished = 0;
+  int k = 1 + (int)below(&me->rng, 6), started = 0, rc;
+  bool endless = false, failing = false;
+  int64_t dl = chance(&me->rng, 30) ? weft_now() + below(&me->rng, 3) : -1;
+  weft_scope *sc;
+
+  if ((rc = weft_scope_new(&sc)))
+    fail("weft_scope_new: %s", weft_strerror(rc));
+  for (int i = 0; i < k; i++) {
+    m[i] = (struct member){&finished, (int)below(&me->rng, 3), 0, below(&me->rng, 3)};
+    m[i].code = chance(&me->rng, 50) ? MEMBER_FAIL + i : 0;
+    endless |= m[i].kind == 2;
+    failing |= m[i].kind == 1 && m[i].code;
+    if ((rc = weft_scope_go(sc, member_fn, &m[i])) == 0)
+      started++;
+    else if (rc != WEFT_ENOMEM)
+      fail("weft_scope_go: %s", weft_strerror(rc));
+  }
+  count(&C.scope_members, (uint64_t)started);
+  /* With an endless member and no failure, only a deadline, a cancel or
+   * weft_scope_free ends it: wait with a deadline then. */
+  if (endless && !failing && dl < 0)
+    dl = weft_now() + below(&me->rng, 3);
+  rc = weft_scope_wait(sc, dl);
+  if (rc == WEFT_ETIMEDOUT && dl >= 0) {
+    count(&C.timeouts, 1);
+  } else {
+    if (atomic_load(&finished) != started)
+      fail("weft_scope_wait returned %s with %d of %d members finished", weft_strerror(rc),
+           atomic_load(&finished), started);
+    if (rc >= MEMBER_FAIL && rc < MEMBER_FAIL + k)
+      count(&C.scope_failed, 1);
+    else if (rc == WEFT_ECANCELED && !weft_canceled())
+      fail("weft_scope_wait returned WEFT_ECANCELED in a task not cancelled");
+    else if (rc && rc != WEFT_ECANCELED)
+      fail("weft_scope_wait returned %s", weft_strerror(rc));
+    else if (rc == 0 && (failing || endless) && started == k)
+      fail("weft_scope_wait returned 0 with a failing or endless member");
+  }
+  if ((rc = weft_scope_free(sc)))
+    fail("weft_scope_free: %s", weft_strerror(rc));
+  if (atomic_load(&finished) != started)
+    fail("weft_scope_free returned with %d of %d members finished", atomic_load(&finished),
+         started);
+  count(&C.scopes, 1);
+}
+
+/* A shielded sleep ends on its own, cancelled or not, and the cancel is
+ * still there once the shield is down. */
+static void act_shield(struct me *me) {
+  bool before = weft_canceled();
+  int was = weft_cancel_shield(1), rc;
+  if (was != 0)
+    fail("weft_cancel_shield: the shield was already up (%d)", was);
+  if (weft_canceled())
+    fail("weft_canceled() is nonzero behind a shield");
+  if ((rc = weft_sleep(below(&me->rng, 3))))
+    fail("a shielded sleep returned %s", weft_strerror(rc));
+  weft_cancel_shield(0);
+  if (before && !weft_canceled())
+    fail("a cancel was lost behind a shield");
+  count(&C.shields, 1);
+}
+
 static void act_sleep(struct me *me) {
   int64_t ms = below(&me->rng, 4);
   bool until = chance(&me->rng, 30);
@@ -1463,6 +1561,7 @@ static const struct action {
     {act_spawn, 14}, {act_yield, 8},  {act_sleep, 6},  {act_send, 10}, {act_recv, 10},
     {act_select, 8}, {act_mutex, 8},  {act_cond, 3},   {act_wg, 3},    {act_gen, 5},
     {act_tcp, 2},    {act_cancel, 4}, {act_detach, 3}, {act_join, 3},
+    {act_scope, 2},  {act_shield, 1},
 };
 #define NACTIONS (sizeof actions / sizeof actions[0])
 
@@ -1818,14 +1917,16 @@ static void check_stats(weft_stats *st) {
     weft_rt_stats(T.rt, st, NULL, 0);
     bool ok = st->tasks_alive == 0 && st->spawned == st->completed &&
               st->stacks_mapped == st->stacks_cached &&
-              st->spawned == get(&C.spawned) + T.warm_spawned && st->io_handles == 0;
+              st->spawned == get(&C.spawned) + get(&C.scope_members) + T.warm_spawned &&
+              st->io_handles == 0;
     if (ok || weft_now() >= end)
       break;
     usleep(10 * 1000);
   }
   if (st->tasks_alive)
     fail("%" PRIu64 " tasks alive after weft_rt_wait", st->tasks_alive);
-  if (st->spawned != st->completed || st->spawned != get(&C.spawned) + T.warm_spawned)
+  if (st->spawned != st->completed ||
+      st->spawned != get(&C.spawned) + get(&C.scope_members) + T.warm_spawned)
     fail("weft counts %" PRIu64 " spawned, %" PRIu64 " completed; the program spawned %" PRIu64,
          st->spawned, st->completed, get(&C.spawned));
   if (st->stacks_mapped != st->stacks_cached)
@@ -1938,6 +2039,9 @@ static void report(const char *verdict, const struct figures *fg, const weft_sta
            " members), %" PRIu64 " generators (%" PRIu64 " closed early, %" PRIu64 " values)\n",
            get(&C.mutex_incs), get(&C.cond_pairs), get(&C.cond_rounds), get(&C.cond_abandoned),
            get(&C.wgs), get(&C.wg_members), get(&C.gens), get(&C.gens_closed), get(&C.gen_values));
+    printf("torture: scopes: %" PRIu64 " (%" PRIu64 " members, %" PRIu64 " failed), %" PRIu64
+           " shielded sleeps\n",
+           get(&C.scopes), get(&C.scope_members), get(&C.scope_failed), get(&C.shields));
     printf("torture: tcp: %" PRIu64 " connections, %" PRIu64 " clean, %" PRIu64
            " aborted; servers %" PRIu64 " clean, %" PRIu64 " aborted, %" PRIu64 " bytes checked\n",
            get(&C.tcp_tries), get(&C.tcp_clean), get(&C.tcp_aborted), get(&C.srv_clean),
