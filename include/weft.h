@@ -792,6 +792,19 @@ WEFT_API int weft_file_read_all(const char *path, char **buf, size_t *len);
  */
 WEFT_API int weft_offload(void *(*fn)(void *), void *arg, void **result);
 
+/*
+ * weft_offload, telling when a job the caller gave up on is over. For each
+ * call that returns WEFT_ECANCELED, and only for those, orphan (may be
+ * NULL) is called exactly once, when the job can no longer touch arg:
+ * orphan(arg, result, 1) once fn has returned, or orphan(arg, NULL, 0)
+ * when fn never ran. It runs on weft's I/O thread (or, for a call
+ * cancelled before the job was queued, in the caller before it returns),
+ * so it must not block; it typically frees arg and result. Returns as
+ * weft_offload. Blocks; inside a task.
+ */
+WEFT_API int weft_offload_ex(void *(*fn)(void *), void *arg, void **result,
+                             void (*orphan)(void *arg, void *result, int ran));
+
 /* ------------------------------------------------------------------ */
 /* Child processes (uv_spawn)                                          */
 

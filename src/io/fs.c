@@ -207,6 +207,8 @@ struct work_op {
   void *(*fn)(void *);
   void *arg;
   void *result;             /* written by the pool thread, read after the wakeup */
+  void (*orphan)(void *arg, void *result, int ran); /* immutable; may be NULL */
+  bool started;             /* work_start ran; I/O thread, then read by the woken task */
   uv_work_t work;           /* I/O thread only */
 };
 
@@ -221,14 +223,21 @@ static void work_run(uv_work_t *w) {
 
 static void work_after(uv_work_t *w, int status) {
   struct work_op *o = w->data;
+  bool ran = status != UV_ECANCELED;
+  /* The task was told WEFT_ECANCELED (by work_cancel while fn ran, or now
+   * for a job dequeued unrun): the job is the orphan callback's now. */
+  bool orphaned = o->op.finished || !ran;
   /* libuv orders work_run before this callback, so result is visible. */
-  weft__io_finish(&o->op, status == UV_ECANCELED ? WEFT_ECANCELED : 0);
+  weft__io_finish(&o->op, ran ? 0 : WEFT_ECANCELED);
+  if (orphaned && o->orphan)
+    o->orphan(o->arg, ran ? o->result : NULL, ran);
   weft__io_op_unref(&o->op);
 }
 
 static void work_start(weft__io_op *op) {
   struct work_op *o = container_of(op, struct work_op, op);
   int rc;
+  o->started = true;
   o->work.data = o;
   rc = uv_queue_work(weft__io_loop(op->io), &o->work, work_run, work_after);
   if (rc) {
@@ -244,6 +253,11 @@ static void work_cancel(weft__io_op *op) {
 }
 
 int weft_offload(void *(*fn)(void *), void *arg, void **result) {
+  return weft_offload_ex(fn, arg, result, NULL);
+}
+
+int weft_offload_ex(void *(*fn)(void *), void *arg, void **result,
+                    void (*orphan)(void *arg, void *result, int ran)) {
   weft__io *io = weft__io_current();
   struct work_op *o;
   int rc;
@@ -252,12 +266,16 @@ int weft_offload(void *(*fn)(void *), void *arg, void **result) {
     return WEFT_EINVAL;
   if (!io)
     return WEFT_EPERM;
-  if (weft_canceled())
+  if (weft_canceled()) {
+    if (orphan)
+      orphan(arg, NULL, 0);
     return WEFT_ECANCELED;
+  }
   if (!(o = calloc(1, sizeof *o)))
     return WEFT_ENOMEM;
   o->fn = fn;
   o->arg = arg;
+  o->orphan = orphan;
   o->op.start = work_start;
   o->op.cancel = work_cancel;
   o->op.destroy = work_destroy;
@@ -265,6 +283,12 @@ int weft_offload(void *(*fn)(void *), void *arg, void **result) {
   rc = weft__io_wait(io, &o->op, true);
   if (rc == 0 && result)
     *result = o->result;
+  /* Cancelled before it parked (a cancel from another thread since the
+   * check above): the job was never queued, and the I/O thread never saw
+   * it. Otherwise the wakeup came from the I/O thread after work_start,
+   * which orders `started` before this read, and work_after calls orphan. */
+  if (rc == WEFT_ECANCELED && !o->started && orphan)
+    orphan(arg, NULL, 0);
   weft__io_op_unref(&o->op);
   return rc;
 }
