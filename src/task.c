@@ -436,6 +436,13 @@ int weft_join_until(weft_task *t, void **result, int64_t deadline) {
       weft__wait_note(self, "join of task %lu", (uintptr_t)t->id, deadline);
       rc = weft__park_until(join_publish, t, deadline);
     }
+    /* A task whose function has returned ("done": its done channel may be
+     * closed, its callbacks running) has finished as far as anyone can
+     * see; only its switch-out is left. Its deadline is past then. */
+    if (rc == WEFT_ETIMEDOUT && atomic_load(&t->finishing)) {
+      weft__wait_note(self, "join of task %lu", (uintptr_t)t->id, -1);
+      rc = weft__park(join_publish, t, true);
+    }
     if (rc) { /* cancelled or timed out: t stays joinable */
       atomic_store(&t->claimed, false);
       return rc;

@@ -6,10 +6,14 @@
  * slot per signal number with a FIFO of the links of the ops waiting for
  * it. An op waiting for n signals has n links, one in each slot's FIFO.
  *
- *  - A slot is armed while its FIFO is not empty: the first link saves the
- *    process's disposition of the signal (sigaction) and starts a
+ *  - A slot is armed while its FIFO is not empty: the first link starts a
  *    uv_signal_t; when the last link leaves, the handle is stopped and
- *    closed and the saved disposition is put back. So a program's own
+ *    closed. Dispositions are the process's, not a runtime's: a table
+ *    under one process-wide lock counts the runtimes that arm each
+ *    signal; the first saves the disposition the signal had, and the last
+ *    puts it back once libuv has let go of the signal (libuv keeps its
+ *    handler while any loop still watches it, such as its own SIGCHLD
+ *    watch for child processes; then the disposition is libuv's and stays). So a program's own
  *    handler, SIG_IGN or the default action is back whenever no task
  *    waits, and at weft_rt_free, which cannot return while a task waits.
  *  - Each arrival wakes one waiter: libuv calls the callback once per
@@ -33,6 +37,7 @@
  */
 #include "io/io.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +54,14 @@ struct sig_slot {
   unsigned holds;      /* weft_signal_hold calls not released */
   bool pending;        /* arrived while held and nobody waited */
   uv_signal_t *handle; /* while armed */
-  struct sigaction saved; /* the disposition before arming */
 };
+
+/* The process's dispositions while weft arms a signal (see the top). */
+static pthread_mutex_t process_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  unsigned runtimes;      /* runtimes that arm it; under process_lock */
+  struct sigaction saved; /* before the first armed it; under process_lock */
+} process[NSIG];
 
 struct weft__sigs {
   weft__io *io;
@@ -83,10 +94,15 @@ static int arm(struct weft__sigs *sg, struct sig_slot *sl, int signum) {
   int rc;
   if (!h)
     return WEFT_ENOMEM;
-  sigaction(signum, NULL, &sl->saved);
   uv_signal_init(weft__io_loop(sg->io), h);
   h->data = sg;
-  if ((rc = uv_signal_start(h, on_signal, signum))) {
+  pthread_mutex_lock(&process_lock);
+  if (process[signum].runtimes == 0)
+    sigaction(signum, NULL, &process[signum].saved);
+  if ((rc = uv_signal_start(h, on_signal, signum)) == 0)
+    process[signum].runtimes++;
+  pthread_mutex_unlock(&process_lock);
+  if (rc) {
     uv_close((uv_handle_t *)h, handle_closed);
     return rc;
   }
@@ -96,10 +112,15 @@ static int arm(struct weft__sigs *sg, struct sig_slot *sl, int signum) {
 
 /* Nobody waits for signum any more: stop, and restore the disposition. */
 static void disarm(struct sig_slot *sl, int signum) {
-  uv_signal_stop(sl->handle); /* libuv sets SIG_DFL when it was the last */
+  struct sigaction now;
+  pthread_mutex_lock(&process_lock);
+  uv_signal_stop(sl->handle); /* libuv sets SIG_DFL when no loop watches signum */
+  if (--process[signum].runtimes == 0 && sigaction(signum, NULL, &now) == 0 &&
+      !(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_DFL)
+    sigaction(signum, &process[signum].saved, NULL);
+  pthread_mutex_unlock(&process_lock);
   uv_close((uv_handle_t *)sl->handle, handle_closed);
   sl->handle = NULL;
-  sigaction(signum, &sl->saved, NULL);
 }
 
 static void unlink_all(struct weft__sigs *sg, struct sig_op *s) {
