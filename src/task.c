@@ -466,8 +466,8 @@ int weft_detach(weft_task *t) {
 
 /* "cancel". t must be valid (the registry, a handle or a scope's member
  * list holds it). The cancel reaches the members of t's scopes too
- * (scope.c), unless t is shielded: then they hear of it when t's first
- * blocking call after the shield does. */
+ * (scope.c), unless t is shielded: then they hear of it when the shield
+ * is lowered (weft_cancel_shield). */
 void weft__cancel(weft_task *t) {
   atomic_store(&t->cancel_req, true);
   weft__spin_lock(&t->wait_lock);
@@ -531,6 +531,14 @@ int weft_cancel_shield(int on) {
     return WEFT_EPERM;
   was = atomic_load_explicit(&t->shield, memory_order_relaxed);
   atomic_store_explicit(&t->shield, on != 0, memory_order_relaxed); /* "shield" */
+  if (was && !on && atomic_load(&t->cancel_req)) {
+    /* A cancel that came behind the shield reaches the task's scopes now,
+     * as weft__cancel would have (its own blocking calls see it anyway). */
+    weft__spin_lock(&t->wait_lock);
+    if (t->scopes)
+      weft__scopes_cancel(t);
+    weft__spin_unlock(&t->wait_lock);
+  }
   return was;
 }
 
