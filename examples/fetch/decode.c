@@ -41,6 +41,17 @@
  * "Content-Encoding: gzip" with Content-Length: 0); one that ends inside
  * a stream, a member or the sniff is DECODE_ETRUNCATED.
  *
+ * Errors and splits. The bytes decoded before an error are delivered
+ * before it is reported, so a gzip or deflate body gives the same bytes
+ * and the same first error however it was split: a body both corrupt and
+ * too long fails as too long when its first max_out decoded bytes come
+ * before the corruption. brotli cannot promise as much: it keeps decoded
+ * bytes in its ring buffer and hands them out when it needs more input
+ * or the buffer fills, and an error drops those held back. So a br body
+ * fed whole may deliver fewer of its bytes before a corruption than the
+ * same body fed in pieces, and fail as corrupt where the pieces failed as
+ * too long; what is delivered is a prefix of the decoded bytes either way.
+ *
  * States, in d->state: DECODE_AT_START until the first encoded byte
  * (deflate: until the sniff decides), DECODE_IN_BODY while inflating,
  * DECODE_BETWEEN after a gzip member (probing), DECODE_AT_END once the
@@ -144,10 +155,12 @@ static int zlib_run(struct decoder *d, const unsigned char *p, size_t n, size_t 
     z->next_out = d->buf;
     z->avail_out = DECODE_PIECE;
     rc = inflate(z, Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
-      return zlib_fail(d, rc);
+    /* The bytes decoded before a corruption go out first, so the error
+     * is the same however the body was split (the bomb rule first). */
     if ((e = decode_deliver(d, d->buf, DECODE_PIECE - z->avail_out)) != 0)
       return e;
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+      return zlib_fail(d, rc);
   } while (rc == Z_OK && (z->avail_in > 0 || z->avail_out == 0));
   *used = chunk - z->avail_in;
   if (rc == Z_STREAM_END)
@@ -212,11 +225,13 @@ static int br_run(struct decoder *d, const unsigned char *p, size_t n, size_t *u
     uint8_t *next_out = d->buf;
     int e;
     r = BrotliDecoderDecompressStream(d->br, &avail_in, &next_in, &avail_out, &next_out, NULL);
+    if ((e = decode_deliver(d, d->buf, DECODE_PIECE - avail_out)) != 0)
+      return e; /* as in zlib_run, but see "Errors and splits" above */
     if (r == BROTLI_DECODER_RESULT_ERROR)
       return br_fail(d);
-    if ((e = decode_deliver(d, d->buf, DECODE_PIECE - avail_out)) != 0)
-      return e;
-  } while (r == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT);
+    /* NEEDS_MORE_INPUT may come with the buffer full and more output
+     * held back: take it now, not at the next feed (which may not come). */
+  } while (r == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT || BrotliDecoderHasMoreOutput(d->br));
   *used = n - avail_in;
   if (r == BROTLI_DECODER_RESULT_SUCCESS)
     d->state = DECODE_AT_END;

@@ -42,10 +42,10 @@ static int stop(struct http_resp *r, const char *why) {
   return HTTP_FAILED;
 }
 
-/* Append len bytes of a header value to the malloc'd string *s, each NUL
- * made a space (RFC 9110 section 5.5 allows that; a NUL kept would cut
- * the string short, and where depended on how the bytes arrived).
- * Returns 0 or -1. */
+/* Append len bytes of a header value to the malloc'd string *s, a NUL
+ * made a space (RFC 9110 section 5.5 allows that). http-parser lets a NUL
+ * through as a value's first byte; kept, it would end the string where
+ * the bytes happened to be split. Returns 0 or -1. */
 static int append(char **s, const char *at, size_t len) {
   size_t old = *s ? strlen(*s) : 0;
   char *p = realloc(*s, old + len + 1);
@@ -137,7 +137,7 @@ static int on_headers_complete(http_parser *p) {
   if (r->status < 100) /* http-parser takes "HTTP/1.1 20" or "000"; RFC 9112 wants 3 digits */
     return fail(r, "malformed response: invalid status code");
   if (r->status / 100 == 1)
-    return 0; /* an interim response: http-parser ends it without a body */
+    return 1; /* an interim response: no body, whatever its headers say (RFC 9110 15.2) */
   r->headers_done = 1;
   r->html = r->content_type && http_is_html(r->content_type);
   r->streaming = !r->keep_all && r->sink && r->html && r->status / 100 == 2;
