@@ -1,6 +1,6 @@
 /*
- * generators - the seeds' three generator methods, send(), throw() and
- * close(), and delegation ("yield from"), with weft's generators:
+ * generators - the three generator methods of PEP 342, send(), throw()
+ * and close(), and delegation ("yield from"), with weft's generators:
  *
  *   generators [VALUES...]
  *

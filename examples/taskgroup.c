@@ -1,6 +1,6 @@
 /*
- * taskgroup - the seeds' Task with a done-callback, and asyncio's
- * TaskGroup, with weft's scopes:
+ * taskgroup - a task with a done-callback (asyncio's Task callbacks),
+ * and asyncio's TaskGroup, with weft's scopes:
  *
  *   taskgroup [JOBS] [FAIL]
  *
