@@ -574,6 +574,36 @@ START_TEST(test_fetch_robots_many_wildcards_stay_fast) {
 }
 END_TEST
 
+START_TEST(test_fetch_robots_crawl_delay_and_sitemaps) {
+  const char *text = "Sitemap: http://h/a.xml\n"
+                     "User-agent: *\nCrawl-delay: 7\nDisallow: /x\n\n"
+                     "User-agent: weft-fetch\nCrawl-delay: 0.25\nCrawl-delay: 9\nDisallow: /y\n"
+                     "Sitemap: http://h/b.xml.gz\n";
+  const char *const *maps;
+  struct robots *r = robots(text);
+  ck_assert_int_eq(robots_crawl_delay_ms(r), 250); /* the first of fetch's own group */
+  ck_assert_uint_eq(robots_sitemaps(r, &maps), 2); /* wherever they stand */
+  ck_assert_str_eq(maps[0], "http://h/a.xml");
+  ck_assert_str_eq(maps[1], "http://h/b.xml.gz");
+  ck_assert(robots_allowed(r, "/x") && !robots_allowed(r, "/y"));
+  robots_free(r);
+  r = robots("User-agent: *\nCrawl-delay: 1.5\nUser-agent: other\nCrawl-delay: 3\n");
+  ck_assert_int_eq(robots_crawl_delay_ms(r), 1500);
+  robots_free(r);
+  r = robots("User-agent: *\nCrawl-delay: soon\n");
+  ck_assert_int_eq(robots_crawl_delay_ms(r), -1); /* not a number: ignored */
+  robots_free(r);
+  r = robots("User-agent: *\nCrawl-delay: 99999999999999999999\n");
+  ck_assert_int_eq(robots_crawl_delay_ms(r), 86400000);
+  robots_free(r);
+  r = robots("User-agent: other\nCrawl-delay: 5\nDisallow: /\n");
+  ck_assert_int_eq(robots_crawl_delay_ms(r), -1); /* another crawler's */
+  ck_assert_uint_eq(robots_sitemaps(r, &maps), 0);
+  robots_free(r);
+  ck_assert_int_eq(robots_crawl_delay_ms(NULL), -1);
+}
+END_TEST
+
 /* ---- the HTTP response parser ---- */
 
 /* Feed the len bytes of text (SIZE_MAX: up to its NUL) in pieces of step
@@ -1041,15 +1071,59 @@ START_TEST(test_fetch_cli_usage_errors) {
       {{"fetch", "--max-body", "", "http://h/", NULL}, "--max-body: ''"},
       {{"fetch", "--offsite=yes", "http://h/", NULL}, "--offsite takes no argument"},
       {{"fetch", "-o", "", "http://h/", NULL}, "-o/--output"},
+      {{"fetch", "--accept", "(", "http://h/", NULL}, "--accept: '(' is not a valid"},
+      {{"fetch", "--accept=a", "--reject", "x[", "http://h/", NULL}, "--reject: 'x['"},
+      {{"fetch", "--retries", "101", "http://h/", NULL}, "--retries: '101'"},
+      {{"fetch", "--retry-wait", "-1", "http://h/", NULL}, "--retry-wait"},
+      {{"fetch", "--delay", "1s", "http://h/", NULL}, "--delay: '1s'"},
+      {{"fetch", "--max-crawl-delay", "", "http://h/", NULL}, "--max-crawl-delay"},
+      {{"fetch", "--warc", "", "http://h/", NULL}, "--warc needs a name"},
+      {{"fetch", "--state=", "http://h/", NULL}, "--state needs a name"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct options o;
     char msg[256];
     int rc = parse(&o, msg, sizeof msg, cases[i].args);
+    cli_free(&o);
     ck_assert_msg(rc == CLI_USAGE, "case %zu (%s) parsed: %d", i, cases[i].says, rc);
     ck_assert_msg(strncmp(msg, "fetch: ", 7) == 0 && strstr(msg, cases[i].says),
                   "case %zu: message '%s' does not say '%s'", i, msg, cases[i].says);
   }
+}
+END_TEST
+
+START_TEST(test_fetch_cli_crawler_options) {
+  struct options o;
+  char msg[256];
+  const char *none[] = {"fetch", "http://h/", NULL};
+  const char *args[] = {"fetch", "--delay=250", "--max-crawl-delay", "5000", "--sitemaps",
+                        "--retries=0", "--retry-wait", "10", "--accept", "/docs/",
+                        "--accept=\\.html$", "--reject", "[?&]session=", "--warc=a.warc.gz",
+                        "--state", "st", "http://h/", NULL};
+  ck_assert_int_eq(parse(&o, msg, sizeof msg, none), CLI_OK);
+  ck_assert_int_eq(o.delay_ms, 0);
+  ck_assert_int_eq(o.max_crawl_delay_ms, 30000);
+  ck_assert_int_eq(o.retries, 2);
+  ck_assert_int_eq(o.retry_wait_ms, 1000);
+  ck_assert(!o.sitemaps && !o.warc && !o.state);
+  ck_assert(cli_url_wanted(&o, "http://h/anything")); /* no filter: everything */
+  cli_free(&o);
+  ck_assert_int_eq(parse(&o, msg, sizeof msg, args), CLI_OK);
+  ck_assert_int_eq(o.delay_ms, 250);
+  ck_assert_int_eq(o.max_crawl_delay_ms, 5000);
+  ck_assert(o.sitemaps);
+  ck_assert_int_eq(o.retries, 0);
+  ck_assert_int_eq(o.retry_wait_ms, 10);
+  ck_assert_str_eq(o.warc, "a.warc.gz");
+  ck_assert_str_eq(o.state, "st");
+  ck_assert_uint_eq(o.naccept, 2);
+  ck_assert_uint_eq(o.nreject, 1);
+  ck_assert(cli_url_wanted(&o, "http://h/docs/a"));   /* the first accept */
+  ck_assert(cli_url_wanted(&o, "http://h/b.html"));   /* the second */
+  ck_assert(!cli_url_wanted(&o, "http://h/b.htm"));   /* neither */
+  ck_assert(!cli_url_wanted(&o, "http://h/docs/a?session=1")); /* rejected wins */
+  cli_free(&o);
+  cli_free(&o); /* twice is harmless */
 }
 END_TEST
 
@@ -1108,6 +1182,7 @@ static Suite *fetch_suite(void) {
   tcase_add_test(core, test_fetch_links_tokenizer_rules);
   tcase_add_test(core, test_fetch_links_split_anywhere);
   tcase_add_test(core, test_fetch_robots_star_group);
+  tcase_add_test(core, test_fetch_robots_crawl_delay_and_sitemaps);
   tcase_add_test(core, test_fetch_robots_specific_group_wins);
   tcase_add_test(core, test_fetch_robots_empty_disallow);
   tcase_add_test(core, test_fetch_robots_grouping);
@@ -1123,6 +1198,7 @@ static Suite *fetch_suite(void) {
   tcase_add_test(core, test_fetch_record_format);
   tcase_add_test(core, test_fetch_cli_defaults);
   tcase_add_test(core, test_fetch_cli_every_option);
+  tcase_add_test(core, test_fetch_cli_crawler_options);
   tcase_add_test(core, test_fetch_cli_help_and_input_only);
   tcase_add_test(core, test_fetch_strmap);
   tcase_add_test(errors, test_fetch_url_normalize_rejects);

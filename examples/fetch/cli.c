@@ -38,6 +38,27 @@ const char cli_usage[] =
     "      --insecure        https: do not verify certificates or host names\n"
     "      --no-compression  ask for bodies as they are (default: gzip, deflate,\n"
     "                        br, decoded as they arrive)\n"
+    "      --delay MS        at least MS between the starts of two requests to one\n"
+    "                        host (default 0; robots.txt's Crawl-delay, if larger,\n"
+    "                        wins)\n"
+    "      --max-crawl-delay MS  obey a robots.txt Crawl-delay up to MS (default\n"
+    "                        30000)\n"
+    "      --sitemaps        also crawl the URLs of the sitemaps robots.txt names\n"
+    "                        (XML, sitemap indexes, gzipped), at depth 1\n"
+    "      --retries N       retry a refused, reset or timed-out connection and HTTP\n"
+    "                        429, 500, 502, 503, 504 up to N times (default 2)\n"
+    "      --retry-wait MS   the first wait before a retry, doubled each time, with\n"
+    "                        jitter; a Retry-After up to 60 s wins (default 1000)\n"
+    "      --accept REGEX    follow only URLs that match some --accept (POSIX\n"
+    "                        extended, against the normalised absolute URL;\n"
+    "                        repeatable; start URLs are always fetched)\n"
+    "      --reject REGEX    never follow URLs that match (repeatable)\n"
+    "      --warc FILE       also archive every response, robots.txt included, as\n"
+    "                        WARC/1.1 (request and response records); FILE ending\n"
+    "                        in .gz: one gzip member per record\n"
+    "      --state DIR       keep a crash-safe journal of the crawl in DIR: the same\n"
+    "                        command run again after a crash or SIGKILL resumes it,\n"
+    "                        appending to the output\n"
     "  -i, --input FILE      start URLs, one per line ('-' = stdin), in addition to\n"
     "                        URL...\n"
     "  -o, --output FILE     one JSON object per requested URL, one per line\n"
@@ -46,7 +67,8 @@ const char cli_usage[] =
     "  -h, --help            this text\n"
     "\n"
     "A record: {\"url\":...,\"status\":200,\"bytes\":N,\"wire_bytes\":N,\"ms\":N,\"depth\":N,\n"
-    "\"links\":N} (bytes: the body decoded; wire_bytes: as received),\n"
+    "\"links\":N,\"attempts\":N} (bytes: the body decoded; wire_bytes: as received;\n"
+    "attempts: requests made for it, retries included),\n"
     "with \"redirect\" on a 3xx, \"tls\" (the protocol) for https:, and \"error\"\n"
     "when the request failed (\"tls: ...\" for a TLS failure). A URL that\n"
     "robots.txt disallows is not requested; only a start URL then gets a record\n"
@@ -56,7 +78,8 @@ const char cli_usage[] =
     "written, 2 on a usage error.\n";
 
 enum { OPT_PER_HOST = 256, OPT_OFFSITE, OPT_MAX_BODY, OPT_NO_ROBOTS, OPT_CA_FILE, OPT_INSECURE,
-       OPT_NO_COMPRESSION };
+       OPT_NO_COMPRESSION, OPT_DELAY, OPT_MAX_CRAWL_DELAY, OPT_SITEMAPS, OPT_RETRIES,
+       OPT_RETRY_WAIT, OPT_ACCEPT, OPT_REJECT, OPT_WARC, OPT_STATE };
 
 static const struct option longopts[] = {
     {"concurrency", required_argument, NULL, 'c'},
@@ -71,6 +94,15 @@ static const struct option longopts[] = {
     {"ca-file", required_argument, NULL, OPT_CA_FILE},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"no-compression", no_argument, NULL, OPT_NO_COMPRESSION},
+    {"delay", required_argument, NULL, OPT_DELAY},
+    {"max-crawl-delay", required_argument, NULL, OPT_MAX_CRAWL_DELAY},
+    {"sitemaps", no_argument, NULL, OPT_SITEMAPS},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"retry-wait", required_argument, NULL, OPT_RETRY_WAIT},
+    {"accept", required_argument, NULL, OPT_ACCEPT},
+    {"reject", required_argument, NULL, OPT_REJECT},
+    {"warc", required_argument, NULL, OPT_WARC},
+    {"state", required_argument, NULL, OPT_STATE},
     {"input", required_argument, NULL, 'i'},
     {"output", required_argument, NULL, 'o'},
     {"quiet", no_argument, NULL, 'q'},
@@ -101,6 +133,8 @@ struct number {
 static const struct number numbers[] = {
     {'c', 1, 10000}, {'d', 0, 1000000},        {'n', 1, LONG_MAX},          {'t', 1, 86400000},
     {'w', 1, 1024},  {OPT_PER_HOST, 1, 10000}, {OPT_MAX_BODY, 1, 1L << 30},
+    {OPT_DELAY, 0, 86400000}, {OPT_MAX_CRAWL_DELAY, 0, 86400000}, {OPT_RETRIES, 0, 100},
+    {OPT_RETRY_WAIT, 0, 3600000},
 };
 
 static void store(struct options *o, int val, long v) {
@@ -112,6 +146,10 @@ static void store(struct options *o, int val, long v) {
   case 'w': o->workers = (unsigned)v; break;
   case OPT_PER_HOST: o->per_host = v; break;
   case OPT_MAX_BODY: o->max_body = v; break;
+  case OPT_DELAY: o->delay_ms = v; break;
+  case OPT_MAX_CRAWL_DELAY: o->max_crawl_delay_ms = v; break;
+  case OPT_RETRIES: o->retries = v; break;
+  case OPT_RETRY_WAIT: o->retry_wait_ms = v; break;
   }
 }
 
@@ -159,7 +197,58 @@ static void defaults(struct options *o) {
   o->max_body = 10485760;
   o->robots = 1;
   o->compress = 1;
+  o->max_crawl_delay_ms = 30000;
+  o->retries = 2;
+  o->retry_wait_ms = 1000;
   o->output = "-";
+}
+
+/* Compile pattern as one more --accept or --reject (val) filter into
+ * *set (n of them). Returns CLI_OK or CLI_USAGE with msg saying why. */
+static int add_filter(int val, const char *pattern, regex_t **set, size_t *n, char *msg,
+                      size_t len) {
+  regex_t *grown = realloc(*set, (*n + 1) * sizeof **set);
+  char name[32], why[128];
+  int rc;
+  option_name(val, name, sizeof name);
+  if (!grown) {
+    snprintf(msg, len, "fetch: %s: out of memory", name);
+    return CLI_USAGE;
+  }
+  *set = grown;
+  if ((rc = regcomp(&grown[*n], pattern, REG_EXTENDED | REG_NOSUB)) != 0) {
+    regerror(rc, &grown[*n], why, sizeof why);
+    snprintf(msg, len, "fetch: %s: '%s' is not a valid extended regular expression: %s", name,
+             pattern, why);
+    return CLI_USAGE;
+  }
+  ++*n;
+  return CLI_OK;
+}
+
+static void free_filters(regex_t **set, size_t *n) {
+  for (size_t i = 0; i < *n; i++)
+    regfree(&(*set)[i]);
+  free(*set);
+  *set = NULL;
+  *n = 0;
+}
+
+void cli_free(struct options *o) {
+  free_filters(&o->accept, &o->naccept);
+  free_filters(&o->reject, &o->nreject);
+}
+
+static int matches_any(const regex_t *set, size_t n, const char *url) {
+  for (size_t i = 0; i < n; i++)
+    if (regexec(&set[i], url, 0, NULL, 0) == 0)
+      return 1;
+  return 0;
+}
+
+int cli_url_wanted(const struct options *o, const char *url) {
+  return (o->naccept == 0 || matches_any(o->accept, o->naccept, url)) &&
+         !matches_any(o->reject, o->nreject, url);
 }
 
 /* Phrase getopt's complaint c ('?' or ':') about the option it just read. */
@@ -195,6 +284,10 @@ int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen
     case 'w':
     case OPT_PER_HOST:
     case OPT_MAX_BODY:
+    case OPT_DELAY:
+    case OPT_MAX_CRAWL_DELAY:
+    case OPT_RETRIES:
+    case OPT_RETRY_WAIT:
       if (set_number(o, c, optarg, msg, msglen) != CLI_OK)
         return CLI_USAGE;
       break;
@@ -203,6 +296,17 @@ int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen
     case OPT_CA_FILE: o->ca_file = optarg; break;
     case OPT_INSECURE: o->insecure = 1; break;
     case OPT_NO_COMPRESSION: o->compress = 0; break;
+    case OPT_SITEMAPS: o->sitemaps = 1; break;
+    case OPT_ACCEPT:
+      if (add_filter(c, optarg, &o->accept, &o->naccept, msg, msglen) != CLI_OK)
+        return CLI_USAGE;
+      break;
+    case OPT_REJECT:
+      if (add_filter(c, optarg, &o->reject, &o->nreject, msg, msglen) != CLI_OK)
+        return CLI_USAGE;
+      break;
+    case OPT_WARC: o->warc = optarg; break;
+    case OPT_STATE: o->state = optarg; break;
     case 'i': o->input = optarg; break;
     case 'o': o->output = optarg; break;
     case 'q': o->quiet = 1; break;
@@ -222,6 +326,10 @@ int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen
   }
   if (o->ca_file && !*o->ca_file) {
     snprintf(msg, msglen, "fetch: --ca-file needs a file name");
+    return CLI_USAGE;
+  }
+  if ((o->warc && !*o->warc) || (o->state && !*o->state)) {
+    snprintf(msg, msglen, "fetch: %s needs a name", o->warc && !*o->warc ? "--warc" : "--state");
     return CLI_USAGE;
   }
   if (!*o->output) {

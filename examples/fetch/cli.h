@@ -5,6 +5,7 @@
 #ifndef FETCH_CLI_H
 #define FETCH_CLI_H
 
+#include <regex.h>
 #include <stddef.h>
 
 struct options {
@@ -20,6 +21,17 @@ struct options {
   const char *ca_file; /* --ca-file: more trusted certificates (PEM), or NULL */
   int insecure;        /* --insecure: no certificate or host name checks */
   int compress;        /* 0 with --no-compression: ask for identity only */
+  long delay_ms;       /* --delay: least time between two request starts to one host */
+  long max_crawl_delay_ms; /* --max-crawl-delay: robots.txt's Crawl-delay capped at this */
+  int sitemaps;        /* --sitemaps: robots.txt's Sitemap: URLs join the frontier */
+  long retries;        /* --retries: more attempts after a retryable failure */
+  long retry_wait_ms;  /* --retry-wait: the first backoff, doubled per attempt */
+  regex_t *accept;     /* --accept: compiled (REG_EXTENDED | REG_NOSUB), naccept of them */
+  size_t naccept;
+  regex_t *reject;     /* --reject: likewise */
+  size_t nreject;
+  const char *warc;    /* --warc: WARC/1.1 output file (".gz": gzip per record), or NULL */
+  const char *state;   /* --state: the crawl journal's directory, or NULL */
   const char *input;  /* -i: a file of start URLs ("-" = stdin), or NULL */
   const char *output; /* -o: where records go ("-" = stdout) */
   int quiet;          /* -q: no progress line */
@@ -38,6 +50,14 @@ struct options {
  * reorder argv.
  */
 int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen);
+
+/* Free what cli_parse allocated in *o (the compiled filters). Harmless
+ * after a failed parse and twice. */
+void cli_free(struct options *o);
+
+/* Whether the normalised absolute URL passes the filters: it matches some
+ * --accept (or none was given) and no --reject. */
+int cli_url_wanted(const struct options *o, const char *url);
 
 /* The text of -h. */
 extern const char cli_usage[];

@@ -177,9 +177,10 @@ int main(int argc, char **argv) {
   int rc;
 
   switch (cli_parse(argc, argv, &o, msg, sizeof msg)) {
-  case CLI_HELP: fputs(cli_usage, stdout); return 0;
+  case CLI_HELP: fputs(cli_usage, stdout); cli_free(&o); return 0;
   case CLI_USAGE:
     fprintf(stderr, "%s\nusage: fetch [OPTIONS] URL...   (fetch --help lists the options)\n", msg);
+    cli_free(&o);
     return 2;
   }
   raise_fd_limit();
@@ -191,5 +192,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fetch: %s\n", weft_strerror(rc));
     rc = 1;
   }
+  cli_free(&o);
   return rc;
 }

@@ -4,10 +4,13 @@
  * Grouping follows RFC 9309 section 2.1: a group is one or more
  * User-agent lines followed by its rules; a User-agent line after a rule
  * starts the next group. Rules before the first User-agent line belong to
- * no group. Lines fetch does not know (Sitemap, Crawl-delay, typos) are
- * ignored. A group may name fetch's token and "*" at once; its rules then
- * count for both. If any group names fetch's token, only those groups
- * count, even when they have no rules (an empty group allows everything).
+ * no group. A Crawl-delay line belongs to its group like a rule (the
+ * first one of the groups that count wins); Sitemap lines belong to the
+ * whole file, wherever they stand. Lines fetch does not know (typos,
+ * Host, Clean-param) are ignored. A group may name fetch's token and "*"
+ * at once; its rules then count for both. If any group names fetch's
+ * token, only those groups count, even when they have no rules (an empty
+ * group allows everything).
  *
  * Patterns are compared with request targets that url_normalize produced,
  * so they are brought to the same form first: percent-encodings of
@@ -35,7 +38,12 @@ struct rules {
 
 struct robots {
   struct rules rules;
+  long delay_ms;    /* Crawl-delay of the groups that count, or -1 */
+  char **sitemaps;  /* the Sitemap: values, as written */
+  size_t nsitemaps;
 };
+
+#define DELAY_MAX_MS 86400000L /* a longer Crawl-delay is read as a day */
 
 static void rules_free(struct rules *rs) {
   for (size_t i = 0; i < rs->len; i++)
@@ -160,7 +168,42 @@ struct parser {
   int group_star; /* the current group names "*" */
   int mine_seen;  /* some group named fetch's token */
   struct rules mine, star;
+  long mine_delay, star_delay; /* the first Crawl-delay of each kind of group, or -1 */
+  struct robots *out;          /* gathers the Sitemap lines */
 };
+
+/*
+ * The Crawl-delay value v (n bytes): seconds, a whole or decimal number
+ * ("10", "0.5"), in milliseconds; -1 when it is not such a number.
+ */
+static long parse_delay(const char *v, size_t n) {
+  long ms = 0, scale = 1000;
+  size_t i = 0;
+  int digits = 0;
+  for (; i < n && v[i] >= '0' && v[i] <= '9'; i++, digits++)
+    if (ms <= DELAY_MAX_MS)
+      ms = ms * 10 + (v[i] - '0') * 1000;
+  if (i < n && v[i] == '.')
+    for (i++; i < n && v[i] >= '0' && v[i] <= '9'; i++, digits++)
+      if ((scale /= 10) > 0)
+        ms += (v[i] - '0') * scale;
+  if (!digits || i != n)
+    return -1;
+  return ms > DELAY_MAX_MS ? DELAY_MAX_MS : ms;
+}
+
+static int add_sitemap(struct robots *r, const char *v, size_t n) {
+  char **grown, *url;
+  if (n == 0 || r->nsitemaps >= 1000) /* more is abuse: the first thousand are read */
+    return 0;
+  if (!(grown = realloc(r->sitemaps, (r->nsitemaps + 1) * sizeof *grown)))
+    return -1;
+  r->sitemaps = grown;
+  if (!(url = strndup(v, n)))
+    return -1;
+  r->sitemaps[r->nsitemaps++] = url;
+  return 0;
+}
 
 static int parse_line(struct parser *p, const struct line *l) {
   int allow = key_is(l, "allow");
@@ -172,6 +215,17 @@ static int parse_line(struct parser *p, const struct line *l) {
       p->group_mine = p->mine_seen = 1;
     else if (l->value_len > 0 && l->value[0] == '*')
       p->group_star = 1;
+    return 0;
+  }
+  if (key_is(l, "sitemap"))
+    return add_sitemap(p->out, l->value, l->value_len);
+  if (key_is(l, "crawl-delay")) {
+    long ms = parse_delay(l->value, l->value_len);
+    p->in_agents = 0;
+    if (p->group_mine && p->mine_delay < 0)
+      p->mine_delay = ms;
+    if (p->group_star && p->star_delay < 0)
+      p->star_delay = ms;
     return 0;
   }
   if (!allow && !key_is(l, "disallow"))
@@ -187,11 +241,12 @@ static int parse_line(struct parser *p, const struct line *l) {
 }
 
 struct robots *robots_parse(const char *text, size_t len, const char *agent) {
-  struct parser p = {.agent = agent};
+  struct parser p = {.agent = agent, .mine_delay = -1, .star_delay = -1};
   const char *s = text, *end = text + len;
   struct robots *r = calloc(1, sizeof *r);
   if (!r)
     return NULL;
+  p.out = r;
   if (len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) /* a UTF-8 byte order mark */
     s += 3;
   while (s < end) {
@@ -204,12 +259,13 @@ struct robots *robots_parse(const char *text, size_t len, const char *agent) {
     s = e + 1;
   }
   r->rules = p.mine_seen ? p.mine : p.star;
+  r->delay_ms = p.mine_seen ? p.mine_delay : p.star_delay;
   rules_free(p.mine_seen ? &p.star : &p.mine);
   return r;
 out_nomem:
   rules_free(&p.mine);
   rules_free(&p.star);
-  free(r);
+  robots_free(r);
   return NULL;
 }
 
@@ -265,9 +321,19 @@ int robots_allowed(const struct robots *r, const char *target) {
 
 size_t robots_rules(const struct robots *r) { return r ? r->rules.len : 0; }
 
+long robots_crawl_delay_ms(const struct robots *r) { return r ? r->delay_ms : -1; }
+
+size_t robots_sitemaps(const struct robots *r, const char *const **urls) {
+  *urls = r ? (const char *const *)r->sitemaps : NULL;
+  return r ? r->nsitemaps : 0;
+}
+
 void robots_free(struct robots *r) {
   if (!r)
     return;
   rules_free(&r->rules);
+  for (size_t i = 0; i < r->nsitemaps; i++)
+    free(r->sitemaps[i]);
+  free(r->sitemaps);
   free(r);
 }

@@ -26,6 +26,14 @@ int robots_allowed(const struct robots *r, const char *target);
 /* The number of rules that apply to the crawler. */
 size_t robots_rules(const struct robots *r);
 
+/* The Crawl-delay of the groups that apply, in milliseconds (fractions
+ * of a second kept, at most a day), or -1 when they give none or r is NULL. */
+long robots_crawl_delay_ms(const struct robots *r);
+
+/* The file's Sitemap: URLs as written, in order, the first 1,000 at most:
+ * sets *urls (valid while r lives) and returns how many. */
+size_t robots_sitemaps(const struct robots *r, const char *const **urls);
+
 void robots_free(struct robots *r);
 
 #endif
