@@ -939,23 +939,40 @@ END_TEST
 
 START_TEST(test_fetch_record_format) {
   struct buf b = BUF_INIT;
-  struct record ok = {"http://h/a", 200, 1234, 1234, 56, 1, 7, NULL, NULL, NULL};
+  struct record ok = {"http://h/a", 200, 1234, 1234, 56, 1, 7, NULL, NULL, NULL, 3};
   struct record moved = {"http://h/\"x\"", 302, 0, 0, 3, 0, 0, "http://h/y", NULL,
-                         "too many redirects"};
-  struct record secure = {"https://h/", 200, 10, 1, 2, 0, 0, NULL, "TLSv1.3", NULL};
+                         "too many redirects", 0};
+  struct record secure = {"https://h/", 200, 10, 1, 2, 0, 0, NULL, "TLSv1.3", NULL, 0};
   record_format(&b, &ok);
   ck_assert_str_eq(b.data, "{\"url\":\"http://h/a\",\"status\":200,\"bytes\":1234,\"wire_bytes\":1234,\"ms\":56,"
-                           "\"depth\":1,\"links\":7}\n");
+                           "\"depth\":1,\"links\":7,\"attempts\":3}\n");
   buf_reset(&b);
   record_format(&b, &moved);
   ck_assert_str_eq(b.data, "{\"url\":\"http://h/\\\"x\\\"\",\"status\":302,\"bytes\":0,\"wire_bytes\":0,\"ms\":3,"
-                           "\"depth\":0,\"links\":0,\"redirect\":\"http://h/y\","
+                           "\"depth\":0,\"links\":0,\"attempts\":0,\"redirect\":\"http://h/y\","
                            "\"error\":\"too many redirects\"}\n");
   buf_reset(&b);
   record_format(&b, &secure);
   ck_assert_str_eq(b.data, "{\"url\":\"https://h/\",\"status\":200,\"bytes\":10,\"wire_bytes\":1,\"ms\":2,"
-                           "\"depth\":0,\"links\":0,\"tls\":\"TLSv1.3\"}\n");
+                           "\"depth\":0,\"links\":0,\"attempts\":0,\"tls\":\"TLSv1.3\"}\n");
   buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_fetch_retry_after) {
+  time_t now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
+  ck_assert_int_eq(http_retry_after_ms("1", now), 1000);
+  ck_assert_int_eq(http_retry_after_ms(" 120 ", now), 120000);
+  ck_assert_int_eq(http_retry_after_ms("0", now), 0);
+  ck_assert_int_eq(http_retry_after_ms("99999999", now), 86400000); /* a day at most */
+  ck_assert_int_eq(http_retry_after_ms("999999999999999999999999", now), 86400000);
+  ck_assert_int_eq(http_retry_after_ms("Tue, 14 Nov 2023 22:13:50 GMT", now), 30000);
+  ck_assert_int_eq(http_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", now), 0); /* past */
+  ck_assert_int_eq(http_retry_after_ms("yesterday", now), -1);
+  ck_assert_int_eq(http_retry_after_ms("-5", now), -1);
+  ck_assert_int_eq(http_retry_after_ms("", now), -1);
+  ck_assert_int_eq(http_retry_after_ms("5s", now), -1);
+  ck_assert_int_eq(http_retry_after_ms("Tue, 14 Nov 2023 22:13:50 GMT junk", now), -1);
 }
 END_TEST
 
@@ -1199,6 +1216,7 @@ static Suite *fetch_suite(void) {
   tcase_add_test(core, test_fetch_cli_defaults);
   tcase_add_test(core, test_fetch_cli_every_option);
   tcase_add_test(core, test_fetch_cli_crawler_options);
+  tcase_add_test(core, test_fetch_retry_after);
   tcase_add_test(core, test_fetch_cli_help_and_input_only);
   tcase_add_test(core, test_fetch_strmap);
   tcase_add_test(errors, test_fetch_url_normalize_rejects);

@@ -157,13 +157,15 @@ static void fill(struct response *r, struct http_resp *p, int rc) {
   r->body = p->body;
   r->body_len = p->body_len;
   r->location = p->location;
-  p->body = p->location = NULL;
+  r->retry_after = p->retry_after;
+  p->body = p->location = p->retry_after = NULL;
   if (rc == PARSE_FAILED) {
     snprintf(r->errbuf, sizeof r->errbuf, "%s", p->error);
     r->error = r->errbuf;
   } else if (rc == TLS_FAILED) {
     r->error = r->errbuf; /* written by the TLS layer */
   } else if (rc < 0) {
+    r->err = rc;
     r->error = client_strerror(rc, r->errbuf, sizeof r->errbuf);
     r->cancelled = rc == WEFT_ECANCELED;
   }
@@ -174,11 +176,12 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
   struct buf req = BUF_INIT;
   struct http_resp p;
   struct conn *cn = NULL;
-  int64_t start, deadline;
+  int64_t start, deadline, paced;
   int rc;
 
   memset(r, 0, sizeof *r);
   if ((rc = host_lease(h)) != 0) {
+    r->err = rc;
     r->error = client_strerror(rc, r->errbuf, sizeof r->errbuf);
     r->cancelled = rc == WEFT_ECANCELED;
     return;
@@ -197,6 +200,11 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
       cn = NULL;
       break;
     }
+    if ((paced = host_pace(h)) < 0) { /* see hosts.h, pacing */
+      rc = (int)paced;
+      break;
+    }
+    deadline += paced; /* waiting for the host's turn is not the request's time */
     rc = exchange(cn, &req, &p, deadline, r->errbuf, sizeof r->errbuf);
     if (!reused || !stale(rc, &p))
       break;
@@ -218,5 +226,6 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
 void response_free(struct response *r) {
   free(r->body);
   free(r->location);
-  r->body = r->location = NULL;
+  free(r->retry_after);
+  r->body = r->location = r->retry_after = NULL;
 }

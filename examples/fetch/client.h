@@ -34,6 +34,8 @@ struct response {
   char *body;     /* the kept body (NUL-terminated; keep_all only), or NULL */
   size_t body_len;
   char *location;    /* the Location header, or NULL */
+  char *retry_after; /* the Retry-After header, or NULL */
+  int err;           /* the weft error code that failed the request, or 0 */
   const char *tls;   /* https: the negotiated protocol ("TLSv1.3"), else NULL */
   const char *error; /* NULL on success, else why it failed, in a record's words */
   int cancelled;     /* the task was cancelled: error is "cancelled" */

@@ -98,6 +98,7 @@
 #define CRAWLER_STACK (512 * 1024)
 #define FLUSH_AT (64 * 1024) /* output bytes buffered at most */
 #define PROGRESS_MS 250      /* redraw interval of the progress line */
+#define AGAIN 1              /* process, request: the URL goes back to the dispatcher */
 
 /* A URL to request. */
 struct item {
@@ -105,6 +106,9 @@ struct item {
   int depth;
   int hops;          /* redirects followed to reach it */
   int start;         /* a start URL: it gets a record even if robots.txt disallows it */
+  int attempts;      /* requests made for it so far (retries) */
+  int reserved;      /* it holds its host's start slot (see hosts.h, pacing) */
+  int64_t not_before; /* handed back: offer it again at this weft_now() time */
   const char *error; /* static: record this error without a request */
   char url[];        /* normalised, or as given when error is set */
 };
@@ -113,9 +117,10 @@ struct item_list {
   struct item *head, **tail;
 };
 
-/* Crawler -> dispatcher: done with one URL. */
+/* Crawler -> dispatcher: done with one URL, or handing it back. */
 struct event {
   struct item *found; /* URLs it linked or redirected to, to offer the queue */
+  struct item *again; /* or NULL: the URL itself, to offer again at again->not_before */
   int recorded;       /* it got a record */
 };
 
@@ -124,7 +129,7 @@ struct result {
   struct result *next; /* on the late list */
   char *url;
   char *redirect; /* or NULL */
-  int status, depth;
+  int status, depth, attempts;
   uint64_t bytes, wire_bytes;
   int64_t ms;
   size_t links;
@@ -176,6 +181,9 @@ static struct item *item_new(const char *url, int depth, int hops, const char *e
   it->depth = depth;
   it->hops = hops;
   it->start = 0;
+  it->attempts = 0;
+  it->reserved = 0;
+  it->not_before = 0;
   it->error = error;
   memcpy(it->url, url, n);
   return it;
@@ -208,8 +216,10 @@ static struct result *result_new(const struct item *it) {
     free(r);
     return NULL;
   }
-  if (r)
+  if (r) {
     r->depth = it->depth;
+    r->attempts = it->attempts; /* request() counts its own */
+  }
   return r;
 }
 
@@ -241,12 +251,34 @@ static int followable(const struct crawl *c, const char *url) {
     return 0;
   ok = url_split(url, &u) == 0 && (c->o->offsite || strmap_has(&c->start_hosts, u.host));
   url_parts_free(&u);
-  return ok;
+  return ok && cli_url_wanted(c->o, url);
 }
 
-/* Read h's robots.txt into h->robots (left NULL, allowing everything, when
- * it is missing or unreadable), following up to MAX_REDIRECTS redirects.
- * Returns 0, or -1 when the task was cancelled. Under h->robots_lock. */
+/* Nothing on h may be requested: its robots.txt could not be read, for
+ * the reason why (RFC 9309, 2.3.1.4: a server error or an unreachable
+ * server means complete disallow). Under h->robots_lock. */
+static void deny_all(struct host *h, const char *why) {
+  static const char all[] = "User-agent: *\nDisallow: /\n";
+  h->robots = robots_parse(all, sizeof all - 1, CRAWL_AGENT);
+  snprintf(h->robots_why, sizeof h->robots_why, "%s", why);
+}
+
+/* h's pacing delay once its robots.txt is read: the larger of --delay and
+ * its Crawl-delay, which --max-crawl-delay caps. Under h->robots_lock. */
+static void set_delay(struct crawl *c, struct host *h) {
+  long crawl_delay = robots_crawl_delay_ms(h->robots), delay = c->o->delay_ms;
+  if (crawl_delay > c->o->max_crawl_delay_ms)
+    crawl_delay = c->o->max_crawl_delay_ms;
+  atomic_store(&h->delay_ms, crawl_delay > delay ? crawl_delay : delay);
+}
+
+/*
+ * Read h's robots.txt into h->robots, following up to MAX_REDIRECTS
+ * redirects, as RFC 9309 says: a 2xx is parsed; a 4xx (or too many
+ * redirects) leaves it NULL, allowing everything; a 5xx, or a server that
+ * cannot be reached, disallows everything (deny_all). Returns 0, or -1
+ * when the task was cancelled. Under h->robots_lock.
+ */
 static int read_robots(struct crawl *c, struct host *h, const struct url *page) {
   size_t max = c->o->max_body < ROBOTS_MAX_BODY ? (size_t)c->o->max_body : ROBOTS_MAX_BODY;
   char *url;
@@ -274,6 +306,15 @@ static int read_robots(struct crawl *c, struct host *h, const struct url *page) 
       continue;
     } else if (r.status / 100 == 2 && !r.error) {
       h->robots = robots_parse(r.body ? r.body : "", r.body_len, CRAWL_AGENT);
+    } else if (r.status >= 500 || (r.status == 0 && r.error)) {
+      char why[sizeof h->robots_why];
+      if (r.status >= 500)
+        snprintf(why, sizeof why, "robots.txt answered %d: nothing on this host is crawled",
+                 r.status);
+      else
+        snprintf(why, sizeof why, "robots.txt unreachable (%s): nothing on this host is crawled",
+                 r.error);
+      deny_all(h, why);
     }
     response_free(&r);
     break;
@@ -294,6 +335,8 @@ static int robots_check(struct crawl *c, struct host *h, const struct url *u) {
     weft_mutex_unlock(h->robots_lock);
     return ROBOTS_CANCELLED;
   }
+  if (!h->robots_read)
+    set_delay(c, h);
   h->robots_read = 1;
   allowed = robots_allowed(h->robots, u->target);
   weft_mutex_unlock(h->robots_lock);
@@ -342,7 +385,7 @@ static void offer_links(struct crawl *c, const struct item *it, struct links_sca
   res->links = l.len;
   for (size_t i = 0; it->depth < c->o->depth && i < l.len; i++) {
     const char *u = l.urls[i];
-    if ((own > 0 && strncmp(u, it->url, own) == 0) || followable(c, u))
+    if ((own > 0 && strncmp(u, it->url, own) == 0) ? cli_url_wanted(c->o, u) : followable(c, u))
       list_push(found, item_new(l.urls[i], it->depth + 1, 0, NULL));
     if (i % 1024 == 1023)
       weft_yield(); /* a page of 100,000 links: let the worker's other tasks run */
@@ -354,14 +397,72 @@ static int scan_feed(void *arg, const char *data, size_t len) {
   return links_scan_feed(arg, data, len);
 }
 
+/* Whether a failed attempt is worth another: the connection was refused,
+ * reset or timed out, or the server said 429, 500, 502, 503 or 504. */
+static int retryable(const struct response *r) {
+  switch (r->err) {
+  case WEFT_ECONNREFUSED:
+  case WEFT_ECONNRESET:
+  case WEFT_EPIPE:
+  case WEFT_ETIMEDOUT: return 1;
+  }
+  if (r->error)
+    return 0; /* a malformed response, TLS, DNS, --max-body: the same again */
+  switch (r->status) {
+  case 429:
+  case 500:
+  case 502:
+  case 503:
+  case 504: return 1;
+  }
+  return 0;
+}
+
+/* A number from a counter shared by all crawlers: splitmix64, for jitter. */
+static uint64_t jitter_bits(void) {
+  static atomic_uint_fast64_t state = 0x9e3779b97f4a7c15u;
+  uint64_t z = atomic_fetch_add(&state, 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+#define RETRY_AFTER_CAP_MS 60000 /* a longer Retry-After is cut to this */
+
+/* How long to wait before attempt number n + 1 (n >= 1 made): the
+ * server's Retry-After if it gave a valid one (up to a minute), else
+ * --retry-wait doubled per attempt, half of it fixed and half random
+ * ("equal jitter": retries of many URLs spread out, none comes sooner
+ * than half the backoff). */
+static int64_t retry_wait(const struct crawl *c, const struct response *r, int n) {
+  int64_t ms = r->retry_after ? http_retry_after_ms(r->retry_after, time(NULL)) : -1;
+  int64_t base = c->o->retry_wait_ms;
+  if (ms >= 0)
+    return ms > RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : ms;
+  for (int i = 1; i < n && base < 3600000; i++)
+    base *= 2;
+  return base / 2 + (base > 1 ? (int64_t)(jitter_bits() % (uint64_t)(base / 2 + 1)) : 0);
+}
+
 /* GET u from its server h and fill res; offer what it links or redirects
- * to. An HTML body is scanned for links as it arrives, never kept whole. */
-static void request(struct crawl *c, const struct item *it, struct host *h, const struct url *u,
-                    struct result *res, struct item_list *found) {
+ * to. An HTML body is scanned for links as it arrives, never kept whole.
+ * Returns 0, or AGAIN when the attempt failed in a way worth retrying and
+ * --retries allows one more: then it->not_before says when, and res is
+ * left for the caller to drop. */
+static int request(struct crawl *c, struct item *it, struct host *h, const struct url *u,
+                   struct result *res, struct item_list *found) {
   struct links_scan scan;
   struct response r;
   links_scan_init(&scan);
   client_get(&c->client, h, u, (size_t)c->o->max_body, 0, scan_feed, &scan, &r);
+  it->attempts++;
+  if (retryable(&r) && it->attempts <= c->o->retries) {
+    it->not_before = weft_now() + retry_wait(c, &r, it->attempts);
+    links_scan_destroy(&scan);
+    response_free(&r);
+    return AGAIN;
+  }
+  res->attempts = it->attempts;
   res->status = r.status;
   res->bytes = r.bytes;
   res->wire_bytes = r.wire_bytes;
@@ -375,43 +476,70 @@ static void request(struct crawl *c, const struct item *it, struct host *h, cons
     offer_links(c, it, &scan, res, found);
   links_scan_destroy(&scan);
   response_free(&r);
+  return 0;
 }
 
 /* robots.txt disallows it: a start URL's record says so, others get none. */
-static struct result *disallowed(struct crawl *c, const struct item *it, struct result *res) {
+static struct result *disallowed(struct crawl *c, const struct item *it, struct host *h,
+                                 struct result *res) {
   atomic_fetch_add(&c->disallowed, 1);
-  if (it->start)
-    return set_error(res, "disallowed by robots.txt");
+  if (it->start) /* robots_why is final once robots_read (robots_check took the lock) */
+    return set_error(res, h->robots_why[0] ? h->robots_why : "disallowed by robots.txt");
   result_free(res);
   return NULL;
 }
 
-/* Handle it->url. Returns its record, or NULL when it gets none: a link
- * or redirect target that robots.txt disallows, or no memory for one. */
-static struct result *process(struct crawl *c, const struct item *it, struct item_list *found) {
-  struct result *res = result_new(it);
+/* Whether it must wait for its host's turn (see hosts.h, pacing): if so,
+ * it->not_before is its reserved slot. A URL holds one slot at a time. */
+static int wait_turn(struct host *h, struct item *it) {
+  int64_t now, slot;
+  if (it->reserved || atomic_load(&h->delay_ms) <= 0) {
+    it->reserved = 0; /* the slot is used now */
+    return 0;
+  }
+  now = weft_now();
+  if ((slot = host_reserve(h, now)) <= now)
+    return 0;
+  it->reserved = 1;
+  it->not_before = slot;
+  return 1;
+}
+
+/* Handle it->url. Returns AGAIN when it goes back to the dispatcher to be
+ * offered again at it->not_before (its host's turn, or a retry); else 0
+ * with *out its record, or NULL when it gets none: a link or redirect
+ * target that robots.txt disallows, or no memory for one. */
+static int process(struct crawl *c, struct item *it, struct item_list *found,
+                   struct result **out) {
+  struct result *res = *out = result_new(it);
   struct host *h;
   struct url u;
   int rc;
   if (!res)
-    return NULL;
+    return 0;
   if (it->error)
-    return set_error(res, it->error);
+    return set_error(res, it->error), 0;
   if ((rc = url_split(it->url, &u)) != 0) {
     url_parts_free(&u);
-    return set_error(res, rc == URL_ENOMEM ? "out of memory" : "invalid URL");
+    return set_error(res, rc == URL_ENOMEM ? "out of memory" : "invalid URL"), 0;
   }
   if (!(h = hosts_get(&c->hosts, u.origin))) {
     url_parts_free(&u);
-    return set_error(res, "out of memory");
+    return set_error(res, "out of memory"), 0;
   }
   rc = c->o->robots ? robots_check(c, h, &u) : ROBOTS_ALLOWED;
-  if (rc == ROBOTS_ALLOWED)
-    request(c, it, h, &u, res, found);
+  if (rc == ROBOTS_ALLOWED && (wait_turn(h, it) || request(c, it, h, &u, res, found) == AGAIN)) {
+    url_parts_free(&u);
+    result_free(res);
+    *out = NULL;
+    return AGAIN;
+  }
   url_parts_free(&u);
   if (rc == ROBOTS_CANCELLED)
-    return set_error(res, "cancelled");
-  return rc == ROBOTS_DISALLOWED ? disallowed(c, it, res) : res;
+    *out = set_error(res, "cancelled");
+  else if (rc == ROBOTS_DISALLOWED)
+    *out = disallowed(c, it, h, res);
+  return 0;
 }
 
 /* Give res to the writer; a cancelled crawler cannot, and leaves it on
@@ -430,22 +558,34 @@ static void *crawler(void *arg) {
   struct item *it;
   while (weft_chan_recv(c->frontier, &it, -1) == 0) {
     struct item_list found;
-    struct event ev = {NULL, 0};
+    struct event ev = {NULL, NULL, 0};
     struct result *res;
     list_init(&found);
-    if ((res = process(c, it, &found))) {
+    if (process(c, it, &found, &res) == AGAIN) {
+      ev.again = it; /* the dispatcher's again */
+      it = NULL;
+    } else if (res) {
       ev.recorded = 1;
       hand_over(c, res);
     }
     ev.found = found.head;
-    if (weft_chan_send(c->events, &ev, -1) != 0)
+    if (weft_chan_send(c->events, &ev, -1) != 0) {
       items_free(ev.found); /* stopped: the dispatcher is gone */
+      free(ev.again);
+    }
     free(it);
   }
   return NULL;
 }
 
 /* ---- the frontier (the dispatcher task) ---- */
+
+/* URLs handed back until a time (their host's turn, a retry): a binary
+ * min-heap on not_before. */
+struct deferred {
+  struct item **v;
+  size_t len, cap;
+};
 
 /* The dispatcher's own state: dispatcher task only. */
 struct frontier {
@@ -454,7 +594,72 @@ struct frontier {
   long in_flight; /* sent to a crawler, no event back yet */
   long recorded;  /* events that said "recorded" */
   struct strmap seen;
+  struct deferred later; /* handed back; neither queued nor in flight */
 };
+
+static void later_swap(struct deferred *d, size_t i, size_t j) {
+  struct item *t = d->v[i];
+  d->v[i] = d->v[j];
+  d->v[j] = t;
+}
+
+/* Add it to d. Out of memory: the URL is dropped, as list_push drops one. */
+static void later_push(struct deferred *d, struct item *it) {
+  size_t i;
+  if (d->len == d->cap) {
+    size_t cap = d->cap ? d->cap * 2 : 64;
+    struct item **v = realloc(d->v, cap * sizeof *v);
+    if (!v) {
+      free(it);
+      return;
+    }
+    d->v = v;
+    d->cap = cap;
+  }
+  it->next = NULL;
+  d->v[i = d->len++] = it;
+  for (; i > 0 && d->v[(i - 1) / 2]->not_before > d->v[i]->not_before; i = (i - 1) / 2)
+    later_swap(d, i, (i - 1) / 2);
+}
+
+/* Remove and return d's earliest item (d not empty). */
+static struct item *later_pop(struct deferred *d) {
+  struct item *top = d->v[0];
+  size_t i = 0;
+  d->v[0] = d->v[--d->len];
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < d->len && d->v[l]->not_before < d->v[m]->not_before)
+      m = l;
+    if (r < d->len && d->v[r]->not_before < d->v[m]->not_before)
+      m = r;
+    if (m == i)
+      return top;
+    later_swap(d, i, m);
+    i = m;
+  }
+}
+
+static void later_free(struct deferred *d) {
+  while (d->len > 0)
+    free(later_pop(d));
+  free(d->v);
+}
+
+/* Move the handed-back URLs whose time has come to the head of the queue,
+ * ahead of new ones: a URL holding its host's slot should use it now.
+ * Returns the time the next one is due, or -1 when none waits. */
+static int64_t later_due(struct frontier *f) {
+  int64_t now = weft_now();
+  while (f->later.len > 0 && f->later.v[0]->not_before <= now) {
+    struct item *it = later_pop(&f->later);
+    if (!(it->next = f->queue.head))
+      f->queue.tail = &it->next;
+    f->queue.head = it;
+    f->queued++;
+  }
+  return f->later.len > 0 ? f->later.v[0]->not_before : -1;
+}
 
 /* Queue each URL of list not seen before; free the others. */
 static void offer(struct frontier *f, struct item *list) {
@@ -488,7 +693,9 @@ static void *dispatcher(void *arg) {
   strmap_init(&f.seen);
   offer(&f, c->seeds.head);
   list_init(&c->seeds);
-  while (!atomic_load(&c->stopping) && (f.in_flight > 0 || (f.queued > 0 && f.recorded < max))) {
+  while (!atomic_load(&c->stopping) &&
+         (f.in_flight > 0 || ((f.queued > 0 || f.later.len > 0) && f.recorded < max))) {
+    int64_t due = later_due(&f);
     struct item *head = f.queue.head, *rest = head ? head->next : NULL;
     weft_select_case cases[2] = {
         {c->events, WEFT_SELECT_RECV, &ev, 0},
@@ -496,13 +703,17 @@ static void *dispatcher(void *arg) {
     };
     int room = f.queued > 0 && f.recorded + f.in_flight < max;
     int i;
-    atomic_store(&c->queued, f.queued);
+    atomic_store(&c->queued, f.queued + (long)f.later.len);
     atomic_store(&c->in_flight, f.in_flight);
-    i = weft_select(cases, room ? 2 : 1, -1);
+    i = weft_select(cases, room ? 2 : 1, due);
+    if (i == WEFT_ETIMEDOUT)
+      continue; /* a handed-back URL is due */
     if (i == 0 && cases[0].result == 0) {
       f.in_flight--;
       f.recorded += ev.recorded;
       offer(&f, ev.found);
+      if (ev.again)
+        later_push(&f.later, ev.again); /* seen already: not offered again */
     } else if (i == 1 && cases[1].result == 0) {
       dequeued(&f, rest);
     } else {
@@ -511,9 +722,12 @@ static void *dispatcher(void *arg) {
   }
   weft_chan_close(c->frontier);
   weft_chan_close(c->events); /* already closed when stopped */
-  while (weft_chan_try_recv(c->events, &ev) == 0)
+  while (weft_chan_try_recv(c->events, &ev) == 0) {
     items_free(ev.found);
+    free(ev.again);
+  }
   items_free(f.queue.head);
+  later_free(&f.later);
   strmap_destroy(&f.seen, NULL);
   atomic_store(&c->queued, 0);
   atomic_store(&c->in_flight, 0);
@@ -525,7 +739,7 @@ static void *dispatcher(void *arg) {
 
 static void emit(struct crawl *c, struct buf *out, struct result *res) {
   struct record rec = {res->url,   res->status,   res->bytes, res->wire_bytes, res->ms,
-                       res->depth, res->links, res->redirect, res->tls,   res->error};
+                       res->depth, res->links, res->redirect, res->tls,   res->error, res->attempts};
   record_format(out, &rec);
   c->pages++;
   c->errors += res->error != NULL;
@@ -618,6 +832,7 @@ struct crawl *crawl_new(const struct options *o, struct tls_config *tls) {
   c->out_fd = -1;
   c->progress = !o->quiet && isatty(2);
   hosts_init(&c->hosts, o->per_host, idle_max);
+  c->hosts.delay_ms = o->delay_ms;
   client_init(&c->client, &c->hosts, tls, o->timeout_ms);
   c->client.compress = o->compress;
   strmap_init(&c->start_hosts);

@@ -15,12 +15,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int hosts_init(struct hosts *t, long per_host, long idle_max) {
   pthread_mutex_init(&t->lock, NULL);
   strmap_init(&t->map);
   t->per_host = per_host;
   t->idle_max = idle_max;
+  t->delay_ms = 0;
   atomic_init(&t->idle, 0);
   return 0;
 }
@@ -52,11 +54,12 @@ void hosts_destroy(struct hosts *t) {
   pthread_mutex_destroy(&t->lock);
 }
 
-static struct host *host_new(const char *key, long per_host) {
+static struct host *host_new(const char *key, long per_host, long delay_ms) {
   struct host *h = calloc(1, sizeof *h);
   if (!h)
     return NULL;
   pthread_mutex_init(&h->lock, NULL);
+  atomic_init(&h->delay_ms, delay_ms);
   tls_cache_init(&h->tls);
   if (!(h->key = strdup(key)) || weft_sem_new(&h->slots, (unsigned long)per_host) != 0 ||
       weft_mutex_new(&h->robots_lock) != 0) {
@@ -74,7 +77,7 @@ struct host *hosts_get(struct hosts *t, const char *key) {
   if (h)
     return h;
   /* Made outside the lock (it allocates); a racing task may win. */
-  if (!(fresh = host_new(key, t->per_host)))
+  if (!(fresh = host_new(key, t->per_host, t->delay_ms)))
     return NULL;
   pthread_mutex_lock(&t->lock);
   if (!(h = strmap_get(&t->map, key)) && strmap_add(&t->map, key, fresh) == 1) {
@@ -114,4 +117,40 @@ void host_release(struct hosts *t, struct host *h, struct conn *c, int reusable)
   if (c && !kept)
     conn_close(c);
   weft_sem_post(h->slots);
+}
+
+static int64_t monotonic_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t host_pace(struct host *h) {
+  int64_t delay_us = atomic_load(&h->delay_ms) * 1000, waited = 0;
+  if (delay_us <= 0)
+    return 0;
+  for (;;) {
+    int64_t now = monotonic_us(), due;
+    pthread_mutex_lock(&h->lock);
+    due = h->last_send_us > 0 ? h->last_send_us + delay_us : now;
+    if (now >= due)
+      h->last_send_us = now; /* the claim: see hosts.h, pacing */
+    pthread_mutex_unlock(&h->lock);
+    if (now >= due)
+      return waited / 1000;
+    /* Round up, and one more millisecond: weft's timers count whole
+     * milliseconds and may fire early within the one they fall in. */
+    if (weft_sleep((due - now + 999) / 1000 + 1) == WEFT_ECANCELED)
+      return WEFT_ECANCELED;
+    waited += monotonic_us() - now;
+  }
+}
+
+int64_t host_reserve(struct host *h, int64_t now) {
+  int64_t delay = atomic_load(&h->delay_ms), slot;
+  pthread_mutex_lock(&h->lock);
+  slot = h->next_slot > now ? h->next_slot : now;
+  h->next_slot = slot + delay;
+  pthread_mutex_unlock(&h->lock);
+  return slot;
 }

@@ -8,6 +8,25 @@
  * closed) together with the lease (host_release). A connection is only
  * opened by a lease holder when no idle one is left, so idle plus busy
  * connections never exceed --per-host.
+ *
+ * Pacing (--delay, robots.txt's Crawl-delay): when a host has a delay, two
+ * requests to it are sent at least that long apart. Two parts keep this
+ * exact without holding crawlers up:
+ *  - host_pace, called by the lease holder right before it sends, is the
+ *    guarantee: under the host's lock it claims "now" as the last send
+ *    only when now >= last send + delay, on CLOCK_MONOTONIC in
+ *    microseconds; otherwise it sleeps for the difference and tries
+ *    again. Claims are totally ordered by the lock and each is at least
+ *    the delay after the one before, so no two sends are closer, whatever
+ *    the tasks' timing (a request that waited for a new connection still
+ *    claims just before its own send).
+ *  - host_reserve spreads the waiting out: a crawler about to request a
+ *    URL of a paced host takes the next free slot (one delay after the
+ *    last slot given out) and, if it lies in the future, hands the URL
+ *    back to the dispatcher to be offered again at that time, instead of
+ *    sleeping in host_pace with a crawler held. So a paced host holds at
+ *    most the crawlers whose slot has come, and the others crawl other
+ *    hosts at full speed.
  */
 #ifndef FETCH_HOSTS_H
 #define FETCH_HOSTS_H
@@ -37,9 +56,13 @@ struct host {
   weft_sem *slots;         /* one unit per connection that may be open */
   pthread_mutex_t lock;    /* guards idle; held for a few instructions, never across a switch */
   struct conn *idle;       /* under lock: idle connections, the most recently used first */
+  int64_t last_send_us;    /* under lock: CLOCK_MONOTONIC when a request was last sent (pacing) */
+  int64_t next_slot;       /* under lock: weft_now() of the next free start slot (pacing) */
+  atomic_long delay_ms;    /* any thread: the pacing delay; set once robots.txt is read */
   weft_mutex *robots_lock; /* held while robots.txt is read: the others park on it */
   int robots_read;         /* under robots_lock: the rules below are final */
   struct robots *robots;   /* under robots_lock; read-only once robots_read (NULL: allow all) */
+  char robots_why[112];    /* likewise: why robots.txt disallows everything, or "" */
 };
 
 struct hosts {
@@ -47,6 +70,7 @@ struct hosts {
   struct strmap map;    /* under lock: key -> struct host * */
   long per_host;        /* immutable */
   long idle_max;        /* immutable: idle connections kept across all hosts at most */
+  long delay_ms;        /* set before the first hosts_get: a new host's pacing delay */
   atomic_long idle;     /* any thread: idle connections across all hosts */
 };
 
@@ -66,6 +90,16 @@ int host_lease(struct host *h);
 
 /* Under a lease: an idle connection of h, or NULL when there is none. */
 struct conn *host_take_idle(struct hosts *t, struct host *h);
+
+/* Under a lease, right before a request is sent to h: wait until h's
+ * delay has passed since the last send to h, and claim this moment.
+ * Returns the milliseconds waited, or WEFT_ECANCELED. May switch. */
+int64_t host_pace(struct host *h);
+
+/* The weft_now() time at which a request to h may start (now, if that
+ * slot is free), reserving it: the next reservation gets one delay later.
+ * Never switches. */
+int64_t host_reserve(struct host *h, int64_t now);
 
 /*
  * End a lease: c (may be NULL) goes back to h's idle list when reusable

@@ -20,6 +20,7 @@
  *    responses are skipped; a 101 is an error, since fetch never asks to
  *    switch protocols.
  */
+#define _GNU_SOURCE /* strptime, timegm */
 #include "http.h"
 
 #include <stdio.h>
@@ -94,6 +95,8 @@ static void classify(struct http_resp *r) {
              !r->content_encoding) {
     r->field = HTTP_FIELD_CONTENT_ENCODING;
     r->value = &r->content_encoding;
+  } else if (n == 11 && strncasecmp(r->name, "retry-after", 11) == 0 && !r->retry_after) {
+    r->value = &r->retry_after; /* HTTP_FIELD_OTHER: nothing is decided while parsing */
   }
 }
 
@@ -210,7 +213,8 @@ static void reset_interim(struct http_resp *r) {
   free(r->location);
   free(r->content_type);
   free(r->content_encoding);
-  r->location = r->content_type = r->content_encoding = NULL;
+  free(r->retry_after);
+  r->location = r->content_type = r->content_encoding = r->retry_after = NULL;
   r->status = 0;
 }
 
@@ -317,10 +321,11 @@ void http_resp_destroy(struct http_resp *r) {
   free(r->location);
   free(r->content_type);
   free(r->content_encoding);
+  free(r->retry_after);
   if (r->decoding)
     decoder_destroy(&r->dec);
   r->decoding = 0;
-  r->body = r->location = r->content_type = r->content_encoding = NULL;
+  r->body = r->location = r->content_type = r->content_encoding = r->retry_after = NULL;
 }
 
 int http_is_html(const char *ct) {
@@ -330,4 +335,36 @@ int http_is_html(const char *ct) {
     return 0;
   ct += 9;
   return *ct == '\0' || *ct == ';' || *ct == ' ' || *ct == '\t';
+}
+
+#define RETRY_AFTER_MAX_MS 86400000LL
+
+int64_t http_retry_after_ms(const char *v, time_t now) {
+  const char *p = v;
+  struct tm tm;
+  int64_t secs = 0;
+  time_t when;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (*p >= '0' && *p <= '9') {
+    for (; *p >= '0' && *p <= '9'; p++)
+      if (secs <= RETRY_AFTER_MAX_MS / 1000)
+        secs = secs * 10 + (*p - '0');
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (*p)
+      return -1;
+    return secs * 1000 > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : secs * 1000;
+  }
+  memset(&tm, 0, sizeof tm);
+  if (!(p = strptime(p, "%a, %d %b %Y %H:%M:%S GMT", &tm)))
+    return -1;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (*p || (when = timegm(&tm)) == (time_t)-1)
+    return -1;
+  if (when <= now)
+    return 0;
+  return (int64_t)(when - now) * 1000 > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS
+                                                           : (int64_t)(when - now) * 1000;
 }

@@ -14,6 +14,7 @@
 #include <http_parser.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* The most bytes of status line and header fields one response may have. */
 #define HTTP_HEAD_MAX (64 * 1024)
@@ -54,6 +55,7 @@ struct http_resp {
   char *location;     /* the first Location header, or NULL */
   char *content_type; /* the first Content-Type header, or NULL */
   char *content_encoding; /* the first Content-Encoding header, or NULL */
+  char *retry_after;  /* the first Retry-After header, or NULL */
   int decoding;       /* the body is decoded by dec (a coding other than identity) */
   struct decoder dec;
   char name[16];      /* the start of the header name being parsed */
@@ -94,5 +96,14 @@ void http_resp_destroy(struct http_resp *r);
 
 /* Nonzero when the Content-Type value says text/html. */
 int http_is_html(const char *content_type);
+
+/*
+ * The wait a Retry-After value asks for, in milliseconds: delay-seconds
+ * ("120") or an HTTP-date (RFC 9110's IMF-fixdate, "Sun, 06 Nov 1994
+ * 08:49:37 GMT") compared with now (seconds since the epoch). A date in
+ * the past gives 0, a longer wait than a day gives a day. -1 when the
+ * value is neither ("yesterday", "-5", ""). Pure, any thread.
+ */
+int64_t http_retry_after_ms(const char *value, time_t now);
 
 #endif

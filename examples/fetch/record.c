@@ -71,8 +71,8 @@ void record_format(struct buf *b, const struct record *r) {
   json_string(b, r->url);
   buf_printf(b,
              ",\"status\":%d,\"bytes\":%" PRIu64 ",\"wire_bytes\":%" PRIu64 ",\"ms\":%" PRId64
-             ",\"depth\":%d,\"links\":%zu",
-             r->status, r->bytes, r->wire_bytes, r->ms, r->depth, r->links);
+             ",\"depth\":%d,\"links\":%zu,\"attempts\":%d",
+             r->status, r->bytes, r->wire_bytes, r->ms, r->depth, r->links, r->attempts);
   if (r->redirect) {
     buf_puts(b, ",\"redirect\":");
     json_string(b, r->redirect);

@@ -2,10 +2,11 @@
  * record.h - fetch's output: one JSON object per requested URL, one per
  * line,
  *
- *   {"url":...,"status":200,"bytes":N,"ms":N,"depth":N,"links":N}
+ *   {"url":...,"status":200,"bytes":N,"wire_bytes":N,"ms":N,"depth":N,
+ *    "links":N,"attempts":N}
  *
- * with "redirect" after "links" on a 3xx and "error" last when the request
- * failed. Strings are valid JSON whatever bytes they hold: quotes,
+ * with "redirect" after "attempts" on a 3xx, "tls" for https: and "error"
+ * last when the request failed. Strings are valid JSON whatever bytes they hold: quotes,
  * backslashes and control characters are escaped, and each byte that is
  * not part of valid UTF-8 becomes U+FFFD. Pure, any thread.
  */
@@ -28,6 +29,7 @@ struct record {
   const char *redirect; /* NULL: none */
   const char *tls;      /* NULL: not https; else the protocol, "TLSv1.3" */
   const char *error;    /* NULL: none */
+  int attempts;         /* requests made for the URL, retries included */
 };
 
 /* Append s as a JSON string, quotes included. */

@@ -39,7 +39,7 @@ e_loop='one("/loop-a", status=302, redirect="/loop-b", error=False)
 one("/loop-b", status=302, redirect="/loop-a", error=False)'
 
 # Each hostile page alone, at depth 0: exactly its own record(s).
-t='-t 2000 --max-body 100000'
+t='-t 2000 --max-body 100000 --retry-wait 100'
 for case in bad-status bad-header huge-header bad-chunk big-body big-chunked \
     big-close reset close-early missing; do
   var=$(echo "e_$case" | tr - _)
@@ -58,7 +58,7 @@ for case in drip slow-headers; do
 check(len(records) == 1, \"one record expected\")
 check(wall >= 1.8, \"gave up after %.1f s, the deadline is 2 s\" % wall)
 check(1800 <= records[0][\"ms\"] <= 6000, \"ms should be about 2000\")" \
-    -- $t "$base/$case"
+    -- $t --retries 0 "$base/$case"
 done
 # shellcheck disable=SC2086
 fetch_run redirect-loop 6 "$e_redirect_loop
@@ -98,7 +98,11 @@ $e_redirect_loop
 $e_loop
 one('/many-links', status=200, error='max-body|body', depth=1)
 for p in HOSTILE:
-    served(p, 1)
+    served(p, attempts(p))
+check(attempts('/reset') == 3 and attempts('/drip') == 3,
+      'a reset and a timeout are retried twice (--retries 2, the default)')
+check(attempts('/bad-chunk') == 1 and attempts('/missing') == 1,
+      'a malformed response and a 404 are not retried')
 served('/ok', 1)
 never('/many/')
 never('/', host=ALT)
