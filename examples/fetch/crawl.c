@@ -264,12 +264,15 @@ static void deny_all(struct host *h, const char *why) {
 }
 
 /* h's pacing delay once its robots.txt is read: the larger of --delay and
- * its Crawl-delay, which --max-crawl-delay caps. Under h->robots_lock. */
+ * its Crawl-delay, which --max-crawl-delay caps. The next request's slot
+ * comes one delay after the robots.txt request, so the first page waits
+ * in the frontier rather than in a crawler. Under h->robots_lock. */
 static void set_delay(struct crawl *c, struct host *h) {
   long crawl_delay = robots_crawl_delay_ms(h->robots), delay = c->o->delay_ms;
   if (crawl_delay > c->o->max_crawl_delay_ms)
     crawl_delay = c->o->max_crawl_delay_ms;
   atomic_store(&h->delay_ms, crawl_delay > delay ? crawl_delay : delay);
+  host_reserve(h, weft_now()); /* robots.txt's request just took the slot of now */
 }
 
 /*
