@@ -21,7 +21,9 @@
  *   frontier  struct item *, unbuffered: dispatcher -> an idle crawler.
  *   events    struct event, buffered: crawler -> dispatcher, exactly one
  *             per URL taken from the frontier: "done with it, here is what
- *             it linked to".
+ *             it linked to", or "not yet: offer it again at time T" (its
+ *             host's turn under --delay or Crawl-delay, or a retry's
+ *             backoff), with the URL itself handed back.
  *   results   struct result *, buffered: crawler -> writer, one per record.
  *
  * The frontier protocol. The dispatcher loops on weft_select over two
@@ -35,12 +37,18 @@
  * (Had crawlers pushed links straight into a bounded frontier channel,
  * all of them could block on a full channel that only they drain.)
  *
+ * Deferred URLs. A URL handed back waits in the dispatcher's min-heap on
+ * its time (struct deferred); it is neither queued nor in flight, and no
+ * crawler holds it. Before each select the dispatcher moves the URLs whose
+ * time has come to the head of the queue, and the select's deadline is
+ * the earliest time left, so a due URL waits at most for one handoff.
+ *
  * Termination. The dispatcher counts the URLs in flight (sent on the
  * frontier, no event back yet). A crawler sends its event only after it
  * has finished with the URL, and that event carries every URL the page
- * produced, so "queue empty and nothing in flight" means no URL can ever
- * appear again: the dispatcher closes the frontier, the idle crawlers'
- * receives fail with WEFT_EPIPE and they return.
+ * produced, so "queue empty, nothing deferred and nothing in flight"
+ * means no URL can ever appear again: the dispatcher closes the frontier,
+ * the idle crawlers' receives fail with WEFT_EPIPE and they return.
  *
  * --max-pages N. The dispatcher counts records (each event says whether
  * its URL got one: a link robots.txt disallows gets none, a start URL
