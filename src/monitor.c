@@ -121,8 +121,10 @@ void weft__monitor_tick(weft_rt *rt) {
     }
     /* Stuck on one task since the last tick. Tasks queued behind it must
      * not wait for it: a worker that parked without seeing them (a yield
-     * skips the "park" fence, sched.c) is woken to steal them. */
+     * skips the "park" fence, and "park" K4 ignores runnext slots,
+     * sched.c) is woken to steal them. */
     if ((weft__deque_size(&w->dq) > 0 ||
+         atomic_load_explicit(&w->runnext, memory_order_relaxed) != NULL ||
          atomic_load_explicit(&rt->inj_len, memory_order_relaxed) > 0) &&
         atomic_load_explicit(&rt->nidle, memory_order_relaxed) > 0)
       weft__sched_notify(rt);
@@ -203,7 +205,8 @@ bool weft__deadlock_check(weft_rt *rt, struct weft__deadlock_probe *p) {
                 atomic_load_explicit(&rt->inj_len, memory_order_relaxed) == 0;
   for (unsigned i = 0; asleep && i < rt->nworkers; i++) {
     weft__worker *w = &rt->workers[i];
-    asleep = weft__deque_size(&w->dq) == 0;
+    asleep = weft__deque_size(&w->dq) == 0 &&
+             atomic_load_explicit(&w->runnext, memory_order_relaxed) == NULL;
     epoch += atomic_load_explicit(&w->n.switches, memory_order_relaxed) +
              atomic_load_explicit(&w->n.parks, memory_order_relaxed);
   }

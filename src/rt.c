@@ -98,6 +98,7 @@ static int workers_init(weft_rt *rt) {
     if (weft__deque_init(&w->dq, 256))
       return WEFT_ENOMEM;
     w->dq_ready = true;
+    atomic_init(&w->runnext, NULL);
   }
   return 0;
 }

@@ -136,6 +136,8 @@ struct weft__shard {
 
 typedef struct weft__worker {
   weft__deque dq;           /* owner pushes/pops; thieves steal */
+  _Atomic(weft_task *) runnext; /* sched.c, "runnext": owner stores and takes; thieves take
+                                 * only from a worker that has not switched for a while */
   bool dq_ready;            /* dq initialised; for teardown */
   weft_rt *rt;              /* immutable */
   unsigned idx;             /* immutable */

@@ -23,15 +23,19 @@
  * worker can take it, even when the task that runs instead blocks its
  * thread.
  *
+ *  - the worker's next-to-run slot, runnext: the task that the worker's
+ *    running task (or its scheduler) made ready last. See "runnext".
+ *
  * Finding work (next_task), in order:
  *   1. every 61st tick: the injection queue, then the oldest task of the own
  *      deque (stolen from its top). LIFO order alone would let two tasks
  *      that wake each other run forever on the bottom while older tasks
  *      wait; this bounds every ready task's wait. (61 is Go's figure.)
- *   2. the own deque (bottom);
+ *   2. the own runnext slot, then the own deque (bottom);
  *   3. the injection queue (its oldest task);
  *   4. searching: steal half of a victim's deque, victims in random order,
- *      and the injection queue, a few rounds;
+ *      and the injection queue, a few rounds; then the same, more slowly,
+ *      for a while longer, and a stuck victim's runnext (linger);
  *   5. park.
  * At most half of the workers search at once (step 4), as in Go and
  * Tokio: searching workers burn CPU the busy ones could use.
@@ -69,6 +73,49 @@
  * idle_trim); the only clock is the monitor's tick on the I/O thread, ten
  * times a second, a few microseconds each (monitor.c).
  *
+ * Protocol "runnext" (a woken task stays with its waker)
+ * ------------------------------------------------------
+ * When a task wakes another (a channel send to a parked receiver, a mutex
+ * handoff, a spawn), the woken task goes to the waker's worker's runnext
+ * slot, and the task that was there, if any, moves to the deque. The
+ * waker usually blocks soon after (it waits for the answer), and its worker
+ * then runs the woken task at once, on a warm cache, with no other thread
+ * involved. Were the woken task in the deque, the worker that
+ * weft__sched_notify wakes would steal it, and every round trip of two
+ * tasks would cross threads twice, each time through a futex wake: the
+ * cost that made a ping-pong on two workers seven times slower than on
+ * one. Go's runnext and Tokio's LIFO slot do the same.
+ *
+ * Ownership. Only the owner stores into the slot (weft__ready on a worker
+ * runs on that worker's thread); the owner and thieves take from it, the
+ * owner with an exchange, thieves with a compare-exchange, so a task is
+ * taken once. The store is a release and every take an acquire: the taker
+ * sees the task as its waker left it (saved context, TASK_READY), as with
+ * the deque.
+ *
+ * Thieves and the grace period. A thief takes a victim's runnext only at
+ * the end of its search (linger), and only if the victim has not switched
+ * tasks during RUNNEXT_GRACE_NS: a worker that switches that often will run the
+ * task itself, at once; one that does not is held by a long-running task,
+ * and the woken task must not wait behind it. (Go sleeps for a few
+ * microseconds the same way.) The wait also keeps the thief searching,
+ * so the wakeups of a busy pair of tasks find it still awake and do not
+ * each pay for a futex wake.
+ *
+ * No lost wakeup. weft__ready still runs the "park" producer side
+ * (weft__sched_notify), so an idle worker is woken as before. A task in a
+ * runnext slot is always run: its owner looks at the slot before anything
+ * else (next_task), and before it would park (search); the owner's slot
+ * is filled only by the owner itself, so it cannot fill while the owner
+ * sleeps. The one case where the owner does not schedule again soon is a
+ * task that holds its thread: then a searching worker takes the slot after
+ * the grace period, and if every other worker sleeps, the monitor's tick
+ * sees the stuck worker with its slot full and wakes one (monitor.c), as
+ * it does for a deque behind a stuck task. "park" K4 does not count
+ * runnext slots as visible work on purpose: a parker that saw its peer's
+ * slot full would search again and again while the peer ping-pongs, and
+ * burn its core for nothing.
+ *
  * Alternatives rejected: a condition variable per worker (a mutex on every
  * wake; the futex word needs none), a global run queue only (contended on
  * every spawn), unbounded spinning before sleep (burns the idle cores).
@@ -90,6 +137,12 @@
 
 #define FAIR_TICKS 61
 #define SEARCH_ROUNDS 64 /* about 10-50 us of looking before sleeping */
+/* A victim this long without a switch is stuck ("runnext"). Longer than a
+ * system call takes on a virtual machine (a futex wake there can take
+ * several microseconds), or a busy worker would lose its woken task to a
+ * thief in the middle of a wake. */
+#define RUNNEXT_GRACE_NS 50000
+#define RUNNEXT_POLL_NS 5000 /* how often a searcher looks for work meanwhile */
 
 static _Thread_local weft__worker *tls_worker;
 
@@ -179,8 +232,9 @@ static weft_task *inject_take(weft__worker *w) {
 
 /*
  * Make t runnable. On a worker of t's runtime it goes to that worker's
- * deque bottom (it runs next there unless stolen); anywhere else to the
- * injection queue. Then the "park" protocol's producer side. Any thread.
+ * runnext slot (it runs next there), and the slot's previous task to the
+ * deque bottom; anywhere else to the injection queue. Then the "park"
+ * protocol's producer side. Any thread.
  */
 void weft__ready(weft_task *t) {
   weft__worker *w = weft__worker_current();
@@ -189,9 +243,23 @@ void weft__ready(weft_task *t) {
   WEFT_DEBUG_CHECK(t->magic == WEFT_TASK_MAGIC);
   WEFT_DEBUG_CHECK(atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_RUNNING);
   atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
-  if (!(w && w->rt == rt && weft__deque_push(&w->dq, t)))
+  if (w && w->rt == rt) {
+    /* "runnext": the release publishes t; the acquire takes ownership
+     * of the task displaced, which a thief may have taken meanwhile. */
+    weft_task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
+    if (old && !weft__deque_push(&w->dq, old))
+      weft__inject(rt, old);
+  } else {
     weft__inject(rt, t);
+  }
   weft__sched_notify(rt);
+}
+
+/* The own runnext slot's task, taken, or NULL. Owner worker only. */
+static weft_task *runnext_take(weft__worker *w) {
+  if (!atomic_load_explicit(&w->runnext, memory_order_relaxed))
+    return NULL;
+  return atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
 }
 
 /* Wake one idle worker as a searcher if nobody is searching ("park", P2-P3).
@@ -267,6 +335,12 @@ static weft_task *steal_from(weft__worker *w, weft__worker *victim) {
   return first;
 }
 
+static int64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static weft_task *steal_any(weft__worker *w) {
   weft_rt *rt = w->rt;
   unsigned n = rt->nworkers, start = rng_next(w) % n;
@@ -278,6 +352,53 @@ static weft_task *steal_any(weft__worker *w) {
       continue;
     if ((t = steal_from(w, v)))
       return t;
+  }
+  return NULL;
+}
+
+/*
+ * The end of a search ("runnext", thieves): for RUNNEXT_GRACE_NS, look for
+ * work every RUNNEXT_POLL_NS, and take the runnext task of a victim that
+ * has not switched tasks for the whole grace period. The victims' switch
+ * counts are read once per poll, not in a tight loop: each victim writes
+ * that line on every switch, and polling it would slow down the workers
+ * we wait for. The worker stays counted as searching throughout, so the
+ * producers it watches skip their futex wakes. Owner worker only.
+ */
+static weft_task *linger(weft__worker *w) {
+  weft_rt *rt = w->rt;
+  unsigned n = rt->nworkers;
+  uint64_t seen[n];
+  int64_t since[n], now = monotonic_ns(), end = now + RUNNEXT_GRACE_NS;
+  weft_task *t;
+
+  for (unsigned i = 0; i < n; i++) {
+    seen[i] = atomic_load_explicit(&rt->workers[i].n.switches, memory_order_relaxed);
+    since[i] = now;
+  }
+  while (now < end) {
+    int64_t poll = now + RUNNEXT_POLL_NS;
+    while ((now = monotonic_ns()) < poll)
+      weft__cpu_relax();
+    if ((t = runnext_take(w)) || (t = weft__deque_pop(&w->dq)) || (t = inject_take(w)) ||
+        (t = steal_any(w)))
+      return t;
+    for (unsigned i = 0; i < n; i++) {
+      weft__worker *v = &rt->workers[i];
+      uint64_t sw = atomic_load_explicit(&v->n.switches, memory_order_relaxed);
+      if (v == w || !(t = atomic_load_explicit(&v->runnext, memory_order_relaxed)))
+        continue;
+      if (sw != seen[i]) {
+        seen[i] = sw; /* it schedules: it will run the task itself */
+        since[i] = now;
+      } else if (now - since[i] >= RUNNEXT_GRACE_NS &&
+                 atomic_compare_exchange_strong_explicit(&v->runnext, &t, NULL,
+                                                         memory_order_acquire,
+                                                         memory_order_relaxed)) {
+        WEFT_COUNT(w->n.steals);
+        return t;
+      }
+    }
   }
   return NULL;
 }
@@ -389,12 +510,16 @@ static weft_task *search(weft__worker *w) {
     if (w->searching || 2 * atomic_load(&rt->nsearching) < rt->nworkers) {
       start_searching(w);
       for (int round = 0; round < SEARCH_ROUNDS; round++) {
-        if ((t = weft__deque_pop(&w->dq)) || (t = inject_take(w)) ||
+        if ((t = runnext_take(w)) || (t = weft__deque_pop(&w->dq)) || (t = inject_take(w)) ||
             (rt->nworkers > 1 && (t = steal_any(w)))) {
           stop_searching(w, true);
           return t;
         }
         weft__cpu_relax();
+      }
+      if (rt->nworkers > 1 && (t = linger(w))) {
+        stop_searching(w, true);
+        return t;
       }
       stop_searching(w, false);
     }
@@ -410,7 +535,7 @@ static weft_task *next_task(weft__worker *w) {
     if ((t = inject_take(w)) || (t = weft__deque_steal(&w->dq, &lost)))
       return t;
   }
-  if ((t = weft__deque_pop(&w->dq)) || (t = inject_take(w)))
+  if ((t = runnext_take(w)) || (t = weft__deque_pop(&w->dq)) || (t = inject_take(w)))
     return t;
   return search(w);
 }
@@ -499,7 +624,8 @@ bool weft__sched_yield(weft__worker *w, weft_task *t) {
   WEFT_COUNT(w->n.yields);
   if ((w->tick + 1) % FAIR_TICKS == 0)
     return false;
-  next = weft__deque_pop(&w->dq);
+  if (!(next = runnext_take(w)))
+    next = weft__deque_pop(&w->dq);
   /* The deque is empty: the injection queue's oldest runs before t, which
    * then waits in the deque (so two yielders settle there, lock-free). */
   if (!next && !(next = inject_take(w)))
