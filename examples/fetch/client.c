@@ -71,13 +71,15 @@ static ssize_t conn_recv(struct conn *c, void *data, size_t len, int64_t deadlin
   return tls_recv(c->tls, c->sock, data, len, deadline, errbuf, errlen);
 }
 
-/* Send the request on c and read the response into p. Returns 0 (p is
- * complete), PARSE_FAILED (p->error says why), TLS_FAILED (errbuf says
- * why) or a weft error. */
-static int exchange(struct conn *c, const struct buf *req, struct http_resp *p, int64_t deadline,
-                    char *errbuf, size_t errlen) {
+/* Send the request on c (ending h's claimed send, if claimed) and read
+ * the response into p. Returns 0 (p is complete), PARSE_FAILED
+ * (p->error says why), TLS_FAILED (errbuf says why) or a weft error. */
+static int exchange(struct host *h, int claimed, struct conn *c, const struct buf *req,
+                    struct http_resp *p, int64_t deadline, char *errbuf, size_t errlen) {
   char data[16384];
   int rc = conn_send(c, req->data, req->len, deadline, errbuf, errlen);
+  if (claimed)
+    host_sent(h); /* see hosts.h, pacing */
   if (rc != 0)
     return rc;
   for (;;) {
@@ -200,12 +202,13 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
       cn = NULL;
       break;
     }
-    if ((paced = host_pace(h)) < 0) { /* see hosts.h, pacing */
+    int claimed;
+    if ((paced = host_pace(h, &claimed)) < 0) { /* see hosts.h, pacing */
       rc = (int)paced;
       break;
     }
     deadline += paced; /* waiting for the host's turn is not the request's time */
-    rc = exchange(cn, &req, &p, deadline, r->errbuf, sizeof r->errbuf);
+    rc = exchange(h, claimed, cn, &req, &p, deadline, r->errbuf, sizeof r->errbuf);
     if (!reused || !stale(rc, &p))
       break;
     conn_close(cn); /* closed by the server while idle: once more, afresh */

@@ -125,25 +125,41 @@ static int64_t monotonic_us(void) {
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int64_t host_pace(struct host *h) {
+int64_t host_pace(struct host *h, int *claimed) {
   int64_t delay_us = atomic_load(&h->delay_ms) * 1000, waited = 0;
+  *claimed = 0;
   if (delay_us <= 0)
     return 0;
   for (;;) {
     int64_t now = monotonic_us(), due;
     pthread_mutex_lock(&h->lock);
-    due = h->last_send_us > 0 ? h->last_send_us + delay_us : now;
-    if (now >= due)
+    if (h->sending)
+      due = now + 1000; /* its end is not known yet: look again in a while */
+    else
+      due = h->last_send_us > 0 ? h->last_send_us + delay_us : now;
+    if (now >= due) {
       h->last_send_us = now; /* the claim: see hosts.h, pacing */
+      h->sending = 1;
+    }
     pthread_mutex_unlock(&h->lock);
-    if (now >= due)
+    if (now >= due) {
+      *claimed = 1;
       return waited / 1000;
+    }
     /* Round up, and one more millisecond: weft's timers count whole
      * milliseconds and may fire early within the one they fall in. */
     if (weft_sleep((due - now + 999) / 1000 + 1) == WEFT_ECANCELED)
       return WEFT_ECANCELED;
     waited += monotonic_us() - now;
   }
+}
+
+void host_sent(struct host *h) {
+  int64_t now = monotonic_us();
+  pthread_mutex_lock(&h->lock);
+  h->last_send_us = now; /* the send's end: see hosts.h, pacing */
+  h->sending = 0;
+  pthread_mutex_unlock(&h->lock);
 }
 
 int64_t host_reserve(struct host *h, int64_t now) {

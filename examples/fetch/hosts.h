@@ -12,14 +12,21 @@
  * Pacing (--delay, robots.txt's Crawl-delay): when a host has a delay, two
  * requests to it are sent at least that long apart. Two parts keep this
  * exact without holding crawlers up:
- *  - host_pace, called by the lease holder right before it sends, is the
- *    guarantee: under the host's lock it claims "now" as the last send
- *    only when now >= last send + delay, on CLOCK_MONOTONIC in
- *    microseconds; otherwise it sleeps for the difference and tries
- *    again. Claims are totally ordered by the lock and each is at least
- *    the delay after the one before, so no two sends are closer, whatever
- *    the tasks' timing (a request that waited for a new connection still
- *    claims just before its own send).
+ *  - host_pace, called by the lease holder right before it sends, and
+ *    host_sent, called once the send has returned, are the guarantee:
+ *    under the host's lock host_pace claims "now" as the last send only
+ *    when no other claimed send is under way and now >= last send +
+ *    delay, on CLOCK_MONOTONIC in microseconds; otherwise it sleeps for
+ *    the difference (or a millisecond, while a send is under way) and
+ *    tries again. host_sent moves the last send to the moment send(2)
+ *    returned and ends the claim. Claims are totally ordered by the lock
+ *    and each comes at least the delay after the previous send ended,
+ *    so no two sends are closer, whatever the tasks' timing (a request
+ *    that waited for a new connection still claims just before its own
+ *    send). A claim alone is not enough: between it and send(2) weft_send
+ *    may yield the task (its budget) and the thread may be preempted,
+ *    for tens of milliseconds on a loaded machine, and the next claim
+ *    must not count from a send that had not happened yet.
  *  - host_reserve spreads the waiting out: a crawler about to request a
  *    URL of a paced host takes the next free slot (one delay after the
  *    last slot given out) and, if it lies in the future, hands the URL
@@ -56,7 +63,9 @@ struct host {
   weft_sem *slots;         /* one unit per connection that may be open */
   pthread_mutex_t lock;    /* guards idle; held for a few instructions, never across a switch */
   struct conn *idle;       /* under lock: idle connections, the most recently used first */
-  int64_t last_send_us;    /* under lock: CLOCK_MONOTONIC when a request was last sent (pacing) */
+  int64_t last_send_us;    /* under lock: CLOCK_MONOTONIC of the last paced send's claim, then
+                              of its end (pacing) */
+  int sending;             /* under lock: a claimed send has not ended yet (pacing) */
   int64_t next_slot;       /* under lock: weft_now() of the next free start slot (pacing) */
   atomic_long delay_ms;    /* any thread: the pacing delay; set once robots.txt is read */
   weft_mutex *robots_lock; /* held while robots.txt is read: the others park on it */
@@ -92,9 +101,14 @@ int host_lease(struct host *h);
 struct conn *host_take_idle(struct hosts *t, struct host *h);
 
 /* Under a lease, right before a request is sent to h: wait until h's
- * delay has passed since the last send to h, and claim this moment.
- * Returns the milliseconds waited, or WEFT_ECANCELED. May switch. */
-int64_t host_pace(struct host *h);
+ * delay has passed since the last send to h ended, and claim this
+ * moment. *claimed says whether it did (h has a delay); then host_sent
+ * must follow the send, whatever its outcome. Returns the milliseconds
+ * waited, or WEFT_ECANCELED (nothing claimed). May switch. */
+int64_t host_pace(struct host *h, int *claimed);
+
+/* After the send that host_pace claimed: it ended now. Never switches. */
+void host_sent(struct host *h);
 
 /* The weft_now() time at which a request to h may start (now, if that
  * slot is free), reserving it: the next reservation gets one delay later.
