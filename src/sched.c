@@ -1,5 +1,8 @@
 /*
  * sched.c - workers: the run loop, run queues, stealing, parking, waking.
+ * docs/design.md places these protocols among the others: section 5.1
+ * ("park"), 5.2 ("runnext"), 5.3 (stealing), 5.4 (the injection queue),
+ * 5.5 (yielding).
  *
  * Concepts
  * --------
