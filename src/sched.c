@@ -129,6 +129,7 @@
 #include "sanitizer.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <time.h>
 #include <stdlib.h>
@@ -382,7 +383,8 @@ static weft_task *linger(weft__worker *w) {
   while (now < end) {
     int64_t poll = now + RUNNEXT_POLL_NS;
     while ((now = monotonic_ns()) < poll)
-      weft__cpu_relax();
+      sched_yield(); /* a spin that gives way: with more workers than cores, the
+                      * busy worker we wait for may need this core */
     if ((t = runnext_take(w)) || (t = weft__deque_pop(&w->dq)) || (t = inject_take(w)) ||
         (t = steal_any(w)))
       return t;
