@@ -187,6 +187,7 @@ struct weft_rt {
   weft__worker *workers;    /* immutable array */
   struct weft__io *io;      /* the I/O thread (io/loop.c); immutable */
   unsigned nworkers;        /* immutable */
+  bool oversubscribed;      /* more workers than online CPUs; immutable (sched.c, linger) */
   size_t stack_size;        /* default, rounded; immutable */
   weft__stacks stacks;
   struct weft__shard *shards; /* nworkers + 1 (the last for foreign threads) */

@@ -382,9 +382,16 @@ static weft_task *linger(weft__worker *w) {
   }
   while (now < end) {
     int64_t poll = now + RUNNEXT_POLL_NS;
-    while ((now = monotonic_ns()) < poll)
-      sched_yield(); /* a spin that gives way: with more workers than cores, the
-                      * busy worker we wait for may need this core */
+    /* With more workers than cores, the busy worker we wait for may need
+     * this core: give way while spinning. Otherwise keep it: a yield to
+     * another program can cost milliseconds on a loaded machine, and the
+     * woken task would wait that long. */
+    while ((now = monotonic_ns()) < poll) {
+      if (rt->oversubscribed)
+        sched_yield();
+      else
+        weft__cpu_relax();
+    }
     if ((t = runnext_take(w)) || (t = weft__deque_pop(&w->dq)) || (t = inject_take(w)) ||
         (t = steal_any(w)))
       return t;
