@@ -1,8 +1,8 @@
 /*
  * check_fetch.c - the pure parts of examples/fetch, without a network:
  * URL resolution (the whole RFC 3986 section 5.4 table), normalisation and
- * request parts; link extraction from HTML; robots.txt; the HTTP response
- * parser and its limits; JSON records; the command line.
+ * request parts; link extraction from HTML; robots.txt; sitemaps; the HTTP
+ * response parser and its limits; JSON records; the command line.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -13,11 +13,13 @@
 #include "../examples/fetch/links.h"
 #include "../examples/fetch/record.h"
 #include "../examples/fetch/robots.h"
+#include "../examples/fetch/sitemap.h"
 #include "../examples/fetch/strmap.h"
 #include "../examples/fetch/url.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 /* ---- URLs ---- */
 
@@ -1158,6 +1160,368 @@ START_TEST(test_fetch_cli_help_and_input_only) {
 }
 END_TEST
 
+/* ---- sitemaps ---- */
+
+#define SM_NS "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+/* Parse text (a C string) and expect rc. */
+static int sitemap_of(const char *text, struct sitemap *sm) {
+  return sitemap_parse(text, strlen(text), sm);
+}
+
+/* The URLs of n strings, space-separated, into a static buffer. */
+static const char *joined(char *const *v, size_t n) {
+  static char out[4096];
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < n; i++)
+    len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", i ? " " : "", v[i]);
+  return out;
+}
+
+/* gzip the n bytes at data (repeated times times) into *out. */
+static size_t gzip_of(const void *data, size_t n, int times, char **out) {
+  z_stream z = {0};
+  struct buf b = BUF_INIT;
+  unsigned char chunk[65536];
+  ck_assert_int_eq(deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
+  for (int i = 0; i < times; i++) {
+    z.next_in = (unsigned char *)data;
+    z.avail_in = (uInt)n;
+    do {
+      z.next_out = chunk;
+      z.avail_out = sizeof chunk;
+      ck_assert_int_ne(deflate(&z, i + 1 == times ? Z_FINISH : Z_NO_FLUSH), Z_STREAM_ERROR);
+      buf_append(&b, chunk, sizeof chunk - z.avail_out);
+    } while (z.avail_out == 0);
+  }
+  deflateEnd(&z);
+  ck_assert(!buf_failed(&b));
+  *out = b.data;
+  return b.len;
+}
+
+START_TEST(test_fetch_sitemap_urlset) {
+  struct sitemap sm;
+  ck_assert_int_eq(sitemap_of("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                              "<urlset xmlns=\"" SM_NS "\">\n"
+                              "  <url><loc>http://h/a</loc><lastmod>2024-01-01</lastmod></url>\n"
+                              "  <url><priority>0.5</priority>"
+                              "<loc>HTTP://H/b/../c#frag</loc></url>\n"
+                              "  <url><loc>http://h/a</loc></url>\n"
+                              "  <url><loc>http://h/first</loc><loc>http://h/second</loc></url>\n"
+                              "</urlset>\n",
+                              &sm),
+                   0);
+  ck_assert(!sm.index);
+  ck_assert_str_eq(joined(sm.urls, sm.nurls), "http://h/a http://h/c http://h/first");
+  ck_assert_uint_eq(sm.nsitemaps, 0);
+  ck_assert_uint_eq(sm.entries, 4);
+  ck_assert_uint_eq(sm.skipped, 0); /* the duplicate is dropped, not skipped */
+  sitemap_free(&sm);
+  ck_assert_int_eq(sitemap_of("<urlset/>", &sm), 0); /* empty, no namespace */
+  ck_assert_uint_eq(sm.nurls + sm.entries, 0);
+  sitemap_free(&sm);
+}
+END_TEST
+
+START_TEST(test_fetch_sitemap_index) {
+  struct sitemap sm;
+  ck_assert_int_eq(
+      sitemap_of("<sitemapindex xmlns=\"" SM_NS "\">"
+                 "<sitemap><loc>http://h/s1.xml</loc><lastmod>2024-01-01</lastmod></sitemap>"
+                 "<sitemap><loc>https://h/s2.xml.gz</loc></sitemap>"
+                 "<sitemap><loc>http://h/s1.xml</loc></sitemap>"
+                 "<url><loc>http://h/not-an-entry-here</loc></url>"
+                 "</sitemapindex>",
+                 &sm),
+      0);
+  ck_assert(sm.index);
+  ck_assert_str_eq(joined(sm.sitemaps, sm.nsitemaps), "http://h/s1.xml https://h/s2.xml.gz");
+  ck_assert_uint_eq(sm.nurls, 0);
+  ck_assert_uint_eq(sm.entries, 3);
+  sitemap_free(&sm);
+}
+END_TEST
+
+/* Entries and <loc> count in the root's namespace, at their depth: an
+ * extension's <image:loc> is no page, a prefixed sitemap namespace is the
+ * sitemap namespace, and a <loc> in another namespace is not the entry's. */
+START_TEST(test_fetch_sitemap_namespaces) {
+  struct sitemap sm;
+  ck_assert_int_eq(
+      sitemap_of("<urlset xmlns=\"" SM_NS "\" "
+                 "xmlns:image=\"http://www.google.com/schemas/sitemap-image/1.1\" "
+                 "xmlns:x=\"urn:other\">"
+                 "<url><image:image><image:loc>http://h/img.jpg</image:loc></image:image>"
+                 "<loc>http://h/page</loc></url>"
+                 "<url><x:loc>http://h/other-ns</x:loc><loc>http://h/real</loc></url>"
+                 "<x:url><loc>http://h/not-an-entry</loc></x:url>"
+                 "</urlset>",
+                 &sm),
+      0);
+  ck_assert_str_eq(joined(sm.urls, sm.nurls), "http://h/page http://h/real");
+  sitemap_free(&sm);
+  ck_assert_int_eq(sitemap_of("<sm:urlset xmlns:sm=\"" SM_NS "\">"
+                              "<sm:url><sm:loc>http://h/p</sm:loc></sm:url>"
+                              "<url><loc>http://h/no-namespace</loc></url></sm:urlset>",
+                              &sm),
+                   0);
+  ck_assert_str_eq(joined(sm.urls, sm.nurls), "http://h/p");
+  sitemap_free(&sm);
+}
+END_TEST
+
+/* A <loc>'s text: CDATA, entities and character references decoded,
+ * whitespace around it trimmed, pieces joined. */
+START_TEST(test_fetch_sitemap_loc_text) {
+  struct sitemap sm;
+  ck_assert_int_eq(sitemap_of("<urlset>"
+                              "<url><loc><![CDATA[http://h/cdata?a=1&b=2]]></loc></url>"
+                              "<url><loc>http://h/e?a=1&amp;b=&lt;&#38;&#x41;</loc></url>"
+                              "<url><loc>\n\t  http://h/ws  \r\n </loc></url>"
+                              "<url><loc> http://h/<![CDATA[mixed]]>/x </loc></url>"
+                              "<url><loc>http://h/sp ace/é</loc></url>"
+                              "</urlset>",
+                              &sm),
+                   0);
+  ck_assert_str_eq(joined(sm.urls, sm.nurls), "http://h/cdata?a=1&b=2 http://h/e?a=1&b=%3C&A "
+                                              "http://h/ws http://h/mixed/x "
+                                              "http://h/sp%20ace/%C3%A9");
+  ck_assert_uint_eq(sm.skipped, 0);
+  sitemap_free(&sm);
+}
+END_TEST
+
+/* Entries without a usable <loc> are skipped and counted, and the rest
+ * is read. */
+START_TEST(test_fetch_sitemap_invalid_locs_skipped) {
+  struct sitemap sm;
+  ck_assert_int_eq(sitemap_of("<urlset>"
+                              "<url/><url><lastmod>x</lastmod></url><url><loc/></url>"
+                              "<url><loc>   </loc></url>"
+                              "<url><loc>/relative/path</loc></url>"
+                              "<url><loc>ftp://h/file</loc></url>"
+                              "<url><loc>mailto:a@h</loc></url>"
+                              "<url><loc>http://h:99999/</loc></url>"
+                              "<url><loc>http://h/<b>bold</b></loc></url>"
+                              "<url><loc>http://h/ok</loc></url>"
+                              "</urlset>",
+                              &sm),
+                   0);
+  ck_assert_str_eq(joined(sm.urls, sm.nurls), "http://h/ok");
+  ck_assert_uint_eq(sm.entries, 10);
+  ck_assert_uint_eq(sm.skipped, 9);
+  sitemap_free(&sm);
+}
+END_TEST
+
+/* An entity the document declares is not substituted (its <loc> is
+ * skipped), an external one is never loaded, and the billion laughs fail
+ * as not XML, fast. */
+START_TEST(test_fetch_sitemap_entities_not_expanded) {
+  struct sitemap sm;
+  struct buf x = BUF_INIT;
+  int64_t start;
+  ck_assert_int_eq(sitemap_of("<?xml version=\"1.0\"?>\n"
+                              "<!DOCTYPE urlset [<!ENTITY h \"http://h/\">"
+                              "<!ENTITY ext SYSTEM \"file:///etc/passwd\">]>\n"
+                              "<urlset><url><loc>&h;page</loc></url><url><loc>&ext;</loc></url>"
+                              "<url><loc>http://h/plain</loc></url></urlset>",
+                              &sm),
+                   0);
+  ck_assert_str_eq(joined(sm.urls, sm.nurls), "http://h/plain");
+  ck_assert_uint_eq(sm.skipped, 2);
+  sitemap_free(&sm);
+  buf_puts(&x, "<?xml version=\"1.0\"?><!DOCTYPE urlset [<!ENTITY l0 \"lol\">");
+  for (int i = 1; i < 10; i++) {
+    buf_printf(&x, "<!ENTITY l%d \"", i);
+    for (int j = 0; j < 10; j++)
+      buf_printf(&x, "&l%d;", i - 1);
+    buf_puts(&x, "\">");
+  }
+  buf_puts(&x, "]><urlset><url><loc>http://h/&l9;</loc></url></urlset>");
+  start = weft_now();
+  ck_assert_int_eq(sitemap_parse(x.data, x.len, &sm), SITEMAP_ENOTXML);
+  ck_assert_int_lt(weft_now() - start, 5000);
+  ck_assert_uint_eq(sm.nurls, 0);
+  ck_assert_ptr_nonnull(strstr(sm.error, "entity"));
+  sitemap_free(&sm);
+  buf_free(&x);
+}
+END_TEST
+
+START_TEST(test_fetch_sitemap_gzip) {
+  const char *xml = "<urlset xmlns=\"" SM_NS "\"><url><loc>http://h/gz</loc></url></urlset>";
+  struct sitemap sm;
+  char *gz, *plain;
+  size_t len = gzip_of(xml, strlen(xml), 1, &gz), plain_len;
+  ck_assert(sitemap_is_gzip(gz, len) && !sitemap_is_gzip(xml, strlen(xml)));
+  ck_assert_int_eq(sitemap_gunzip(gz, len, 1 << 20, &plain, &plain_len), 0);
+  ck_assert_uint_eq(plain_len, strlen(xml));
+  ck_assert_str_eq(plain, xml);
+  free(plain);
+  ck_assert_int_eq(sitemap_parse(gz, len, &sm), 0);
+  ck_assert_str_eq(joined(sm.urls, sm.nurls), "http://h/gz");
+  sitemap_free(&sm);
+  ck_assert_int_eq(sitemap_parse(gz, len - 4, &sm), SITEMAP_EGZIP); /* cut short */
+  ck_assert_str_eq(sm.error, "corrupt or truncated gzip data");
+  sitemap_free(&sm);
+  gz[len / 2] ^= 0x55;
+  ck_assert_int_eq(sitemap_gunzip(gz, len, 1 << 20, &plain, &plain_len), SITEMAP_EGZIP);
+  ck_assert_ptr_null(plain);
+  free(gz);
+}
+END_TEST
+
+/* A gzip bomb is cut at the limit: 60 MiB of zeros in 270 KiB of gzip. */
+START_TEST(test_fetch_sitemap_gzip_bomb) {
+  static const char zeros[1 << 20];
+  struct sitemap sm;
+  char *gz, *plain;
+  size_t len = gzip_of(zeros, sizeof zeros, 60, &gz), plain_len;
+  ck_assert_uint_lt(len, 512 * 1024);
+  ck_assert_int_eq(sitemap_gunzip(gz, len, 4096, &plain, &plain_len), SITEMAP_ETOOBIG);
+  ck_assert_ptr_null(plain);
+  ck_assert_int_eq(sitemap_parse(gz, len, &sm), SITEMAP_ETOOBIG);
+  ck_assert_str_eq(sm.error, "over 50 MB uncompressed");
+  sitemap_free(&sm);
+  free(gz);
+}
+END_TEST
+
+START_TEST(test_fetch_sitemap_not_xml) {
+  struct sitemap sm;
+  ck_assert_int_eq(sitemap_of("", &sm), SITEMAP_ENOTXML);
+  ck_assert_str_eq(sm.error, "not XML (the body is empty)");
+  sitemap_free(&sm);
+  ck_assert_int_eq(sitemap_of("http://h/a\nhttp://h/b\n", &sm), SITEMAP_ENOTXML);
+  ck_assert_str_eq(sm.error, "not XML (it does not start with '<')");
+  sitemap_free(&sm);
+  ck_assert_int_eq(sitemap_of("<<<>>> not xml", &sm), SITEMAP_ENOTXML);
+  ck_assert_ptr_nonnull(strstr(sm.error, "not XML (line 1: "));
+  sitemap_free(&sm);
+  ck_assert_int_eq(sitemap_of("<html><body><a href=/x>x</a></body></html>", &sm), SITEMAP_ENOTXML);
+  ck_assert_str_eq(sm.error, "not XML (line 1: AttValue: \" or ' expected)");
+  sitemap_free(&sm);
+  ck_assert_int_eq(sitemap_of("<html><body><p>x</p></body></html>", &sm), SITEMAP_EROOT);
+  ck_assert_str_eq(sm.error, "root element <html> is not urlset or sitemapindex");
+  sitemap_free(&sm);
+  ck_assert_int_eq(sitemap_of("\n\n<?xml version=\"1.0\"?><urlset><url><loc>http://h/a</loc>"
+                              "</url></urlset>",
+                              &sm),
+                   0); /* blank lines before the declaration are forgiven */
+  ck_assert_uint_eq(sm.nurls, 1);
+  sitemap_free(&sm);
+}
+END_TEST
+
+/* An XML error after the root began keeps the entries read before it
+ * (libxml2 reads ahead: those in the last few hundred bytes before it
+ * may go with it): here the usual slip, a bare '&' in a URL. */
+START_TEST(test_fetch_sitemap_malformed_keeps_entries) {
+  struct buf x = BUF_INIT;
+  struct sitemap sm;
+  buf_puts(&x, "<urlset>\n");
+  for (int i = 0; i < 100; i++)
+    buf_printf(&x, "<url><loc>http://h/%d</loc></url>\n", i);
+  buf_puts(&x, "<url><loc>http://h/q?a=1&b=2</loc></url>\n");
+  for (int i = 100; i < 200; i++)
+    buf_printf(&x, "<url><loc>http://h/%d</loc></url>\n", i);
+  buf_puts(&x, "</urlset>\n");
+  ck_assert(!buf_failed(&x));
+  ck_assert_int_eq(sitemap_parse(x.data, x.len, &sm), SITEMAP_EMALFORMED);
+  ck_assert_uint_ge(sm.nurls, 80);
+  ck_assert_uint_le(sm.nurls, 100);
+  ck_assert_str_eq(sm.urls[0], "http://h/0");
+  ck_assert_str_eq(sm.error, "malformed XML at line 102: EntityRef: expecting ';'");
+  sitemap_free(&sm);
+  buf_free(&x);
+}
+END_TEST
+
+/* 50,000 entries are read, the 50,001st ends the reading. */
+START_TEST(test_fetch_sitemap_too_many_entries) {
+  struct buf x = BUF_INIT;
+  struct sitemap sm;
+  buf_puts(&x, "<urlset>");
+  for (int i = 0; i <= SITEMAP_MAX_ENTRIES; i++)
+    buf_printf(&x, "<url><loc>http://h/%d</loc></url>", i);
+  buf_puts(&x, "</urlset>");
+  ck_assert(!buf_failed(&x));
+  ck_assert_int_eq(sitemap_parse(x.data, x.len, &sm), SITEMAP_ETOOMANY);
+  ck_assert_uint_eq(sm.nurls, SITEMAP_MAX_ENTRIES);
+  ck_assert_str_eq(sm.urls[SITEMAP_MAX_ENTRIES - 1], "http://h/49999");
+  ck_assert_str_eq(sm.error, "over 50000 entries: the rest is ignored");
+  sitemap_free(&sm);
+  buf_free(&x);
+}
+END_TEST
+
+/* A huge <loc> is skipped without being kept; one of URL_MAX bytes is
+ * read; over 50 MB of plain XML is refused before parsing. */
+START_TEST(test_fetch_sitemap_huge_loc_and_body) {
+  struct buf x = BUF_INIT;
+  struct sitemap sm;
+  char *big;
+  buf_puts(&x, "<urlset><url><loc>http://h/");
+  for (int i = 0; i < 1000000; i++)
+    buf_putc(&x, 'a');
+  buf_puts(&x, "</loc></url><url><loc>http://h/");
+  for (size_t i = strlen("http://h/"); i < URL_MAX; i++)
+    buf_putc(&x, 'b');
+  buf_puts(&x, "</loc></url><url><loc>http://h/after</loc></url></urlset>");
+  ck_assert(!buf_failed(&x));
+  ck_assert_int_eq(sitemap_parse(x.data, x.len, &sm), 0);
+  ck_assert_uint_eq(sm.nurls, 2);
+  ck_assert_uint_eq(strlen(sm.urls[0]), URL_MAX);
+  ck_assert_str_eq(sm.urls[1], "http://h/after");
+  ck_assert_uint_eq(sm.skipped, 1);
+  sitemap_free(&sm);
+  buf_free(&x);
+  big = malloc(SITEMAP_MAX_BYTES + 1);
+  ck_assert_ptr_nonnull(big);
+  memset(big, ' ', SITEMAP_MAX_BYTES + 1);
+  memcpy(big, "<urlset>", 8);
+  ck_assert_int_eq(sitemap_parse(big, SITEMAP_MAX_BYTES + 1, &sm), SITEMAP_ETOOBIG);
+  ck_assert_str_eq(sm.error, "over 50 MB");
+  sitemap_free(&sm);
+  free(big);
+}
+END_TEST
+
+/* Deep nesting on a crawler's stack (512 KiB): libxml2 stops at 256
+ * levels, and its parser does not recurse per level meanwhile. */
+static void *sitemap_deep_task(void *arg) {
+  const struct buf *x = arg;
+  struct sitemap sm;
+  intptr_t rc = sitemap_parse(x->data, x->len, &sm);
+  sitemap_free(&sm);
+  return (void *)rc;
+}
+
+static int sitemap_deep_main(void *arg) {
+  weft_spawn_attr attr;
+  weft_task *t;
+  void *r;
+  weft_spawn_attr_init(&attr);
+  attr.stack_size = 512 * 1024;
+  ck_assert_int_eq(weft_spawn_ex(&t, &attr, sitemap_deep_task, arg), 0);
+  ck_assert_int_eq(weft_join(t, &r), 0);
+  return (int)(intptr_t)r;
+}
+
+START_TEST(test_fetch_sitemap_deep_nesting_small_stack) {
+  struct buf x = BUF_INIT;
+  buf_puts(&x, "<urlset><url><loc>http://h/a</loc>");
+  for (int i = 0; i < 100000; i++)
+    buf_puts(&x, "<x>");
+  ck_assert(!buf_failed(&x));
+  ck_assert_int_eq(run_in_task(2, sitemap_deep_main, &x), SITEMAP_EMALFORMED);
+  buf_free(&x);
+}
+END_TEST
+
 /* ---- the string map ---- */
 
 START_TEST(test_fetch_strmap) {
@@ -1186,7 +1550,7 @@ END_TEST
 static Suite *fetch_suite(void) {
   Suite *s = suite_create("fetch");
   TCase *core = tcase_create("core"), *errors = tcase_create("errors"),
-        *limits = tcase_create("limits");
+        *limits = tcase_create("limits"), *sitemap = tcase_create("sitemap");
   tcase_add_test(core, test_fetch_rfc3986_normal_examples);
   tcase_add_test(core, test_fetch_rfc3986_abnormal_examples);
   tcase_add_test(core, test_fetch_url_normalize);
@@ -1234,9 +1598,24 @@ static Suite *fetch_suite(void) {
   tcase_add_test(limits, test_fetch_links_oversized_value_is_skipped);
   tcase_add_test(limits, test_fetch_robots_many_wildcards_stay_fast);
   tcase_set_timeout(limits, 60);
+  tcase_add_test(sitemap, test_fetch_sitemap_urlset);
+  tcase_add_test(sitemap, test_fetch_sitemap_index);
+  tcase_add_test(sitemap, test_fetch_sitemap_namespaces);
+  tcase_add_test(sitemap, test_fetch_sitemap_loc_text);
+  tcase_add_test(sitemap, test_fetch_sitemap_invalid_locs_skipped);
+  tcase_add_test(sitemap, test_fetch_sitemap_entities_not_expanded);
+  tcase_add_test(sitemap, test_fetch_sitemap_gzip);
+  tcase_add_test(sitemap, test_fetch_sitemap_gzip_bomb);
+  tcase_add_test(sitemap, test_fetch_sitemap_not_xml);
+  tcase_add_test(sitemap, test_fetch_sitemap_malformed_keeps_entries);
+  tcase_add_test(sitemap, test_fetch_sitemap_too_many_entries);
+  tcase_add_test(sitemap, test_fetch_sitemap_huge_loc_and_body);
+  tcase_add_test(sitemap, test_fetch_sitemap_deep_nesting_small_stack);
+  tcase_set_timeout(sitemap, 120);
   suite_add_tcase(s, core);
   suite_add_tcase(s, errors);
   suite_add_tcase(s, limits);
+  suite_add_tcase(s, sitemap);
   return s;
 }
 

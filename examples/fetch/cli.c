@@ -44,7 +44,8 @@ const char cli_usage[] =
     "      --max-crawl-delay MS  obey a robots.txt Crawl-delay up to MS (default\n"
     "                        30000)\n"
     "      --sitemaps        also crawl the URLs of the sitemaps robots.txt names\n"
-    "                        (XML, sitemap indexes, gzipped), at depth 1\n"
+    "                        (XML, sitemap indexes, gzipped), at depth 1, whatever\n"
+    "                        -d says; at most -n of them in all\n"
     "      --retries N       retry a refused, reset or timed-out connection and HTTP\n"
     "                        429, 500, 502, 503, 504 up to N times (default 2)\n"
     "      --retry-wait MS   the first wait before a retry, doubled each time, with\n"
@@ -73,10 +74,11 @@ const char cli_usage[] =
     "with \"redirect\" on a 3xx, \"tls\" (the protocol) for https:, and \"error\"\n"
     "when the request failed (\"tls: ...\" for a TLS failure). A URL that\n"
     "robots.txt disallows is not requested; only a start URL then gets a record\n"
-    "(\"error\":\"disallowed by robots.txt\"). SIGINT or SIGTERM stops the crawl:\n"
-    "requests in flight get \"error\":\"cancelled\". Exit status: 0 when the crawl\n"
-    "ran (failed pages are in the records), 1 when the records could not be\n"
-    "written, 2 on a usage error.\n";
+    "(\"error\":\"disallowed by robots.txt\"). A sitemap (--sitemaps) gets a record\n"
+    "only when it cannot be read, with its own URL and \"error\":\"sitemap: ...\".\n"
+    "SIGINT or SIGTERM stops the crawl: requests in flight get\n"
+    "\"error\":\"cancelled\". Exit status: 0 when the crawl ran (failed pages are in\n"
+    "the records), 1 when the records could not be written, 2 on a usage error.\n";
 
 enum { OPT_PER_HOST = 256, OPT_OFFSITE, OPT_MAX_BODY, OPT_NO_ROBOTS, OPT_CA_FILE, OPT_INSECURE,
        OPT_NO_COMPRESSION, OPT_DELAY, OPT_MAX_CRAWL_DELAY, OPT_SITEMAPS, OPT_RETRIES,

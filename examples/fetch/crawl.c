@@ -77,6 +77,38 @@
  *     scope.
  *  The dispatcher itself is never cancelled: it always reaches the end of
  *  its loop and posts finished, even when stopped before it ran.
+ *
+ * Sitemaps (--sitemaps). A sitemap is an item of its own kind in the
+ * frontier (item->sitemap > 0: its level, 1 for one a robots.txt names,
+ * one more per sitemap index it was found through), so it takes a page's
+ * path: the queue, the robots.txt check, pacing, retries, any crawler.
+ * The first crawler past a host's robots.txt check with a page adds the
+ * sitemaps that file names to the URLs it found (host->sitemaps_offered
+ * picks it). The crawler that takes a sitemap GETs it whole (client_get
+ * with keep_all), has it parsed on libuv's thread pool (sitemap.h: XML,
+ * gzip told by its magic bytes, the protocol's limits) and offers its
+ * pages at depth 1, whatever -d says, those followable() accepts; or, for
+ * an index, the sitemaps it lists, one level deeper, up to
+ * SITEMAP_MAX_NESTING. A redirect is followed as a page's is. The
+ * dispatcher sees only their key in its seen set, "sitemap " and the URL:
+ * each sitemap is read once per crawl, so an index that lists itself, or
+ * a cycle of them, ends, and a URL both linked and named as a sitemap is
+ * fetched once as each. A sitemap gets a record only when it fails
+ * ("error":"sitemap: ...", depth 0, "links" the URLs it listed), so every
+ * item still makes one event and at most one record: the frontier
+ * protocol, termination, --max-pages and the stop protocol hold as they
+ * are (a stop waits for a parse under way: the pool job reads the body,
+ * so the crawler waits for it shielded). Two bounds keep a site from
+ * making the crawl read without end or hold all memory: sitemaps add at
+ * most --max-pages URLs to a crawl, pages and sitemaps together
+ * (sitemap_urls), and at most SITEMAP_READERS are read at once
+ * (sitemap_slots), each holding up to SITEMAP_MAX_BYTES of body, as much
+ * decompressed, and a pool thread. Rejected: the crawler that reads a
+ * host's robots.txt fetching its sitemaps itself. It would read an index
+ * of thousands of sitemaps one by one, holding its page's event and every
+ * URL found until the last; pacing, retries and cancellation would need
+ * doing again; and the set of sitemaps read would be shared by crawlers,
+ * under a lock.
  */
 #define _GNU_SOURCE
 #include "crawl.h"
@@ -87,6 +119,7 @@
 #include "links.h"
 #include "record.h"
 #include "robots.h"
+#include "sitemap.h"
 #include "strmap.h"
 #include "url.h"
 
@@ -107,6 +140,8 @@
 #define FLUSH_AT (64 * 1024) /* output bytes buffered at most */
 #define PROGRESS_MS 250      /* redraw interval of the progress line */
 #define AGAIN 1              /* process, request: the URL goes back to the dispatcher */
+#define SITEMAP_MAX_NESTING 4 /* a sitemap index this deep (1: robots.txt's) is not followed */
+#define SITEMAP_READERS 2     /* sitemaps read at once (see Sitemaps) */
 
 /* A URL to request. */
 struct item {
@@ -118,6 +153,7 @@ struct item {
   int resends;       /* and sent again on a new connection (client.h, resent) */
   int reserved;      /* it holds its host's start slot (see hosts.h, pacing) */
   int64_t not_before; /* handed back: offer it again at this weft_now() time */
+  int sitemap;        /* 0: a page; else a sitemap, at this level of nesting (see Sitemaps) */
   const char *error; /* static: record this error without a request */
   char url[];        /* normalised, or as given when error is set */
 };
@@ -172,6 +208,8 @@ struct crawl {
   atomic_long queued;        /* written by the dispatcher, read by the writer: progress line */
   atomic_long in_flight;     /* likewise */
   atomic_long disallowed;    /* any task: URLs robots.txt kept fetch from, for the progress line */
+  atomic_long sitemap_urls;  /* any crawler: URLs offered from sitemaps, at most --max-pages */
+  weft_sem *sitemap_slots;   /* SITEMAP_READERS units: one held while a sitemap is read */
   int64_t started;           /* weft_now() at crawl_start; immutable after */
   unsigned long pages;       /* writer only (then crawl_wait, after the join): records written */
   unsigned long errors;      /* writer only: records with an error */
@@ -194,6 +232,7 @@ static struct item *item_new(const char *url, int depth, int hops, const char *e
   it->resends = 0;
   it->reserved = 0;
   it->not_before = 0;
+  it->sitemap = 0;
   it->error = error;
   memcpy(it->url, url, n);
   return it;
@@ -493,6 +532,193 @@ static int request(struct crawl *c, struct item *it, struct host *h, const struc
   return 0;
 }
 
+/* ---- sitemaps (crawler tasks; see Sitemaps above) ---- */
+
+static int is_http(const char *url) {
+  return url_is_scheme(url, "http") || url_is_scheme(url, "https");
+}
+
+/* Take one of the crawl's --max-pages sitemap URLs. Returns 1, or 0 when
+ * sitemaps have given that many. */
+static int sitemap_claim(struct crawl *c) {
+  long used = atomic_load(&c->sitemap_urls);
+  do {
+    if (used >= c->o->max_pages)
+      return 0;
+  } while (!atomic_compare_exchange_weak(&c->sitemap_urls, &used, used + 1));
+  return 1;
+}
+
+/* Offer the normalised URL url as a sitemap at level, hops redirects on. */
+static void sitemap_offer(struct crawl *c, const char *url, int level, int hops,
+                          struct item_list *found) {
+  struct item *it;
+  if (!sitemap_claim(c) || !(it = item_new(url, 0, hops, NULL)))
+    return;
+  it->sitemap = level;
+  list_push(found, it);
+}
+
+/* A sitemap's record: "sitemap: " and why. */
+static void sitemap_failed(struct result *res, const char *why) {
+  snprintf(res->errbuf, sizeof res->errbuf, "sitemap: %.118s", why);
+  res->error = res->errbuf;
+}
+
+/* Offer the sitemaps h's robots.txt names, once per host, if it was read
+ * for a page (rc: robots_check's answer); a relative one is resolved
+ * against the robots.txt URL. */
+static void offer_robots_sitemaps(struct crawl *c, struct host *h, const struct item *it, int rc,
+                                  struct item_list *found) {
+  const char *const *names;
+  char *base, *url;
+  size_t n;
+  if (!c->o->sitemaps || it->sitemap || rc == ROBOTS_CANCELLED ||
+      atomic_load(&h->sitemaps_offered) || atomic_exchange(&h->sitemaps_offered, 1))
+    return;
+  n = robots_sitemaps(h->robots, &names); /* final: robots_check took robots_lock */
+  if (n == 0 || asprintf(&base, "%.*srobots.txt", (int)origin_len(it->url), it->url) < 0)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    if (url_join(base, names[i], &url) != 0)
+      continue;
+    if (is_http(url))
+      sitemap_offer(c, url, 1, 0, found);
+    free(url);
+  }
+  free(base);
+}
+
+/* A sitemap answered 3xx: offer its target as the same sitemap. */
+static void sitemap_redirect(struct crawl *c, const struct item *it, const struct response *r,
+                             struct result *res, struct item_list *found) {
+  char *target;
+  if (!r->location || url_join(it->url, r->location, &target) != 0) {
+    sitemap_failed(res, "redirect without a valid Location");
+    return;
+  }
+  res->redirect = target;
+  if (it->hops >= MAX_REDIRECTS)
+    sitemap_failed(res, "too many redirects");
+  else if (!is_http(target))
+    sitemap_failed(res, "redirect to a URL that is not http: or https:");
+  else
+    sitemap_offer(c, target, it->sitemap, it->hops + 1, found);
+}
+
+/* Offer what the sitemap sm lists: its pages at depth 1 that followable()
+ * accepts, or an index's sitemaps one level deeper. */
+static void sitemap_offer_all(struct crawl *c, const struct item *it, const struct sitemap *sm,
+                              struct result *res, struct item_list *found) {
+  char buf[64];
+  res->links = sm->index ? sm->nsitemaps : sm->nurls;
+  if (sm->index && it->sitemap >= SITEMAP_MAX_NESTING) {
+    snprintf(buf, sizeof buf, "an index nested over %d deep: not followed", SITEMAP_MAX_NESTING);
+    sitemap_failed(res, buf);
+    return;
+  }
+  for (size_t i = 0; i < sm->nsitemaps; i++)
+    sitemap_offer(c, sm->sitemaps[i], it->sitemap + 1, 0, found);
+  for (size_t i = 0; i < sm->nurls; i++) {
+    if (followable(c, sm->urls[i]) && sitemap_claim(c))
+      list_push(found, item_new(sm->urls[i], 1, 0, NULL));
+    if (i % 1024 == 1023)
+      weft_yield(); /* 50,000 URLs: let the worker's other tasks run */
+  }
+}
+
+/* sitemap_parse as a job for weft_offload. */
+struct sitemap_job {
+  const char *body;
+  size_t len;
+  struct sitemap sm;
+  int rc;
+};
+
+static void *sitemap_job_run(void *arg) {
+  struct sitemap_job *j = arg;
+  j->rc = sitemap_parse(j->body, j->len, &j->sm);
+  return NULL;
+}
+
+/* Read the sitemap body of r and offer what it lists; what is read before
+ * an error (sitemap.h) is offered too. The parse runs on libuv's thread
+ * pool, as 50 MB of XML or gzip is most of a second of CPU that would
+ * hold a worker; the task waits for it shielded from cancellation, since
+ * the job reads the body and fills job.sm, so a stop waits that long. */
+static void sitemap_read(struct crawl *c, const struct item *it, const struct response *r,
+                         struct result *res, struct item_list *found) {
+  struct sitemap_job job = {r->body ? r->body : "", r->body_len, {0}, 0};
+  int shield = weft_cancel_shield(1);
+  if (weft_offload(sitemap_job_run, &job, NULL) != 0)
+    sitemap_job_run(&job); /* no memory to queue it: here, then */
+  weft_cancel_shield(shield);
+  sitemap_offer_all(c, it, &job.sm, res, found);
+  if (job.rc != 0)
+    sitemap_failed(res, job.sm.error);
+  sitemap_free(&job.sm);
+}
+
+/*
+ * GET the sitemap it->url from its server h, holding one of the
+ * sitemap_slots, and offer what it lists. Returns AGAIN as request()
+ * does, or 0: then *out is its record if it failed, else NULL (freed),
+ * which process() leaves so, as it does any allowed URL's record.
+ */
+static int sitemap_request(struct crawl *c, struct item *it, struct host *h, const struct url *u,
+                           struct result **out, struct item_list *found) {
+  struct result *res = *out;
+  struct response r;
+  char why[48];
+  if (weft_sem_wait(c->sitemap_slots, -1) != 0) {
+    sitemap_failed(res, "cancelled");
+    return 0;
+  }
+  client_get(&c->client, h, u, SITEMAP_MAX_BYTES, 1, NULL, NULL, &r);
+  it->attempts++;
+  if (retryable(&r) && it->attempts <= c->o->retries) {
+    it->not_before = weft_now() + retry_wait(c, &r, it->attempts);
+    response_free(&r);
+    weft_sem_post(c->sitemap_slots);
+    return AGAIN;
+  }
+  res->attempts = it->attempts;
+  res->status = r.status;
+  res->bytes = r.bytes;
+  res->wire_bytes = r.wire_bytes;
+  res->ms = r.ms;
+  res->tls = r.tls;
+  if (r.error && strcmp(r.error, "body over --max-body") == 0) { /* http.h's words */
+    snprintf(why, sizeof why, "over %d MB", SITEMAP_MAX_BYTES >> 20);
+    sitemap_failed(res, why);
+  } else if (r.error) {
+    sitemap_failed(res, r.error);
+  } else if (is_redirect(r.status)) {
+    sitemap_redirect(c, it, &r, res, found);
+  } else if (r.status / 100 != 2) {
+    snprintf(why, sizeof why, "HTTP status %d", r.status);
+    sitemap_failed(res, why);
+  } else {
+    sitemap_read(c, it, &r, res, found);
+  }
+  response_free(&r);
+  weft_sem_post(c->sitemap_slots);
+  if (!res->error) {
+    result_free(res);
+    *out = NULL;
+  }
+  return 0;
+}
+
+/* GET a page (request) or read a sitemap (sitemap_request) whose turn
+ * has come: 0 or AGAIN, *out as process() says. */
+static int fetch_item(struct crawl *c, struct item *it, struct host *h, const struct url *u,
+                      struct result **out, struct item_list *found) {
+  if (it->sitemap)
+    return sitemap_request(c, it, h, u, out, found);
+  return request(c, it, h, u, *out, found);
+}
+
 /* robots.txt disallows it: a start URL's record says so, others get none. */
 static struct result *disallowed(struct crawl *c, const struct item *it, struct host *h,
                                  struct result *res) {
@@ -542,7 +768,9 @@ static int process(struct crawl *c, struct item *it, struct item_list *found,
     return set_error(res, "out of memory"), 0;
   }
   rc = c->o->robots ? robots_check(c, h, &u) : ROBOTS_ALLOWED;
-  if (rc == ROBOTS_ALLOWED && (wait_turn(h, it) || request(c, it, h, &u, res, found) == AGAIN)) {
+  offer_robots_sitemaps(c, h, it, rc, found);
+  if (rc == ROBOTS_ALLOWED &&
+      (wait_turn(h, it) || fetch_item(c, it, h, &u, out, found) == AGAIN)) {
     url_parts_free(&u);
     result_free(res);
     *out = NULL;
@@ -675,11 +903,25 @@ static int64_t later_due(struct frontier *f) {
   return f->later.len > 0 ? f->later.v[0]->not_before : -1;
 }
 
+/* Add it to seen: strmap_add's answer. A sitemap's key is "sitemap " and
+ * its URL, so a URL both linked and named as a sitemap is fetched as each. */
+static int seen_add(struct strmap *seen, const struct item *it) {
+  char *key;
+  int rc;
+  if (!it->sitemap)
+    return strmap_add(seen, it->url, NULL);
+  if (asprintf(&key, "sitemap %s", it->url) < 0)
+    return -1;
+  rc = strmap_add(seen, key, NULL);
+  free(key);
+  return rc;
+}
+
 /* Queue each URL of list not seen before; free the others. */
 static void offer(struct frontier *f, struct item *list) {
   while (list) {
     struct item *next = list->next;
-    if (strmap_add(&f->seen, list->url, NULL) == 1) {
+    if (seen_add(&f->seen, list) == 1) {
       list_push(&f->queue, list);
       f->queued++;
     } else {
@@ -857,10 +1099,11 @@ struct crawl *crawl_new(const struct options *o, struct tls_config *tls) {
   atomic_init(&c->queued, 0);
   atomic_init(&c->in_flight, 0);
   atomic_init(&c->disallowed, 0);
+  atomic_init(&c->sitemap_urls, 0);
   if (weft_chan_new(&c->frontier, sizeof(struct item *), 0) ||
       weft_chan_new(&c->events, sizeof(struct event), EVENTS_CAP) ||
       weft_chan_new(&c->results, sizeof(struct result *), RESULTS_CAP) ||
-      weft_sem_new(&c->finished, 0)) {
+      weft_sem_new(&c->finished, 0) || weft_sem_new(&c->sitemap_slots, SITEMAP_READERS)) {
     crawl_free(c);
     return NULL;
   }
@@ -999,6 +1242,7 @@ void crawl_free(struct crawl *c) {
   weft_chan_free(c->events);
   weft_chan_free(c->results);
   weft_sem_free(c->finished);
+  weft_sem_free(c->sitemap_slots);
   pthread_mutex_destroy(&c->stop_lock);
   pthread_mutex_destroy(&c->late_lock);
   free(c);

@@ -60,6 +60,7 @@ static struct host *host_new(const char *key, long per_host, long delay_ms) {
     return NULL;
   pthread_mutex_init(&h->lock, NULL);
   atomic_init(&h->delay_ms, delay_ms);
+  atomic_init(&h->sitemaps_offered, 0);
   tls_cache_init(&h->tls);
   if (!(h->key = strdup(key)) || weft_sem_new(&h->slots, (unsigned long)per_host) != 0 ||
       weft_mutex_new(&h->robots_lock) != 0) {

@@ -72,6 +72,8 @@ struct host {
   int robots_read;         /* under robots_lock: the rules below are final */
   struct robots *robots;   /* under robots_lock; read-only once robots_read (NULL: allow all) */
   char robots_why[112];    /* likewise: why robots.txt disallows everything, or "" */
+  atomic_int sitemaps_offered; /* any thread: its robots.txt's sitemaps went to the frontier
+                                  (--sitemaps; crawl.c sets it once, by exchange) */
 };
 
 struct hosts {

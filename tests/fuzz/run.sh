@@ -8,7 +8,7 @@
 #               60). 0 fuzzes nothing: each harness runs its committed
 #               corpus once (regression mode).
 #   -o HARNESS  run only this harness (repeatable): http decode url html
-#               robots httpd
+#               robots sitemap httpd
 #   BUILDDIR    where everything made goes (default $PWD/tests/fuzz):
 #               bin/ the harnesses, obj/ their objects, gen/ entities.c,
 #               work/NAME the working corpora, logs/NAME.log, crashes/NAME/
@@ -19,9 +19,9 @@
 # The harnesses are built here with clang-14 straight from the sources
 # (the project's configured compiler may be gcc, which has no libFuzzer),
 # with -fsanitize=fuzzer,address,undefined, and linked with the system's
-# libraries: liburiparser, zlib, libbrotlidec and libbrotlienc through
-# pkg-config, -lhttp_parser (it ships no .pc). They link no weft runtime:
-# only the parsing files and tests/fuzz/weft_stub.c. The fetch sources
+# libraries: liburiparser, zlib, libbrotlidec, libbrotlienc and libxml2
+# through pkg-config, -lhttp_parser (it ships no .pc). They link no weft
+# runtime: only the parsing files and tests/fuzz/weft_stub.c. The fetch sources
 # include no config.h, so none is needed; entities.c is generated into
 # BUILDDIR/gen by examples/fetch/gen-entities.py ($PYTHON3, else python3).
 #
@@ -41,7 +41,7 @@ set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 me=tests/fuzz/run.sh
-all=(http decode url html robots httpd)
+all=(http decode url html robots sitemap httpd)
 
 usage() {
   echo "usage: $me [-t SECONDS] [-o HARNESS]... [BUILDDIR]" >&2
@@ -79,6 +79,7 @@ declare -A parts=(
   [url]="$fetch/url.c $fetch/buf.c"
   [html]="$fetch/html.c @entities.c $fetch/links.c $fetch/url.c $fetch/buf.c $fetch/strmap.c tests/fuzz/weft_stub.c"
   [robots]="$fetch/robots.c $fetch/buf.c"
+  [sitemap]="$fetch/sitemap.c $fetch/decode.c $fetch/url.c $fetch/buf.c $fetch/strmap.c"
   [httpd]="examples/httpd_parse.c"
 )
 declare -A packages=(
@@ -87,6 +88,7 @@ declare -A packages=(
   [url]="liburiparser"
   [html]="liburiparser"
   [robots]=""
+  [sitemap]="libxml-2.0 zlib libbrotlidec liburiparser"
   [httpd]=""
 )
 declare -A extra_libs=([http]="-lhttp_parser")
