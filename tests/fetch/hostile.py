@@ -8,7 +8,7 @@ example, and the runner that checks one fetch run against it.
     the same port when it can (a second host name for the off-site rules).
     Prints the port, then "127.0.0.2" or "-", one per line, and serves each
     connection on its own thread.  It exits on SIGTERM, when its parent
-    dies, or after --lifetime seconds (default 300), so it is never left
+    dies, or after --lifetime seconds (default 7200: only an orphan's bound), so it is never left
     behind.  With --log it appends one line per event, for the runner:
 
       T open CID HOST      a connection was accepted on HOST
@@ -373,7 +373,7 @@ def serve_conn(conn, cid, port, log):
 
 
 def serve(argv):
-    log_path, lifetime = None, 300.0
+    log_path, lifetime = None, 7200.0
     while argv:
         opt = argv.pop(0)
         if opt == "--log":

@@ -13,7 +13,7 @@ filters, and the runner that checks one fetch run against its log.
     another process meanwhile).  Prints the port, then the refused port,
     one per line.  Serves each connection on its own thread.  It exits
     on SIGTERM, when its parent dies, or after --lifetime seconds
-    (default 300).  With --log it appends hostile.py's event lines (open,
+    (default 7200: only an orphan's bound).  With --log it appends hostile.py's event lines (open,
     req, done, close), except that a "req" line's time is when the
     kernel received the first segment of the request head (see
     Arrival times below), followed by "kernel", or "user" when no kernel
@@ -333,7 +333,7 @@ def listen_all():
 
 
 def serve(argv):
-    log_path, lifetime = None, 300.0
+    log_path, lifetime = None, 7200.0
     while argv:
         opt = argv.pop(0)
         if opt == "--log":

@@ -11,7 +11,7 @@ runner that checks one fetch run against them. Standard library only.
     Listens on 127.0.0.1, one port per behaviour below, each chosen by
     the kernel; makes the compressed bodies; then prints "NAME PORT" for
     each behaviour and a last line "ready". It exits on SIGTERM, when its
-    parent dies, or after --lifetime seconds (default 300), so it is never
+    parent dies, or after --lifetime seconds (default 7200: only an orphan's bound), so it is never
     left behind. With --log it appends "NAME PATH ACCEPT-ENCODING" for
     each request read (ACCEPT-ENCODING "-" when there was none).
 
@@ -408,7 +408,7 @@ def accept_loop(name, listener, ctxs, bodies, log):
 
 
 def serve(argv):
-    certs, log_path, lifetime = None, None, 300.0
+    certs, log_path, lifetime = None, None, 7200.0
     while argv:
         opt = argv.pop(0)
         if opt == "--certs":
