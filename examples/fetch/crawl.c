@@ -619,8 +619,11 @@ static void sitemap_offer_all(struct crawl *c, const struct item *it, const stru
   for (size_t i = 0; i < sm->nurls; i++) {
     if (followable(c, sm->urls[i]) && sitemap_claim(c))
       list_push(found, item_new(sm->urls[i], 1, 0, NULL));
-    if (i % 1024 == 1023)
+    if (i % 1024 == 1023) {
       weft_yield(); /* 50,000 URLs: let the worker's other tasks run */
+      if (weft_canceled())
+        break; /* stopped: the dispatcher takes no more URLs */
+    }
   }
 }
 
