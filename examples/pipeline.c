@@ -1,5 +1,5 @@
 /*
- * pipeline - the seeds' producer -> filter -> consumer pipeline, built from
+ * pipeline - the classic producer -> filter -> consumer pipeline, built from
  * generators, with values sent both ways: the consumer drives the filter,
  * the filter drives the producer, and the consumer sends each stage a new
  * threshold through weft_gen_send as it goes.

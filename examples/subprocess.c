@@ -1,6 +1,6 @@
 /*
  * subprocess - run several child processes at once and collect each one's
- * output as it finishes: the seeds' polled subprocess, without polling. Each
+ * output as it finishes: the classic polled subprocess, without polling. Each
  * child gets a task that reads its stdout pipe with weft_recv (parking, not
  * spinning) and waits for its exit.
  *

@@ -1,5 +1,5 @@
 /*
- * timers - sleeps and deadlines: the seeds' non-blocking sleep, done with a
+ * timers - sleeps and deadlines: the classic non-blocking sleep, done with a
  * task per timer, and a deadline on a socket read.
  *
  * Three tasks sleep 300, 100 and 200 ms at once and report in the order

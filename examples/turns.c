@@ -1,5 +1,5 @@
 /*
- * turns - tasks taking turns: the seeds' round-robin of coroutines, where
+ * turns - tasks taking turns: the classic round-robin of coroutines, where
  * each one does a step and hands control back so the others can run.
  *
  *   turns [TASKS] [STEPS]

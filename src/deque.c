@@ -3,6 +3,7 @@
  *
  * The C11 formulation of Le, Pop, Cohen and Zappa Nardelli, "Correct and
  * Efficient Work-Stealing for Weak Memory Models" (PPoPP 2013), figure 1.
+ * How the scheduler uses it: docs/design.md, section 5.3.
  *
  * Who owns what:
  *  - bottom is written only by the owner worker (push, pop). Thieves read it.

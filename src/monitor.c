@@ -1,7 +1,7 @@
 /*
  * monitor.c - watching a runtime from outside its tasks: the dump of live
  * tasks, the warning about tasks that block their worker, and deadlock
- * detection.
+ * detection. See docs/design.md, sections 3.3, 5.19 and 5.20.
  *
  * Reading tasks from another thread
  * ---------------------------------

@@ -192,6 +192,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
   atomic_init(&rt->next_id, 1);
   weft__monitor_config(rt);
   rt->nworkers = cfg->workers ? cfg->workers : online_cpus();
+  rt->oversubscribed = rt->nworkers > online_cpus();
   rt->stack_size = weft__stack_round(cfg->stack_size, DEFAULT_STACK);
   if (!rt->stack_size) {
     rc = WEFT_EINVAL;

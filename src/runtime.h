@@ -2,7 +2,8 @@
  * runtime.h - the runtime, its workers and its tasks: the structures that
  * sched.c, task.c and rt.c share. The protocols that govern each field are
  * told at the top of sched.c (workers, queues, parking) and task.c (task
- * lifecycle, join, cancellation).
+ * lifecycle, join, cancellation); who owns what across threads is in
+ * docs/design.md, sections 3 and 4.
  */
 #ifndef WEFT_RUNTIME_H
 #define WEFT_RUNTIME_H
@@ -186,6 +187,7 @@ struct weft_rt {
   weft__worker *workers;    /* immutable array */
   struct weft__io *io;      /* the I/O thread (io/loop.c); immutable */
   unsigned nworkers;        /* immutable */
+  bool oversubscribed;      /* more workers than online CPUs; immutable (sched.c, linger) */
   size_t stack_size;        /* default, rounded; immutable */
   weft__stacks stacks;
   struct weft__shard *shards; /* nworkers + 1 (the last for foreign threads) */

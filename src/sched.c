@@ -1,5 +1,8 @@
 /*
  * sched.c - workers: the run loop, run queues, stealing, parking, waking.
+ * docs/design.md places these protocols among the others: section 5.1
+ * ("park"), 5.2 ("runnext"), 5.3 (stealing), 5.4 (the injection queue),
+ * 5.5 (yielding).
  *
  * Concepts
  * --------
@@ -126,6 +129,7 @@
 #include "sanitizer.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <time.h>
 #include <stdlib.h>
@@ -378,8 +382,16 @@ static weft_task *linger(weft__worker *w) {
   }
   while (now < end) {
     int64_t poll = now + RUNNEXT_POLL_NS;
-    while ((now = monotonic_ns()) < poll)
-      weft__cpu_relax();
+    /* With more workers than cores, the busy worker we wait for may need
+     * this core: give way while spinning. Otherwise keep it: a yield to
+     * another program can cost milliseconds on a loaded machine, and the
+     * woken task would wait that long. */
+    while ((now = monotonic_ns()) < poll) {
+      if (rt->oversubscribed)
+        sched_yield();
+      else
+        weft__cpu_relax();
+    }
     if ((t = runnext_take(w)) || (t = weft__deque_pop(&w->dq)) || (t = inject_take(w)) ||
         (t = steal_any(w)))
       return t;

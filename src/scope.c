@@ -1,7 +1,8 @@
 /*
  * scope.c - scopes (Trio's nurseries, asyncio's TaskGroup, Go's errgroup):
  * a task starts member tasks in a scope, waits for all of them, and the
- * first member that fails cancels the others.
+ * first member that fails cancels the others. See docs/design.md, section
+ * 5.16.
  *
  * Structure
  * ---------

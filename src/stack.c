@@ -33,6 +33,7 @@
  * be mapped (address space or mappings exhausted), every chunk whose stacks
  * are all free is unmapped, in every pool of the runtime, and the mapping is
  * tried once more; only then does spawn fail with WEFT_ENOMEM.
+ * Who may hold a stack where: docs/design.md, section 5.18.
  */
 #define _GNU_SOURCE
 #include "stack.h"

@@ -1,6 +1,8 @@
 /*
  * task.c - the task lifecycle: spawn, run, park and wake, join, detach,
- * cancel, yield, exit.
+ * cancel, yield, exit. docs/design.md gives the task states in section
+ * 4.1 and these protocols in 5.6 ("park"), 5.7 ("cancel"), 5.8 ("shield"),
+ * 5.9 ("join") and 5.10 ("done").
  *
  * Ownership
  * ---------

@@ -1,8 +1,8 @@
 /*
- * check_gen.c - generators: the seeds' examples as tests (priming, sending
- * values, the return value, close running cleanup, yielding after close,
- * nested generators, a generator that sleeps), states, ownership, and a
- * million-element pipeline.
+ * check_gen.c - generators: the classic generator examples as tests
+ * (priming, sending values, the return value, close running cleanup,
+ * yielding after close, nested generators, a generator that sleeps),
+ * states, ownership, and a million-element pipeline.
  */
 #include "testutil.h"
 
@@ -13,7 +13,7 @@
 #define V(x) ((void *)(intptr_t)(x))
 #define I(p) ((long)(intptr_t)(p))
 
-/* A running average (the seeds' averager): receives numbers, yields the
+/* A running average (the classic averager): receives numbers, yields the
  * average so far; on close it records that its cleanup ran. */
 static bool averager_cleaned;
 

@@ -212,6 +212,7 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
     if (!reused || !stale(rc, &p))
       break;
     conn_close(cn); /* closed by the server while idle: once more, afresh */
+    r->resent = 1;
     cn = NULL;
     http_resp_destroy(&p);
     http_resp_init(&p, max_body, keep_all, sink, sink_arg);

@@ -36,6 +36,7 @@ struct response {
   char *location;    /* the Location header, or NULL */
   char *retry_after; /* the Retry-After header, or NULL */
   int err;           /* the weft error code that failed the request, or 0 */
+  int resent;        /* 1: sent again on a new connection, the kept-alive one was closed */
   const char *tls;   /* https: the negotiated protocol ("TLSv1.3"), else NULL */
   const char *error; /* NULL on success, else why it failed, in a record's words */
   int cancelled;     /* the task was cancelled: error is "cancelled" */

@@ -150,6 +150,7 @@ struct item {
   int hops;          /* redirects followed to reach it */
   int start;         /* a start URL: it gets a record even if robots.txt disallows it */
   int attempts;      /* requests made for it so far (retries) */
+  int resends;       /* and sent again on a new connection (client.h, resent) */
   int reserved;      /* it holds its host's start slot (see hosts.h, pacing) */
   int64_t not_before; /* handed back: offer it again at this weft_now() time */
   int sitemap;        /* 0: a page; else a sitemap, at this level of nesting (see Sitemaps) */
@@ -228,6 +229,7 @@ static struct item *item_new(const char *url, int depth, int hops, const char *e
   it->hops = hops;
   it->start = 0;
   it->attempts = 0;
+  it->resends = 0;
   it->reserved = 0;
   it->not_before = 0;
   it->sitemap = 0;
@@ -506,13 +508,14 @@ static int request(struct crawl *c, struct item *it, struct host *h, const struc
   links_scan_init(&scan);
   client_get(&c->client, h, u, (size_t)c->o->max_body, 0, scan_feed, &scan, &r);
   it->attempts++;
+  it->resends += r.resent;
   if (retryable(&r) && it->attempts <= c->o->retries) {
     it->not_before = weft_now() + retry_wait(c, &r, it->attempts);
     links_scan_destroy(&scan);
     response_free(&r);
     return AGAIN;
   }
-  res->attempts = it->attempts;
+  res->attempts = it->attempts + it->resends;
   res->status = r.status;
   res->bytes = r.bytes;
   res->wire_bytes = r.wire_bytes;

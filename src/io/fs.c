@@ -161,7 +161,8 @@ int weft_file_close(int fd) {
   return close(fd) < 0 ? -errno : 0;
 }
 
-/* The seeds' load_file: read a whole file in chunks, parking between them. */
+/* Read a whole file in chunks, parking between them (the classic
+ * generator examples' load_file, done with tasks). */
 int weft_file_read_all(const char *path, char **out, size_t *len) {
   size_t cap = 65536, used = 0;
   char *buf, *bigger;

@@ -1,5 +1,7 @@
 /*
  * loop.c - the I/O thread: one per runtime, owning a libuv loop.
+ * docs/design.md: section 3.2 (what it owns), 5.13 (the inbox), 5.14
+ * ("io op"), 7 (what one thread for all I/O wakeups costs).
  *
  * Concepts
  * --------

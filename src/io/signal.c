@@ -1,6 +1,7 @@
 /*
  * signal.c - weft_signal_wait: tasks that wait for POSIX signals, served
  * by libuv's signal handles on the I/O thread, as an io op (loop.c).
+ * See docs/design.md, section 5.17.
  *
  * The table (struct weft__sigs, one per runtime, I/O thread only) has a
  * slot per signal number with a FIFO of the links of the ops waiting for

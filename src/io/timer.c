@@ -108,7 +108,7 @@ int weft_sleep(int64_t ms) {
  *     If the timer has not fired it waits for a disarm op, after which the
  *     I/O thread will never touch the task again; only then does it return.
  * The deadline is reference-counted: the task, the armed timer until its
- * close callback.
+ * close callback. See docs/design.md, section 5.15.
  */
 struct deadline {
   weft__io_msg arm_msg;

@@ -24,7 +24,8 @@
  *     still queued. A waiter is unlinked exactly once, by a waker, a close
  *     or a withdraw, and only that one wakes the task.
  * The waiter lives on the parked task's stack: it cannot go away before
- * its wakeup, and after it nobody touches it.
+ * its wakeup, and after it nobody touches it. See docs/design.md, section
+ * 5.11 ("chan wait") and 5.12 ("select").
  *
  * `users` counts tasks parked in an operation (from before they queue until
  * after they resume, when their withdraw can no longer name the channel),

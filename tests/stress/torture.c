@@ -7,13 +7,15 @@
  * For one seed, worker count and duration it runs a random mix of what a
  * weft program does: spawn, join, detach and cancel tasks; yield and sleep;
  * send, receive, select over and close channels; lock mutexes, take turns
- * on condition variables, wait on wait groups; drive generators; move bytes
- * through loopback TCP connections. Thousands of tasks are alive at once
- * (--max-live caps them). It prints the seed first; when the load ends it
- * drains the runtime, checks every invariant below and prints a summary
- * line. A broken invariant prints "torture: FAILED seed=N: <what>" and
- * exits 1; so does a run that does not finish within duration + grace
- * seconds (a lost wakeup shows up as a hang).
+ * on condition variables, wait on wait groups; drive generators, throw
+ * errors into them and leave some for the task's end; run scopes and
+ * shields; add completion callbacks to tasks; wait for, hold and raise
+ * signals; move bytes through loopback TCP connections. Thousands of
+ * tasks are alive at once (--max-live caps them). It prints the seed
+ * first; when the load ends it drains the runtime, checks every invariant
+ * below and prints a summary line. A broken invariant prints "torture:
+ * FAILED seed=N: <what>" and exits 1; so does a run that does not finish
+ * within duration + grace seconds (a lost wakeup shows up as a hang).
  *
  * Reproducibility
  * ---------------
@@ -58,6 +60,22 @@
  *    turn-taking sees strictly alternating values. Wait groups release only
  *    after every member is done. Generators yield the known sequence,
  *    return the known value, run their cleanup when closed.
+ *  - Thrown errors: a throw into a generator that never ran closes it
+ *    unrun and returns the error; into a suspended one, its yield returns
+ *    NULL and weft_gen_thrown() the error (0 after a send), across parks
+ *    inside it too, and the throw returns its next value or its return
+ *    value. A generator its task leaves at a yield is closed (its cleanup
+ *    runs) before that task's join or completion callbacks see it end.
+ *  - Completion callbacks run once each, in the order added, in tasks of
+ *    their own, after the task ended, with its result and a canceled flag
+ *    that matches its cancels; the task is still joined. weft spawns one
+ *    runner at least per task with callbacks, one at most per callback.
+ *  - Signals, with one game per signal at a time: under a hold, with one
+ *    raise outstanding at a time, every raise wakes exactly one wait and
+ *    nothing is left after (the exact games); raised several times at
+ *    once under a hold, a signal wakes the wait that follows, and over the
+ *    run no signal arrives more often than it was raised. No raise of an
+ *    exact game reaches the program's own handler.
  *  - TCP: both ends check every byte against the sender's stream; a clean
  *    connection ends with the server's count of bytes received (equal to
  *    what the client sent) and EOF. Before the stop nothing may fail.
@@ -78,6 +96,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -158,6 +177,9 @@ static struct {
   counter mutex_incs, cond_pairs, cond_rounds, cond_abandoned, wgs, wg_members;
   counter gens, gens_closed, gen_values;
   counter scopes, scope_members, scope_failed, shields; /* members: weft spawns them */
+  counter ondone_regs, ondone_ran, ondone_targets, ondone_after;
+  counter throws, throws_unstarted, throws_recovered, throws_fatal, gens_leaked, gens_leak_closed;
+  counter sig_games, sig_raises, sig_arrivals, urg_games, urg_raises, urg_arrivals, sig_checks;
   counter tcp_tries, tcp_clean, tcp_aborted, tcp_bytes, srv_clean, srv_aborted, srv_bytes;
   atomic_long alive, peak_alive; /* tasks spawned and not yet returned */
   atomic_long peak_weft;         /* weft's tasks_alive, sampled by the driver */
@@ -219,10 +241,14 @@ enum kind {
   K_WG,
   K_SENDER,
   K_SERVER,
+  K_DONE,    /* a short child that completion callbacks are added to */
+  K_RAISER,  /* raises a signal for a signal game */
+  K_SIGWAIT, /* waits for a signal in a signal game */
   K_N
 };
-static const char *kind_name[K_N] = {"driver",  "closer",    "acceptor",   "actor",     "reaper",
-                                     "partner", "wg-member", "tcp-sender", "tcp-server"};
+static const char *kind_name[K_N] = {"driver",     "closer",     "acceptor",   "actor",
+                                     "reaper",     "partner",    "wg-member",  "tcp-sender",
+                                     "tcp-server", "done-child", "sig-raiser", "sig-waiter"};
 
 #define F_DETACHED 1    /* no handle: resolved at spawn */
 #define F_CAPPED 2      /* refused when --max-live records are in use */
@@ -243,6 +269,10 @@ struct rec {
   int kind, flags, depth; /* written by the spawner before the spawn */
   int resolution;         /* RES_*, written before the handle's ref drops */
   void *ctx;              /* the kind's argument */
+  atomic_int leaked;      /* generators it left for its end, not yet closed */
+  atomic_int od_added;    /* completion callbacks added to it */
+  atomic_int od_ran;      /* ... and run */
+  atomic_bool od_any;     /* one was added: weft started a runner for them */
   uint32_t next_free;     /* under R.lock */
 };
 
@@ -366,6 +396,10 @@ static struct rec *spawn_task(struct me *parent, int kind, int flags, void *ctx,
   atomic_store(&r->ran, 0);
   atomic_store(&r->ended, END_NONE);
   atomic_store(&r->cancel_req, 0);
+  atomic_store(&r->leaked, 0);
+  atomic_store(&r->od_added, 0);
+  atomic_store(&r->od_ran, 0);
+  atomic_store(&r->od_any, false);
   atomic_store(&r->refs, (flags & F_DETACHED) ? 1 : 2);
   atomic_store(&r->id, id);
   void *arg = (void *)(((uintptr_t)(r - R.recs) << 32) | (uint32_t)id);
@@ -379,7 +413,8 @@ static struct rec *spawn_task(struct me *parent, int kind, int flags, void *ctx,
   }
   if (style == 2)
     attr.stack_size = 1024 * 1024;
-  else if (style == 3 && (kind == K_WG || kind == K_PARTNER || kind == K_REAPER))
+  else if (style == 3 && (kind == K_WG || kind == K_PARTNER || kind == K_REAPER || kind == K_DONE ||
+                          kind == K_RAISER || kind == K_SIGWAIT))
     attr.stack_size = 64 * 1024;
   if (!parent)
     rc = weft_rt_spawn_ex(T.rt, out, &attr, task_main, arg);
@@ -500,6 +535,9 @@ static int join_rec(weft_task *h, struct rec *r) {
   if (rc == 0) {
     if (atomic_load(&r->ended) == END_NONE)
       fail("join of %s task %016" PRIx64 " returned before the task ended", kind_name[r->kind], id);
+    if (atomic_load(&r->leaked))
+      fail("join of %s task %016" PRIx64 " returned before the %d generators it left were closed",
+           kind_name[r->kind], id, atomic_load(&r->leaked));
     if (res != expected_result(id))
       fail("join of %s task %016" PRIx64 " returned %p, not its result %p", kind_name[r->kind], id,
            res, expected_result(id));
@@ -1111,6 +1149,198 @@ static void act_gen(struct me *me) {
   count(&C.gens, 1);
 }
 
+/* Errors thrown into generators (weft_gen_throw), and generators a task
+ * leaves for its end. The generator checks at each resume what
+ * weft_gen_thrown() says against what the driver did (its error, or 0
+ * after a send, also after a park inside the generator), and that a
+ * thrown-into yield returns NULL. It gives up on some errors (it returns
+ * at once, with a result naming the error) and recovers from the others
+ * (it yields its next value). A throw into a generator that never ran
+ * closes it without running it and returns the error. A generator left
+ * at a yield is closed by the runtime when its task's function returns:
+ * its cleanup then counts it, before any join or completion callback of
+ * the task may see the task finished (the record's `leaked`). */
+struct throwarg {
+  uint64_t seed;
+  int len;
+  bool blocky;        /* it parks between a resume and its next yield */
+  bool started;       /* its function ran */
+  int want_thrown;    /* what weft_gen_thrown() must say at the next resume */
+  void *want_in;      /* what the yield must return when nothing was thrown */
+  int recovered;      /* errors it went on after */
+  bool cleaned;       /* it was closed at a yield */
+  struct rec *leaker; /* the task that left it for its end, holding a ref */
+};
+
+/* The argument of generators left before they ever ran: never read. */
+static struct throwarg never_run;
+
+static bool throw_fatal(int err) {
+  return (-err) % 4 == 0;
+}
+
+static void *throw_result(uint64_t seed, int err, int recovered) {
+  return (void *)(uintptr_t)(mix64(seed ^ ((uint64_t)(uint32_t)err << 20) ^ (uint64_t)recovered) |
+                             1);
+}
+
+static int draw_err(struct me *me) {
+  return -(int)(1000 + below(&me->rng, 1000)); /* the program's own codes */
+}
+
+/* Closed at a yield: by the driver, or by the runtime at the task's end. */
+static void throw_cleanup(struct throwarg *a) {
+  struct rec *r = a->leaker;
+  a->cleaned = true;
+  if (!r)
+    return;
+  free(a);
+  count(&C.gens_leak_closed, 1);
+  atomic_fetch_sub(&r->leaked, 1);
+  rec_put(r, 1);
+}
+
+static void *throw_gen(void *arg) {
+  struct throwarg *a = arg;
+  if (a == &never_run)
+    fail("a generator closed before it ever ran was run");
+  a->started = true;
+  for (int i = 0; i < a->len; i++) {
+    void *in = weft_gen_yield(gen_value(a->seed, i));
+    int err = weft_gen_thrown();
+    if (weft_gen_closing()) {
+      if (err)
+        fail("weft_gen_thrown() says %d in a generator being closed", err);
+      if (a->blocky)
+        weft_yield();
+      throw_cleanup(a);
+      return NULL;
+    }
+    if (err != a->want_thrown)
+      fail("weft_gen_thrown() says %d at yield %d, the driver threw %d", err, i, a->want_thrown);
+    if (err ? in != NULL : in != a->want_in)
+      fail("yield %d returned %p after %s %p", i, in, err ? "a throw, not" : "a send of",
+           err ? NULL : a->want_in);
+    if (a->blocky && i % 2 == 0) {
+      (void)weft_sleep(i % 4 == 0 ? 0 : 1); /* WEFT_ECANCELED in a cancelled task */
+      weft_yield();
+      if (weft_gen_thrown() != err)
+        fail("weft_gen_thrown() went from %d to %d across a park in the generator", err,
+             weft_gen_thrown());
+    }
+    if (err && throw_fatal(err))
+      return throw_result(a->seed, err, a->recovered);
+    if (err)
+      a->recovered++;
+  }
+  return throw_result(a->seed, 0, a->recovered);
+}
+
+/* Leave g (stopped at a yield) for the task's end to close and free. */
+static void throw_leak(struct me *me, struct throwarg *a) {
+  a->leaker = me->rec;
+  atomic_fetch_add(&me->rec->refs, 1); /* dropped by its cleanup */
+  atomic_fetch_add(&me->rec->leaked, 1);
+  count(&C.gens_leaked, 1);
+}
+
+/* After the driver's last resume: closed, and it stays so. */
+static void throw_finish(weft_gen *g, struct throwarg *a, int err) {
+  int rc;
+  gen_expect(g, WEFT_GEN_CLOSED, "after its end");
+  if ((rc = weft_gen_throw(g, err, NULL)) != WEFT_EDONE)
+    fail("weft_gen_throw into a closed generator returned %s", weft_strerror(rc));
+  if ((rc = weft_gen_free(g)))
+    fail("weft_gen_free: %s", weft_strerror(rc));
+  free(a);
+  count(&C.gens, 1);
+}
+
+static void act_throw(struct me *me) {
+  struct throwarg *a = calloc(1, sizeof *a);
+  if (!a)
+    fail("out of memory");
+  a->seed = new_id(me);
+  a->len = (int)below(&me->rng, 8);
+  a->blocky = chance(&me->rng, 30);
+  bool leak = chance(&me->rng, 15), unstarted = chance(&me->rng, 15), zero = chance(&me->rng, 10);
+  int stop_at = (int)below(&me->rng, (uint32_t)a->len + 1); /* where it leaks or closes */
+  bool close = chance(&me->rng, 20);
+  int err0 = draw_err(me), recovered = 0, rc, i;
+  void *out = NULL;
+  weft_gen *g;
+
+  if (leak && unstarted) { /* never run: the end only frees it */
+    free(a);
+    if ((rc = weft_gen_new(&g, throw_gen, &never_run)))
+      fail("weft_gen_new: %s", weft_strerror(rc));
+    count(&C.gens_leaked, 1);
+    count(&C.gens_leak_closed, 1);
+    return;
+  }
+  if ((rc = weft_gen_new(&g, throw_gen, a)))
+    fail("weft_gen_new: %s", weft_strerror(rc));
+  if (unstarted) { /* raised at its first line: closed without running */
+    if ((rc = weft_gen_throw(g, err0, &out)) != err0 || a->started)
+      fail("a throw into a new generator returned %s (not %d), the generator %s", weft_strerror(rc),
+           err0, a->started ? "ran" : "did not run");
+    if ((rc = weft_gen_next(g, NULL)) != WEFT_EDONE)
+      fail("resuming a generator closed by a throw returned %s", weft_strerror(rc));
+    count(&C.throws_unstarted, 1);
+    throw_finish(g, a, err0);
+    return;
+  }
+  rc = weft_gen_next(g, &out);
+  for (i = 0;; i++) {
+    bool thr = chance(&me->rng, 40);
+    int err = draw_err(me);
+    void *in = (void *)(uintptr_t)(1 + below(&me->rng, 1000));
+    if (i == a->len) {
+      if (rc != WEFT_EDONE || out != throw_result(a->seed, 0, recovered))
+        fail("a thrown-into generator's end: rc %s, returned %p, expected %p", weft_strerror(rc),
+             out, throw_result(a->seed, 0, recovered));
+      break;
+    }
+    if (rc != 0 || out != gen_value(a->seed, i))
+      fail("thrown-into generator value %d: rc %s, got %p, expected %p", i, weft_strerror(rc), out,
+           gen_value(a->seed, i));
+    gen_expect(g, WEFT_GEN_SUSPENDED, "after a yield");
+    count(&C.gen_values, 1);
+    if (zero && (rc = weft_gen_throw(g, 0, NULL)) != WEFT_EINVAL)
+      fail("weft_gen_throw of error 0 returned %s", weft_strerror(rc));
+    if (i == stop_at && leak) {
+      throw_leak(me, a);
+      return;
+    }
+    if (i == stop_at && close) {
+      if ((rc = weft_gen_close(g)) || !a->cleaned)
+        fail("weft_gen_close after throws returned %s, cleanup %s", weft_strerror(rc),
+             a->cleaned ? "ran" : "skipped");
+      count(&C.gens_closed, 1);
+      break;
+    }
+    if (!thr) {
+      a->want_thrown = 0;
+      a->want_in = in;
+      rc = weft_gen_send(g, in, &out);
+      continue;
+    }
+    a->want_thrown = err;
+    rc = weft_gen_throw(g, err, &out);
+    count(&C.throws, 1);
+    if (throw_fatal(err)) {
+      if (rc != WEFT_EDONE || out != throw_result(a->seed, err, recovered))
+        fail("a generator giving up on error %d: rc %s, returned %p, expected %p", err,
+             weft_strerror(rc), out, throw_result(a->seed, err, recovered));
+      count(&C.throws_fatal, 1);
+      break;
+    }
+    recovered++;
+    count(&C.throws_recovered, 1);
+  }
+  throw_finish(g, a, err0);
+}
+
 /* ------------------------------------------------------------------ */
 /* TCP                                                                 */
 /*
@@ -1544,6 +1774,423 @@ static void act_sleep(struct me *me) {
     fail("a sleep of %" PRId64 " ms woke %" PRId64 " ms early", ms, end - weft_now());
 }
 
+/* ------------------------------------------------------------------ */
+/* Completion callbacks (weft_task_on_done)                            */
+/*
+ * An actor adds one to four callbacks to a child it holds: a new short
+ * child (sometimes once its done channel has closed, so it has finished)
+ * or one already in its family. Each callback holds a reference to the
+ * child's record and knows its ordinal among the callbacks of that child.
+ * It checks that it runs once, in a task of its own, in the order added,
+ * after the child ended and after the generators the child left were
+ * closed, with the child's result and a canceled flag that agrees with
+ * the record: 1 only for a child somebody cancelled, never 0 for one that
+ * ended cancelled. The family still joins the child and checks its
+ * result: a callback does not take the join. At the end every callback
+ * added has run, and weft has spawned, besides the program's tasks, one
+ * runner at least per child with callbacks and one at most per callback.
+ */
+struct odcb {
+  struct rec *r; /* the child's, with a reference */
+  uint64_t id;
+  weft_task *h; /* an identity only once the callback runs */
+  int ord;      /* its place among the child's callbacks */
+  bool block;   /* it parks, delaying the next */
+  atomic_int calls;
+};
+
+static void on_done_cb(weft_task *t, void *result, int canceled, void *arg) {
+  struct odcb *cb = arg;
+  struct rec *r = cb->r;
+  const char *kind = kind_name[r->kind];
+  if (atomic_fetch_add(&cb->calls, 1))
+    fail("a weft_task_on_done callback of %s task %016" PRIx64 " ran twice", kind, cb->id);
+  if (!weft_self() || weft_self() == t)
+    fail("a weft_task_on_done callback ran outside a task of its own");
+  if (t != cb->h)
+    fail("a weft_task_on_done callback got task %p, added on %p", (void *)t, (void *)cb->h);
+  int ord = atomic_fetch_add(&r->od_ran, 1);
+  if (ord != cb->ord)
+    fail("callback %d of %s task %016" PRIx64 " ran as number %d", cb->ord, kind, cb->id, ord);
+  int ended = atomic_load(&r->ended);
+  if (ended == END_NONE)
+    fail("a callback of %s task %016" PRIx64 " ran before the task ended", kind, cb->id);
+  if (atomic_load(&r->leaked))
+    fail("a callback of %s task %016" PRIx64 " ran before the generators it left were closed", kind,
+         cb->id);
+  if (result != expected_result(cb->id))
+    fail("a callback of %s task %016" PRIx64 " got result %p, not %p", kind, cb->id, result,
+         expected_result(cb->id));
+  if ((canceled != 0 && canceled != 1) || (canceled && !atomic_load(&r->cancel_req)) ||
+      (!canceled && ended == END_CANCELLED))
+    fail("a callback of %s task %016" PRIx64 " got canceled=%d; the task %s cancelled and ended %s",
+         kind, cb->id, canceled, atomic_load(&r->cancel_req) ? "was" : "was never",
+         ended == END_CANCELLED ? "cancelled" : "not cancelled");
+  if (cb->block) {
+    weft_yield();
+    int rc = weft_sleep(1);
+    if (rc)
+      fail("a sleep in a completion callback returned %s", weft_strerror(rc));
+  }
+  count(&C.ondone_ran, 1);
+  free(cb);
+  rec_put(r, 1);
+}
+
+/* Add n callbacks to h (record r), which the caller holds. */
+static void ondone_add(weft_task *h, struct rec *r, int n, uint32_t block) {
+  for (int k = 0; k < n; k++) {
+    struct odcb *cb = calloc(1, sizeof *cb);
+    if (!cb)
+      fail("out of memory");
+    cb->r = r;
+    cb->id = atomic_load(&r->id);
+    cb->h = h;
+    cb->block = block & (1u << k);
+    cb->ord = atomic_fetch_add(&r->od_added, 1);
+    atomic_fetch_add(&r->refs, 1); /* the handle's keeps r until here */
+    int rc = weft_task_on_done(h, on_done_cb, cb);
+    if (rc)
+      fail("weft_task_on_done: %s", weft_strerror(rc));
+    count(&C.ondone_regs, 1);
+  }
+  if (!atomic_exchange(&r->od_any, true))
+    count(&C.ondone_targets, 1);
+}
+
+static void done_child_run(struct me *me) {
+  uint32_t work = below(&me->rng, 5);
+  if (work == 1)
+    weft_yield();
+  else if (work == 2)
+    (void)weft_sleep(below(&me->rng, 3)); /* WEFT_ECANCELED when cancelled */
+  else if (work == 3)
+    act_throw(me); /* may leave a generator for its end */
+}
+
+static void act_on_done(struct me *me) {
+  uint32_t pick = below(&me->rng, 1u << 16);
+  bool fresh = chance(&me->rng, 60), after = chance(&me->rng, 40), join = chance(&me->rng, 50);
+  bool bad = chance(&me->rng, 5);
+  uint32_t block = chance(&me->rng, 10) ? below(&me->rng, 16) : 0;
+  int n = 1 + (int)below(&me->rng, 4), rc, i;
+  struct family *f = family_of(me);
+  weft_task *h;
+  struct rec *r;
+
+  if (bad && ((rc = weft_task_on_done(NULL, on_done_cb, NULL)) != WEFT_EINVAL ||
+              (rc = weft_task_on_done(weft_self(), NULL, NULL)) != WEFT_EINVAL))
+    fail("weft_task_on_done with a NULL task or callback returned %s", weft_strerror(rc));
+  if (!fresh && f->n > 0) { /* a child of the family, if its handle is held */
+    i = (int)(pick % (uint32_t)f->n);
+    if (f->s[i].h) /* only the owner (this task) claims handles */
+      ondone_add(f->s[i].h, f->s[i].r, n, block);
+    return;
+  }
+  if (f->n >= MAX_SLOTS)
+    return;
+  bool targetable = me->cancel_family;
+  if (!(r = spawn_task(me, K_DONE, F_CAPPED | (targetable ? F_CANCELLABLE : 0), NULL, &h)))
+    return;
+  i = slot_add(f, h, r, targetable, false);
+  if (after) { /* it has finished once its done channel is closed */
+    weft_chan *done;
+    if ((rc = weft_task_done(h, &done)))
+      fail("weft_task_done: %s", weft_strerror(rc));
+    rc = weft_chan_recv(done, NULL, -1);
+    if (rc == WEFT_EPIPE)
+      count(&C.ondone_after, 1);
+    else if (rc != WEFT_ECANCELED || !weft_canceled())
+      fail("a receive on a done channel returned %s", weft_strerror(rc));
+  }
+  ondone_add(h, r, n, block);
+  if (join)
+    slot_join(f, i); /* the callbacks did not take the join */
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals (weft_signal_wait, weft_signal_hold, weft_signal_release)   */
+/*
+ * Signals are the process's: each signal has one game at a time (an actor
+ * that finds it taken checks the error cases instead). main installs a
+ * handler of the program's own for each before the runtime starts; weft
+ * saves it and puts it back whenever it stops catching the signal, so a
+ * raise that weft does not catch reaches that handler, which counts it as
+ * a stray, and never ends the process.
+ *
+ * Exact games (SIGUSR2, and two real-time signals): the owner holds the
+ * signal first, so that no raise can be lost however the waits and the
+ * raises interleave, and one raise at a time is outstanding, so that no
+ * two merge: either the owner waits and a child raises, taking turns
+ * through a semaphore, or the owner raises and one to three waiter
+ * children wait for one arrival each, the owner raising again only after
+ * one of them has had its arrival. Every raise must wake exactly one wait
+ * with its signal: a lost one hangs the game (the watchdog reports it); a
+ * raise that woke two waits, or was both delivered and kept, leaves an
+ * arrival that the poll (deadline 0) at the end of the game finds. Nothing
+ * is in flight when the hold is released, so the signal's stray count
+ * must be 0 at the end. Sometimes the owner holds twice and releases one
+ * hold before the raises, or makes a release fail by listing a signal it
+ * does not hold (nothing may change), and the waits list a second signal
+ * nobody raises.
+ *
+ * The coalescing game (SIGURG, ignored by default, which no socket here
+ * raises): the owner holds it, raises it one to six times at once, and
+ * waits. Standard signals merge and a hold keeps one arrival, so only
+ * this is guaranteed: the wait returns SIGURG. Polls take what else has
+ * arrived. Raises may still be in flight at the release, so over the run
+ * the arrivals plus the strays can only be at most the raises.
+ *
+ * The waits have no deadline, or short ones retried: a deadline only
+ * shortens a wait, it never decides the outcome. The owner plays behind a
+ * cancel shield, so that a cancelled owner still finishes (its cancel is
+ * delivered afterwards); nobody cancels the children.
+ */
+enum { SG_USR2, SG_RT1, SG_RT2, SG_URG, SG_N };
+
+static struct sigslot {
+  int sig;
+  bool exact;
+  atomic_bool busy;    /* a game has it */
+  atomic_ulong strays; /* arrivals the program's own handler saw */
+} SG[SG_N];
+
+static int quiet_sig[2]; /* never raised: SIGRTMAX-1, SIGRTMAX-2 */
+
+/* The program's own handler, weft's saved disposition for the signals. */
+static void on_stray(int sig) {
+  for (int i = 0; i < SG_N; i++)
+    if (SG[i].sig == sig)
+      atomic_fetch_add_explicit(&SG[i].strays, 1, memory_order_relaxed);
+}
+
+static void signals_init(void) {
+  struct sigaction sa;
+  sigset_t all;
+  SG[SG_USR2] = (struct sigslot){.sig = SIGUSR2, .exact = true};
+  SG[SG_RT1] = (struct sigslot){.sig = SIGRTMIN + 2, .exact = true};
+  SG[SG_RT2] = (struct sigslot){.sig = SIGRTMIN + 3, .exact = true};
+  SG[SG_URG] = (struct sigslot){.sig = SIGURG};
+  quiet_sig[0] = SIGRTMAX - 1;
+  quiet_sig[1] = SIGRTMAX - 2;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stray;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigemptyset(&all);
+  for (int i = 0; i < SG_N; i++) {
+    if (sigaction(SG[i].sig, &sa, NULL))
+      fail("sigaction(%d): %s", SG[i].sig, strerror(errno));
+    sigaddset(&all, SG[i].sig);
+  }
+  /* A mask inherited with them blocked would keep every raise pending:
+   * weft's threads take this thread's mask. */
+  pthread_sigmask(SIG_UNBLOCK, &all, NULL);
+}
+
+/* A game's decisions, all drawn before it is known whether the signal is
+ * free. The waits' list and deadline are read by the children too. */
+struct siggame {
+  int set[2]; /* what the waits list: the signal, maybe a quiet one */
+  size_t nset;
+  int64_t wait_ms; /* each wait's deadline from now, retried; -1: none */
+  int rounds;      /* raises when the owner waits; at once when coalescing */
+  int nwait;       /* waiter children */
+  uint32_t naps;   /* bit k: nap before the k-th wait or raise */
+  bool twice, bad_release, children, nap;
+  int64_t check_dl; /* signal_checks: 0 or 1 ms from now */
+  bool check_hold;  /* signal_checks: hold and release a quiet signal */
+  weft_sem *turn;   /* owner waits: its go-ahead to the raiser; children wait: their arrivals */
+};
+
+static int sig_wait(const struct siggame *gm) {
+  for (;;) {
+    int64_t dl = gm->wait_ms < 0 ? -1 : weft_now() + gm->wait_ms;
+    int rc = weft_signal_wait(gm->set, gm->nset, dl);
+    if (rc != WEFT_ETIMEDOUT || dl == -1)
+      return rc;
+    count(&C.timeouts, 1);
+  }
+}
+
+static void raise_sig(int sig) {
+  if (kill(getpid(), sig))
+    fail("kill(getpid(), %d): %s", sig, strerror(errno));
+}
+
+/* A wait in a game: it must return the game's signal. */
+static void sig_expect(const struct siggame *gm, int rc, const char *who) {
+  if (rc != gm->set[0])
+    fail("%s: weft_signal_wait for signal %d returned %d (%s)", who, gm->set[0], rc,
+         rc < 0 ? weft_strerror(rc) : "another signal");
+}
+
+static void sem_op(int rc, const char *what) {
+  if (rc)
+    fail("a signal game's semaphore %s: %s", what, weft_strerror(rc));
+}
+
+static void raiser_run(struct me *me) {
+  struct siggame *gm = me->rec->ctx;
+  for (int k = 0; k < gm->rounds; k++) {
+    if (chance(&me->rng, 30))
+      weft_yield();
+    raise_sig(gm->set[0]);
+    count(&C.sig_raises, 1);
+    sem_op(weft_sem_wait(gm->turn, -1), "wait"); /* its arrival was taken */
+  }
+}
+
+static void sigwaiter_run(struct me *me) {
+  struct siggame *gm = me->rec->ctx;
+  sig_expect(gm, sig_wait(gm), "a waiter child");
+  count(&C.sig_arrivals, 1);
+  sem_op(weft_sem_post(gm->turn), "post");
+}
+
+/* The owner waits for each raise of a raiser child. */
+static void game_owner_waits(struct me *me, struct siggame *gm) {
+  weft_task *h;
+  struct rec *r = spawn_task(me, K_RAISER, 0, gm, &h); /* not capped: one per signal at most */
+  for (int k = 0; k < gm->rounds; k++) {
+    if (gm->naps & (1u << k)) /* the arrival is likely kept by the hold */
+      (void)weft_sleep(1);
+    sig_expect(gm, sig_wait(gm), "the game's owner");
+    count(&C.sig_arrivals, 1);
+    sem_op(weft_sem_post(gm->turn), "post");
+  }
+  if (join_rec(h, r))
+    fail("a shielded game owner's join was cancelled");
+}
+
+/* The owner raises once per waiter child, one raise at a time. */
+static void game_children_wait(struct me *me, struct siggame *gm) {
+  weft_task *h[3];
+  struct rec *r[3];
+  int n = gm->nwait;
+  for (int k = 0; k < n; k++) /* not capped: three per signal at most */
+    r[k] = spawn_task(me, K_SIGWAIT, 0, gm, &h[k]);
+  for (int k = 0; k < n; k++) {
+    if (gm->naps & (1u << k))
+      (void)weft_sleep(1);
+    raise_sig(gm->set[0]);
+    count(&C.sig_raises, 1);
+    sem_op(weft_sem_wait(gm->turn, -1), "wait");
+  }
+  for (int k = 0; k < n; k++)
+    if (join_rec(h[k], r[k]))
+      fail("a shielded game owner's join was cancelled");
+}
+
+static void hold_op(int rc, const char *what, int sig) {
+  if (rc)
+    fail("%s of signal %d: %s", what, sig, weft_strerror(rc));
+}
+
+static void game_exact(struct me *me, struct sigslot *sl, struct siggame *gm) {
+  int both[2] = {sl->sig, quiet_sig[0]}, rc;
+
+  hold_op(weft_signal_hold(&sl->sig, 1), "weft_signal_hold", sl->sig);
+  if (gm->twice) { /* holds count: one release leaves it held */
+    hold_op(weft_signal_hold(&sl->sig, 1), "a second weft_signal_hold", sl->sig);
+    hold_op(weft_signal_release(&sl->sig, 1), "weft_signal_release of one of two holds", sl->sig);
+  }
+  if (gm->bad_release && (rc = weft_signal_release(both, 2)) != WEFT_EINVAL)
+    fail("weft_signal_release listing a signal not held returned %s", weft_strerror(rc));
+  sem_op(weft_sem_new(&gm->turn, 0), "new");
+  if (gm->children)
+    game_children_wait(me, gm);
+  else
+    game_owner_waits(me, gm);
+  rc = weft_signal_wait(gm->set, gm->nset, 0);
+  if (rc != WEFT_ETIMEDOUT)
+    fail("after an exact signal game, a poll for signal %d returned %d (%s): an arrival too many",
+         sl->sig, rc, rc < 0 ? weft_strerror(rc) : "a signal");
+  sem_op(weft_sem_free(gm->turn), "free");
+  hold_op(weft_signal_release(&sl->sig, 1), "weft_signal_release", sl->sig);
+  count(&C.sig_games, 1);
+}
+
+static void game_coalescing(struct sigslot *sl, struct siggame *gm) {
+  int k = gm->rounds;
+  hold_op(weft_signal_hold(&sl->sig, 1), "weft_signal_hold", sl->sig);
+  for (int j = 0; j < k; j++)
+    raise_sig(sl->sig);
+  count(&C.urg_raises, (uint64_t)k);
+  if (gm->nap)
+    (void)weft_sleep(1);
+  sig_expect(gm, sig_wait(gm), "a coalescing game");
+  count(&C.urg_arrivals, 1);
+  for (int j = 1; j < k; j++) {
+    int rc = weft_signal_wait(gm->set, gm->nset, 0);
+    if (rc == WEFT_ETIMEDOUT)
+      break;
+    sig_expect(gm, rc, "a coalescing game's poll");
+    count(&C.urg_arrivals, 1);
+  }
+  hold_op(weft_signal_release(&sl->sig, 1), "weft_signal_release", sl->sig);
+  count(&C.urg_games, 1);
+}
+
+/* The error cases, and waits for a signal nobody raises. */
+static void signal_checks(const struct siggame *gm) {
+  int q = quiet_sig[0], twice[2] = {q, q}, kill9 = SIGKILL, stop = SIGSTOP, zero = 0, big = NSIG;
+  int64_t dl = gm->check_dl ? weft_now() + gm->check_dl : 0;
+  int rc;
+  if (weft_signal_wait(NULL, 1, 0) != WEFT_EINVAL || weft_signal_wait(&q, 0, 0) != WEFT_EINVAL ||
+      weft_signal_wait(&kill9, 1, 0) != WEFT_EINVAL ||
+      weft_signal_wait(&stop, 1, 0) != WEFT_EINVAL ||
+      weft_signal_wait(&zero, 1, 0) != WEFT_EINVAL || weft_signal_wait(&big, 1, 0) != WEFT_EINVAL ||
+      weft_signal_wait(twice, 2, 0) != WEFT_EINVAL || weft_signal_hold(twice, 2) != WEFT_EINVAL ||
+      weft_signal_hold(&kill9, 1) != WEFT_EINVAL)
+    fail("weft_signal_wait or weft_signal_hold accepted a bad list of signals");
+  if ((rc = weft_signal_release(&q, 1)) != WEFT_EINVAL)
+    fail("weft_signal_release of a signal nobody holds returned %s", weft_strerror(rc));
+  if (gm->check_hold) { /* not cancellable: it completes in a cancelled task too */
+    hold_op(weft_signal_hold(&quiet_sig[1], 1), "weft_signal_hold", quiet_sig[1]);
+    hold_op(weft_signal_release(&quiet_sig[1], 1), "weft_signal_release", quiet_sig[1]);
+  }
+  if (weft_canceled()) {
+    if ((rc = weft_signal_wait(&q, 1, -1)) != WEFT_ECANCELED)
+      fail("a cancelled task's weft_signal_wait returned %s", weft_strerror(rc));
+  } else {
+    rc = weft_signal_wait(quiet_sig, 2, dl);
+    if (rc != WEFT_ETIMEDOUT)
+      expect_wait("weft_signal_wait for signals nobody raises", rc, -1);
+    else
+      count(&C.timeouts, 1);
+  }
+  count(&C.sig_checks, 1);
+}
+
+static void act_signal(struct me *me) {
+  struct sigslot *sl = &SG[below(&me->rng, SG_N)];
+  bool game = chance(&me->rng, 60), quiet = chance(&me->rng, 30), idle = false;
+  struct siggame gm = {.set = {sl->sig, quiet_sig[0]}, .nset = quiet ? 2 : 1};
+  gm.wait_ms = chance(&me->rng, 50) ? -1 : 1 + (int64_t)below(&me->rng, 3);
+  gm.rounds = 1 + (int)below(&me->rng, sl->exact ? 5 : 6);
+  gm.nwait = 1 + (int)below(&me->rng, 3);
+  gm.naps = (uint32_t)below(&me->rng, 1u << 8);
+  gm.twice = chance(&me->rng, 25);
+  gm.bad_release = chance(&me->rng, 20);
+  gm.children = chance(&me->rng, 50);
+  gm.nap = chance(&me->rng, 50);
+  gm.check_dl = chance(&me->rng, 50) ? 0 : 1;
+  gm.check_hold = chance(&me->rng, 30);
+
+  if (!game || !atomic_compare_exchange_strong(&sl->busy, &idle, true)) {
+    signal_checks(&gm);
+    return;
+  }
+  int was = weft_cancel_shield(1);
+  if (sl->exact)
+    game_exact(me, sl, &gm);
+  else
+    game_coalescing(sl, &gm);
+  weft_cancel_shield(was);
+  atomic_store(&sl->busy, false);
+}
+
 /* A slot of the caller's family drawn by pick, if any (for join/detach). */
 static int pick_slot(struct me *me, uint32_t pick, bool later) {
   struct family *f = me->fam;
@@ -1584,10 +2231,10 @@ static const struct action {
   void (*fn)(struct me *);
   unsigned weight;
 } actions[] = {
-    {act_spawn, 14}, {act_yield, 8},  {act_sleep, 6},  {act_send, 10}, {act_recv, 10},
-    {act_select, 8}, {act_mutex, 8},  {act_cond, 3},   {act_wg, 3},    {act_gen, 5},
-    {act_tcp, 2},    {act_cancel, 4}, {act_detach, 3}, {act_join, 3},
-    {act_scope, 2},  {act_shield, 1},
+    {act_spawn, 14}, {act_yield, 8},   {act_sleep, 6},  {act_send, 10},  {act_recv, 10},
+    {act_select, 8}, {act_mutex, 8},   {act_cond, 3},   {act_wg, 3},     {act_gen, 5},
+    {act_tcp, 2},    {act_cancel, 4},  {act_detach, 3}, {act_join, 3},   {act_scope, 2},
+    {act_shield, 1}, {act_on_done, 3}, {act_throw, 3},  {act_signal, 1},
 };
 #define NACTIONS (sizeof actions / sizeof actions[0])
 
@@ -1740,8 +2387,7 @@ static void *task_main(void *arg) {
   struct me me;
 
   if ((uint32_t)id != (uint32_t)a)
-    fail("a task started whose record was already released (tag %08x, record now %016" PRIx64
-         ")",
+    fail("a task started whose record was already released (tag %08x, record now %016" PRIx64 ")",
          (unsigned)(uint32_t)a, id);
   if (atomic_fetch_add(&r->ran, 1) != 0)
     fail("%s task %016" PRIx64 " started twice", kind_name[r->kind], id);
@@ -1775,6 +2421,15 @@ static void *task_main(void *arg) {
     break;
   case K_SERVER:
     server_run(&me);
+    break;
+  case K_DONE:
+    done_child_run(&me);
+    break;
+  case K_RAISER:
+    raiser_run(&me);
+    break;
+  case K_SIGWAIT:
+    sigwaiter_run(&me);
     break;
   }
   if (me.fam)
@@ -1872,7 +2527,12 @@ static void dump_live(void) {
 static void *watchdog(void *arg) {
   double limit = T.duration + T.idle + T.grace;
   struct timespec ts = {0, 100 * 1000 * 1000};
+  sigset_t games;
   (void)arg;
+  sigemptyset(&games); /* the signal games' raises would cut its sleeps short */
+  for (int i = 0; i < SG_N; i++)
+    sigaddset(&games, SG[i].sig);
+  pthread_sigmask(SIG_BLOCK, &games, NULL);
   for (double t = 0; t < limit; t += 0.1) {
     nanosleep(&ts, NULL);
     if (atomic_load(&T.phase) == PH_DONE)
@@ -1906,6 +2566,26 @@ static void check_records(void) {
     fail("%" PRIu64 " tasks spawned, %" PRIu64 " accounted for", get(&C.spawned), ends);
 }
 
+/* Completion callbacks, generators left for the task's end, signals. */
+static void check_structured(void) {
+  if (get(&C.ondone_ran) != get(&C.ondone_regs))
+    fail("%" PRIu64 " completion callbacks added, %" PRIu64 " ran", get(&C.ondone_regs),
+         get(&C.ondone_ran));
+  if (get(&C.gens_leak_closed) != get(&C.gens_leaked))
+    fail("%" PRIu64 " generators left for their task's end, %" PRIu64 " closed there",
+         get(&C.gens_leaked), get(&C.gens_leak_closed));
+  if (get(&C.sig_arrivals) != get(&C.sig_raises))
+    fail("exact signal games: %" PRIu64 " raises, %" PRIu64 " arrivals", get(&C.sig_raises),
+         get(&C.sig_arrivals));
+  for (int i = 0; i < SG_N; i++)
+    if (SG[i].exact && atomic_load(&SG[i].strays))
+      fail("%lu raises of signal %d, held, reached the program's own handler",
+           atomic_load(&SG[i].strays), SG[i].sig);
+  if (get(&C.urg_arrivals) + atomic_load(&SG[SG_URG].strays) > get(&C.urg_raises))
+    fail("signal %d: %" PRIu64 " raises, but %" PRIu64 " arrivals and %lu strays", SG[SG_URG].sig,
+         get(&C.urg_raises), get(&C.urg_arrivals), atomic_load(&SG[SG_URG].strays));
+}
+
 static void check_values(void) {
   if (atomic_load(&P.alive))
     fail("%ld channels never retired", atomic_load(&P.alive));
@@ -1932,29 +2612,37 @@ static void check_values(void) {
   int rc = weft_sem_free(T.tcp_slots);
   if (rc)
     fail("weft_sem_free: %s", weft_strerror(rc));
+  check_structured();
 }
 
 /* weft's counters after the drain; they may lag a moment (the I/O thread
  * closes the last handles on its own time), so poll. The deadline only
  * bounds a hang: a loaded machine can starve that thread for seconds. */
+/* weft's count of spawned tasks is the program's, plus the runners of
+ * completion callbacks: one at least per task with callbacks, one at most
+ * per callback. */
+static bool spawned_ok(const weft_stats *st) {
+  uint64_t ours = get(&C.spawned) + get(&C.scope_members) + T.warm_spawned;
+  return st->spawned >= ours + get(&C.ondone_targets) && st->spawned <= ours + get(&C.ondone_regs);
+}
+
 static void check_stats(weft_stats *st) {
   int64_t end = weft_now() + 30000;
   for (;;) {
     weft_rt_stats(T.rt, st, NULL, 0);
     bool ok = st->tasks_alive == 0 && st->spawned == st->completed &&
-              st->stacks_mapped == st->stacks_cached &&
-              st->spawned == get(&C.spawned) + get(&C.scope_members) + T.warm_spawned &&
-              st->io_handles == 0;
+              st->stacks_mapped == st->stacks_cached && spawned_ok(st) && st->io_handles == 0;
     if (ok || weft_now() >= end)
       break;
     usleep(10 * 1000);
   }
   if (st->tasks_alive)
     fail("%" PRIu64 " tasks alive after weft_rt_wait", st->tasks_alive);
-  if (st->spawned != st->completed ||
-      st->spawned != get(&C.spawned) + get(&C.scope_members) + T.warm_spawned)
-    fail("weft counts %" PRIu64 " spawned, %" PRIu64 " completed; the program spawned %" PRIu64,
-         st->spawned, st->completed, get(&C.spawned));
+  if (st->spawned != st->completed || !spawned_ok(st))
+    fail("weft counts %" PRIu64 " spawned, %" PRIu64 " completed; the program spawned %" PRIu64
+         " and added callbacks to %" PRIu64 " tasks (%" PRIu64 " callbacks)",
+         st->spawned, st->completed, get(&C.spawned) + get(&C.scope_members) + T.warm_spawned,
+         get(&C.ondone_targets), get(&C.ondone_regs));
   if (st->stacks_mapped != st->stacks_cached)
     fail("%" PRIu64 " stacks still in use (%" PRIu64 " mapped, %" PRIu64 " cached)",
          st->stacks_mapped - st->stacks_cached, st->stacks_mapped, st->stacks_cached);
@@ -2053,8 +2741,8 @@ static void report(const char *verdict, const struct figures *fg, const weft_sta
     printf("torture: tasks: %" PRIu64 " finished, %" PRIu64 " cancelled while running, %" PRIu64
            " started cancelled; %" PRIu64 " joined, %" PRIu64 " detached later, %" PRIu64
            " handed to reapers, %" PRIu64 " cancels; at most %ld records\n",
-           get(&C.finished), get(&C.cancelled), get(&C.started_cancelled), get(&C.joined), get(&C.detached),
-           get(&C.handoffs), get(&C.cancels), R.peak);
+           get(&C.finished), get(&C.cancelled), get(&C.started_cancelled), get(&C.joined),
+           get(&C.detached), get(&C.handoffs), get(&C.cancels), R.peak);
     printf("torture: values: %" PRIu64 " sent, %" PRIu64 " received, %" PRIu64
            " drained at close; %" PRIu64 " channels, %" PRIu64 " closed in use, %" PRIu64
            " selects, %" PRIu64 " EPIPE, %" PRIu64 " timeouts\n",
@@ -2066,8 +2754,21 @@ static void report(const char *verdict, const struct figures *fg, const weft_sta
            get(&C.mutex_incs), get(&C.cond_pairs), get(&C.cond_rounds), get(&C.cond_abandoned),
            get(&C.wgs), get(&C.wg_members), get(&C.gens), get(&C.gens_closed), get(&C.gen_values));
     printf("torture: scopes: %" PRIu64 " (%" PRIu64 " members, %" PRIu64 " failed), %" PRIu64
-           " shielded sleeps\n",
-           get(&C.scopes), get(&C.scope_members), get(&C.scope_failed), get(&C.shields));
+           " shielded sleeps; %" PRIu64 " completion callbacks on %" PRIu64 " tasks (%" PRIu64
+           " added after the end)\n",
+           get(&C.scopes), get(&C.scope_members), get(&C.scope_failed), get(&C.shields),
+           get(&C.ondone_ran), get(&C.ondone_targets), get(&C.ondone_after));
+    printf("torture: throws: %" PRIu64 " into running generators (%" PRIu64
+           " recovered from, %" PRIu64 " fatal), %" PRIu64 " into unstarted ones; %" PRIu64
+           " generators left for the task's end, %" PRIu64 " closed there\n",
+           get(&C.throws), get(&C.throws_recovered), get(&C.throws_fatal), get(&C.throws_unstarted),
+           get(&C.gens_leaked), get(&C.gens_leak_closed));
+    printf("torture: signals: %" PRIu64 " exact games (%" PRIu64 " raises, %" PRIu64
+           " arrivals), %" PRIu64 " coalescing games (%" PRIu64 " raises, %" PRIu64
+           " arrivals, %lu to the program's handler), %" PRIu64 " error checks\n",
+           get(&C.sig_games), get(&C.sig_raises), get(&C.sig_arrivals), get(&C.urg_games),
+           get(&C.urg_raises), get(&C.urg_arrivals), atomic_load(&SG[SG_URG].strays),
+           get(&C.sig_checks));
     printf("torture: tcp: %" PRIu64 " connections, %" PRIu64 " clean, %" PRIu64
            " aborted; servers %" PRIu64 " clean, %" PRIu64 " aborted, %" PRIu64 " bytes checked\n",
            get(&C.tcp_tries), get(&C.tcp_clean), get(&C.tcp_aborted), get(&C.srv_clean),
@@ -2186,6 +2887,7 @@ int main(int argc, char **argv) {
   printf("torture: seed=%" PRIu64 " workers=%u duration=%g\n", T.seed, T.workers, T.duration);
   fflush(stdout);
   recs_init();
+  signals_init(); /* before any runtime: weft saves these handlers */
   warm_up();
   list_fds(&fg.fds_before);
   weft_config_init(&cfg);
