@@ -702,13 +702,14 @@ static int sitemap_request(struct crawl *c, struct item *it, struct host *h, con
   }
   client_get(&c->client, h, u, SITEMAP_MAX_BYTES, 1, NULL, NULL, &r);
   it->attempts++;
+  it->resends += r.resent;
   if (retryable(&r) && it->attempts <= c->o->retries) {
     it->not_before = weft_now() + retry_wait(c, &r, it->attempts);
     response_free(&r);
     weft_sem_post(c->sitemap_slots);
     return AGAIN;
   }
-  res->attempts = it->attempts;
+  res->attempts = it->attempts + it->resends;
   res->status = r.status;
   res->bytes = r.bytes;
   res->wire_bytes = r.wire_bytes;
