@@ -81,8 +81,8 @@
  * Sitemaps (--sitemaps). A sitemap is an item of its own kind in the
  * frontier (item->sitemap > 0: its level, 1 for one a robots.txt names,
  * one more per sitemap index it was found through), so it takes a page's
- * path: the queue, the robots.txt check, pacing, retries, any crawler.
- * The first crawler past a host's robots.txt check with a page adds the
+ * path: the queue, the robots.txt check, pacing, retries, any crawler. The
+ * first crawler past a host's robots.txt check with a page adds the
  * sitemaps that file names to the URLs it found (host->sitemaps_offered
  * picks it). The crawler that takes a sitemap GETs it whole (client_get
  * with keep_all), has it parsed on libuv's thread pool (sitemap.h: XML,
@@ -91,14 +91,14 @@
  * an index, the sitemaps it lists, one level deeper, up to
  * SITEMAP_MAX_NESTING. A redirect is followed as a page's is. The
  * dispatcher sees only their key in its seen set, "sitemap " and the URL:
- * each sitemap is read once per crawl, so an index that lists itself, or
- * a cycle of them, ends, and a URL both linked and named as a sitemap is
+ * each sitemap is read once per crawl, so an index that lists itself, or a
+ * cycle of them, ends, and a URL both linked and named as a sitemap is
  * fetched once as each. A sitemap gets a record only when it fails
  * ("error":"sitemap: ...", depth 0, "links" the URLs it listed), so every
  * item still makes one event and at most one record: the frontier
  * protocol, termination, --max-pages and the stop protocol hold as they
- * are (a stop waits for a parse under way: the pool job reads the body,
- * so the crawler waits for it shielded). Two bounds keep a site from
+ * are (a crawler cancelled during a parse leaves it to the pool job, which
+ * owns the body and frees it all when done). Two bounds keep a site from
  * making the crawl read without end or hold all memory: sitemaps add at
  * most --max-pages URLs to a crawl, pages and sitemaps together
  * (sitemap_urls), and at most SITEMAP_READERS are read at once
@@ -622,14 +622,17 @@ static void sitemap_offer_all(struct crawl *c, const struct item *it, const stru
   for (size_t i = 0; i < sm->nurls; i++) {
     if (followable(c, sm->urls[i]) && sitemap_claim(c))
       list_push(found, item_new(sm->urls[i], 1, 0, NULL));
-    if (i % 1024 == 1023)
+    if (i % 1024 == 1023) {
       weft_yield(); /* 50,000 URLs: let the worker's other tasks run */
+      if (weft_canceled())
+        break; /* stopped: the dispatcher takes no more URLs */
+    }
   }
 }
 
-/* sitemap_parse as a job for weft_offload. */
+/* A sitemap's parse, as a job for weft_offload_ex: it owns the body. */
 struct sitemap_job {
-  const char *body;
+  char *body; /* or NULL: empty */
   size_t len;
   struct sitemap sm;
   int rc;
@@ -637,26 +640,49 @@ struct sitemap_job {
 
 static void *sitemap_job_run(void *arg) {
   struct sitemap_job *j = arg;
-  j->rc = sitemap_parse(j->body, j->len, &j->sm);
+  j->rc = sitemap_parse(j->body ? j->body : "", j->len, &j->sm);
   return NULL;
 }
 
-/* Read the sitemap body of r and offer what it lists; what is read before
- * an error (sitemap.h) is offered too. The parse runs on libuv's thread
- * pool, as 50 MB of XML or gzip is most of a second of CPU that would
- * hold a worker; the task waits for it shielded from cancellation, since
- * the job reads the body and fills job.sm, so a stop waits that long. */
-static void sitemap_read(struct crawl *c, const struct item *it, const struct response *r,
+static void sitemap_job_free(struct sitemap_job *j) {
+  sitemap_free(&j->sm);
+  free(j->body);
+  free(j);
+}
+
+/* A cancelled crawler left the job: free it once it is over. I/O thread. */
+static void sitemap_job_orphan(void *arg, void *result, int ran) {
+  (void)result;
+  (void)ran;
+  sitemap_job_free(arg);
+}
+
+/* Read the sitemap body of r (taking it) and offer what it lists; what is
+ * read before an error (sitemap.h) is offered too. The parse runs on
+ * libuv's thread pool, as 50 MB of XML or gzip is most of a second of CPU
+ * that would hold a worker. The job owns the body, so a crawler cancelled
+ * meanwhile returns at once and the job is freed when it ends. */
+static void sitemap_read(struct crawl *c, const struct item *it, struct response *r,
                          struct result *res, struct item_list *found) {
-  struct sitemap_job job = {r->body ? r->body : "", r->body_len, {0}, 0};
-  int shield = weft_cancel_shield(1);
-  if (weft_offload(sitemap_job_run, &job, NULL) != 0)
-    sitemap_job_run(&job); /* no memory to queue it: here, then */
-  weft_cancel_shield(shield);
-  sitemap_offer_all(c, it, &job.sm, res, found);
-  if (job.rc != 0)
-    sitemap_failed(res, job.sm.error);
-  sitemap_free(&job.sm);
+  struct sitemap_job *job = calloc(1, sizeof *job);
+  int rc;
+  if (!job) {
+    sitemap_failed(res, "out of memory");
+    return;
+  }
+  job->body = r->body;
+  job->len = r->body_len;
+  r->body = NULL;
+  if ((rc = weft_offload_ex(sitemap_job_run, job, NULL, sitemap_job_orphan)) == WEFT_ECANCELED) {
+    sitemap_failed(res, "cancelled"); /* sitemap_job_orphan frees the job */
+    return;
+  }
+  if (rc != 0)
+    sitemap_job_run(job); /* no memory to queue it: here, then */
+  sitemap_offer_all(c, it, &job->sm, res, found);
+  if (job->rc != 0)
+    sitemap_failed(res, job->sm.error);
+  sitemap_job_free(job);
 }
 
 /*
@@ -676,13 +702,14 @@ static int sitemap_request(struct crawl *c, struct item *it, struct host *h, con
   }
   client_get(&c->client, h, u, SITEMAP_MAX_BYTES, 1, NULL, NULL, &r);
   it->attempts++;
+  it->resends += r.resent;
   if (retryable(&r) && it->attempts <= c->o->retries) {
     it->not_before = weft_now() + retry_wait(c, &r, it->attempts);
     response_free(&r);
     weft_sem_post(c->sitemap_slots);
     return AGAIN;
   }
-  res->attempts = it->attempts;
+  res->attempts = it->attempts + it->resends;
   res->status = r.status;
   res->bytes = r.bytes;
   res->wire_bytes = r.wire_bytes;
