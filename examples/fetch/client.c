@@ -11,6 +11,12 @@
  * any byte of a response arrives (a reset, a broken pipe or a bare close),
  * and since the server never saw it, it is sent once more on a new
  * connection. A failure after the first response byte is never retried.
+ *
+ * An idle connection is probed before it is reused (take_idle): bytes
+ * that arrived on it after its last response ended are the rest of a
+ * response longer than it said, and must never be read as the answer to
+ * the next request (RFC 9112, section 6.3); an end of stream or a reset
+ * there means the server has closed it. Either way it is closed instead.
  */
 #include "client.h"
 
@@ -143,6 +149,21 @@ static int conn_open(struct client *cl, struct host *h, const struct url *u, int
   return 0;
 }
 
+/* An idle connection to h still fit for a request: nothing, not even the
+ * end of the stream, has arrived on it since its last response ended.
+ * Those that are not are closed. NULL when none is left. Does not wait
+ * (deadline 0); may switch while closing. */
+static struct conn *take_idle(struct client *c, struct host *h) {
+  struct conn *cn;
+  char byte, err[96];
+  while ((cn = host_take_idle(c->hosts, h)) != NULL) {
+    if (conn_recv(cn, &byte, 1, 0, err, sizeof err) == WEFT_ETIMEDOUT)
+      return cn;
+    conn_close(cn);
+  }
+  return NULL;
+}
+
 /* Whether a failed attempt on a reused connection may be sent again: the
  * server closed it before answering. */
 static int stale(int rc, const struct http_resp *p) {
@@ -197,7 +218,7 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
   http_resp_init(&p, max_body, keep_all, sink, sink_arg);
   rc = buf_failed(&req) ? WEFT_ENOMEM : 0;
   for (int attempt = 0; rc == 0; attempt++) {
-    int reused = attempt == 0 && (cn = host_take_idle(c->hosts, h)) != NULL;
+    int reused = attempt == 0 && (cn = take_idle(c, h)) != NULL;
     if (!cn && (rc = conn_open(c, h, u, deadline, &cn, r->errbuf, sizeof r->errbuf)) != 0) {
       cn = NULL;
       break;
