@@ -977,14 +977,17 @@ static void *dispatcher(void *arg) {
   offer(&f, c->seeds.head);
   list_init(&c->seeds);
   while (!atomic_load(&c->stopping) &&
-         (f.in_flight > 0 || ((f.queued > 0 || f.later.len > 0) && f.recorded < max))) {
+         (f.in_flight > 0 || f.later.len > 0 || (f.queued > 0 && f.recorded < max))) {
     int64_t due = later_due(&f);
     struct item *head = f.queue.head, *rest = head ? head->next : NULL;
     weft_select_case cases[2] = {
         {c->events, WEFT_SELECT_RECV, &ev, 0},
         {c->frontier, WEFT_SELECT_SEND, &head, 0},
     };
-    int room = f.queued > 0 && f.recorded + f.in_flight < max;
+    /* A handed-back URL keeps its place: it was taken from the queue and
+     * will get its record, so it counts against --max-pages as one in
+     * flight does, and the crawl waits for it. */
+    int room = f.queued > 0 && f.recorded + f.in_flight + (long)f.later.len < max;
     int i;
     atomic_store(&c->queued, f.queued + (long)f.later.len);
     atomic_store(&c->in_flight, f.in_flight);
