@@ -4,46 +4,39 @@
  *
  *   echo [-H host] [-p port] [-w workers]
  *
- * It prints the port it listens on, serves until SIGINT or SIGTERM, then
- * prints how many connections it served and how many were open, and exits
- * cleanly: weft_main's shutdown cancels the connection tasks, which are
- * parked in weft_recv, and they close their sockets.
+ * It prints the address it listens on ("echo: listening on ADDRESS:PORT"),
+ * serves until SIGINT or SIGTERM, then prints how many connections it
+ * served and how many were open, and exits cleanly: weft_main's shutdown
+ * cancels the connection tasks, which are parked in weft_recv, and they
+ * close their sockets.
  *
- * Signals reach the program through a pipe: the handler writes a byte, and
- * a task waits for it with weft_fd_wait, so nothing but a write(2) runs in
- * signal context.
+ * Listening, accepting and stopping are common/listener.c's, shared with
+ * httpd: the main task holds SIGINT and SIGTERM before it prints its
+ * port, so a signal sent by someone who read that line is never missed,
+ * and waits for one with weft_signal_wait. This file is what a
+ * connection does.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <weft.h>
 
+#include "common/listener.h"
+#include "common/util.h"
+
 struct server {
-  const char *host, *port;
-  weft_sock *listener;
-  weft_task *acceptor;
-  atomic_long open, total;
+  struct listener listener;
+  atomic_long open; /* connections being served; any task */
 };
 
-static int signal_pipe[2];
+struct conn {
+  struct server *sv;
+  weft_sock *sock;
+};
 
-static void on_signal(int sig) {
-  char c = (char)sig;
-  int saved = errno;
-  if (write(signal_pipe[1], &c, 1) < 0) {
-    /* the pipe is full: a stop is already pending */
-  }
-  errno = saved;
-}
-
-/* Echo until the peer closes, an error, or cancellation. */
+/* Echo until the peer closes, an error, or cancellation. May switch. */
 static void serve(weft_sock *c) {
   char buf[16384];
   ssize_t n;
@@ -53,11 +46,7 @@ static void serve(weft_sock *c) {
   weft_sock_close(c);
 }
 
-struct conn {
-  struct server *sv;
-  weft_sock *sock;
-};
-
+/* The body of a connection task: it owns the socket. */
 static void *connection(void *arg) {
   struct conn cn = *(struct conn *)arg;
   free(arg);
@@ -66,61 +55,33 @@ static void *connection(void *arg) {
   return NULL;
 }
 
-static void *accept_loop(void *arg) {
+/* listener.h's start: a task for the connection. */
+static int start_conn(void *arg, weft_sock *sock) {
   struct server *sv = arg;
-  for (;;) {
-    weft_sock *c;
-    int rc = weft_tcp_accept(sv->listener, &c, -1);
-    if (rc == WEFT_ECANCELED)
-      return NULL;
-    if (rc == WEFT_EMFILE || rc == -ENFILE) { /* out of fds: wait a little, go on */
-      weft_sleep(10);
-      continue;
-    }
-    if (rc) {
-      fprintf(stderr, "echo: accept: %s\n", weft_strerror(rc));
-      continue;
-    }
-    struct conn *cn = malloc(sizeof *cn);
-    if (cn) {
-      cn->sv = sv;
-      cn->sock = c;
-      atomic_fetch_add(&sv->open, 1);
-    }
-    if (!cn || weft_spawn(NULL, connection, cn) != 0) {
-      if (cn)
-        atomic_fetch_sub(&sv->open, 1);
-      free(cn);
-      weft_sock_close(c);
-      continue;
-    }
-    atomic_fetch_add(&sv->total, 1);
+  struct conn *cn = malloc(sizeof *cn);
+  int rc;
+
+  if (!cn)
+    return WEFT_ENOMEM;
+  cn->sv = sv;
+  cn->sock = sock;
+  atomic_fetch_add(&sv->open, 1);
+  if ((rc = weft_spawn(NULL, connection, cn)) != 0) {
+    atomic_fetch_sub(&sv->open, 1);
+    free(cn);
   }
+  return rc;
 }
 
+/* The main task: accept until a signal, then say what was served. */
 static int run(void *arg) {
   struct server *sv = arg;
-  char c;
-  int rc = weft_tcp_listen(&sv->listener, sv->host, sv->port, 4096);
-  if (rc) {
-    fprintf(stderr, "echo: listen on %s:%s: %s\n", sv->host ? sv->host : "*", sv->port,
-            weft_strerror(rc));
+
+  if (listener_run(&sv->listener))
     return 1;
-  }
-  printf("echo: listening on port %d\n", weft_sock_port(sv->listener));
+  printf("echo: %ld connections served, %ld open at shutdown\n",
+         atomic_load(&sv->listener.accepted), atomic_load(&sv->open));
   fflush(stdout);
-  if ((rc = weft_spawn(&sv->acceptor, accept_loop, sv))) {
-    fprintf(stderr, "echo: %s\n", weft_strerror(rc));
-    return 1;
-  }
-  while (weft_fd_wait(signal_pipe[0], WEFT_READABLE, -1) < 0 || read(signal_pipe[0], &c, 1) != 1)
-    ;
-  printf("echo: %ld connections served, %ld open at shutdown\n", atomic_load(&sv->total),
-         atomic_load(&sv->open));
-  fflush(stdout);
-  weft_cancel(sv->acceptor);
-  weft_join(sv->acceptor, NULL);
-  weft_sock_close(sv->listener);
   return 0; /* weft_main cancels the connection tasks and waits for them */
 }
 
@@ -129,40 +90,19 @@ static void usage(void) {
   exit(2);
 }
 
-/* Room for 10,000 connections and more: the hard limit, not the soft one. */
-static void raise_fd_limit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
-
 int main(int argc, char **argv) {
-  struct server sv = {.host = "127.0.0.1", .port = "7007"};
-  struct sigaction sa;
+  struct server sv = {.listener = {.prog = "echo", .host = "127.0.0.1", .port = "7007"}};
   weft_config cfg;
   int opt;
 
   weft_config_init(&cfg);
-  while ((opt = getopt(argc, argv, "H:p:w:h")) != -1) {
-    switch (opt) {
-    case 'H': sv.host = optarg; break;
-    case 'p': sv.port = optarg; break;
-    case 'w': cfg.workers = (unsigned)atoi(optarg); break;
-    default: usage();
-    }
-  }
+  while ((opt = getopt(argc, argv, "H:p:w:h")) != -1)
+    if (listener_option(&sv.listener, &cfg, opt, optarg) != 1)
+      usage();
   if (optind != argc)
     usage();
-  raise_fd_limit();
-  if (pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-    perror("echo: pipe");
-    return 1;
-  }
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
+  sv.listener.start = start_conn;
+  sv.listener.arg = &sv;
+  util_raise_fd_limit(); /* room for 10,000 connections and more */
   return weft_main(&cfg, run, &sv);
 }

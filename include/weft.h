@@ -172,7 +172,9 @@ typedef struct weft_stats {
   uint64_t stacks_cached;  /* total only: stacks mapped but not in use */
   uint64_t io_handles;     /* total only: libuv handles open on the I/O thread
                             * (socket and fd watches, timers, processes),
-                            * besides its own fixed ones */
+                            * besides its own fixed ones; a socket that
+                            * waited without a deadline counts as one watch
+                            * until it is closed */
 } weft_stats;
 #define WEFT_STATS_HAS_IO_HANDLES 1
 

@@ -216,8 +216,10 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
 out_join:
   workers_join(rt, started);
 out_destroy:
-  if (rt->io)
+  if (rt->io) {
     weft__io_stop(rt->io);
+    weft__io_free(rt->io);
+  }
   rt_destroy(rt);
   return rc;
 }
@@ -269,6 +271,7 @@ int weft_rt_free(weft_rt *rt) {
   wait_all(rt);
   weft__io_stop(rt->io);
   workers_join(rt, rt->nworkers);
+  weft__io_free(rt->io); /* idle workers read it until they are joined */
   rt_destroy(rt);
   return 0;
 }

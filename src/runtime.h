@@ -186,6 +186,12 @@ struct weft_rt {
   uint32_t magic;           /* WEFT_RT_MAGIC until weft_rt_free */
   weft__worker *workers;    /* immutable array */
   struct weft__io *io;      /* the I/O thread (io/loop.c); immutable */
+  /* A hook the I/O layer registers before the workers start: a worker
+   * about to go idle calls it to ready tasks whose sockets are ready
+   * (io/netpoll.c, protocol "netpoll"); returns how many events it read,
+   * or -1 when no task waits on a socket.
+   * Immutable once the workers run; NULL: none. */
+  int (*idle_poll)(struct weft__io *io);
   unsigned nworkers;        /* immutable */
   bool oversubscribed;      /* more workers than online CPUs; immutable (sched.c, linger) */
   size_t stack_size;        /* default, rounded; immutable */

@@ -367,9 +367,11 @@ static weft_task *steal_any(weft__worker *w) {
  * counts are read once per poll, not in a tight loop: each victim writes
  * that line on every switch, and polling it would slow down the workers
  * we wait for. The worker stays counted as searching throughout, so the
- * producers it watches skip their futex wakes. Owner worker only.
+ * producers it watches skip their futex wakes. With netpoll (tasks wait
+ * on sockets) each poll also reads the sockets' ready events (the
+ * idle_poll hook). Owner worker only.
  */
-static weft_task *linger(weft__worker *w) {
+static weft_task *linger(weft__worker *w, bool netpoll) {
   weft_rt *rt = w->rt;
   unsigned n = rt->nworkers;
   uint64_t seen[n];
@@ -392,8 +394,11 @@ static weft_task *linger(weft__worker *w) {
       else
         weft__cpu_relax();
     }
+    if (netpoll && rt->idle_poll(rt->io) > 0 &&
+        ((t = runnext_take(w)) || (t = weft__deque_pop(&w->dq))))
+      return t;
     if ((t = runnext_take(w)) || (t = weft__deque_pop(&w->dq)) || (t = inject_take(w)) ||
-        (t = steal_any(w)))
+        (n > 1 && (t = steal_any(w))))
       return t;
     for (unsigned i = 0; i < n; i++) {
       weft__worker *v = &rt->workers[i];
@@ -529,7 +534,17 @@ static weft_task *search(weft__worker *w) {
         }
         weft__cpu_relax();
       }
-      if (rt->nworkers > 1 && (t = linger(w))) {
+      /* Sockets that became ready: their tasks are readied here, on this
+       * worker, rather than through the I/O thread (protocol "netpoll");
+       * and again while the worker lingers. (Lingering for sockets alone,
+       * with one worker, was tried: on two cores the spinning took the
+       * time the I/O thread and the peer needed, and gained nothing.) */
+      int np = rt->idle_poll ? rt->idle_poll(rt->io) : -1;
+      if (np > 0 && ((t = runnext_take(w)) || (t = weft__deque_pop(&w->dq)))) {
+        stop_searching(w, true);
+        return t;
+      }
+      if (rt->nworkers > 1 && (t = linger(w, np >= 0))) {
         stop_searching(w, true);
         return t;
       }

@@ -2,23 +2,36 @@
  * check_fetch.c - the pure parts of examples/fetch, without a network:
  * URL resolution (the whole RFC 3986 section 5.4 table), normalisation and
  * request parts; link extraction from HTML; robots.txt; sitemaps; the HTTP
- * response parser and its limits; JSON records; the command line.
+ * response parser and its limits; JSON records; WARC records; the command
+ * line; and the crawl's memory (the "journal" case): URL fingerprints and
+ * their set, journal frames, whole and torn, the queue's spill to disk, and
+ * the --state directory's replay and output repair (these last two as weft
+ * tasks).
  */
 #define _GNU_SOURCE
 #include "testutil.h"
 
 #include "../examples/fetch/buf.h"
 #include "../examples/fetch/cli.h"
+#include "../examples/fetch/fp.h"
 #include "../examples/fetch/http.h"
+#include "../examples/fetch/journal.h"
 #include "../examples/fetch/links.h"
 #include "../examples/fetch/record.h"
 #include "../examples/fetch/robots.h"
 #include "../examples/fetch/sitemap.h"
+#include "../examples/fetch/spill.h"
+#include "../examples/fetch/state.h"
 #include "../examples/fetch/strmap.h"
 #include "../examples/fetch/url.h"
+#include "../examples/fetch/warcrec.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* ---- URLs ---- */
@@ -813,6 +826,28 @@ START_TEST(test_fetch_http_bad_chunk_size) {
 }
 END_TEST
 
+/* Retry-After (RFC 9110, 10.2.3): seconds or an IMF-fixdate; junk is -1,
+ * a past date 0, anything longer than a day a day, never an overflow. */
+START_TEST(test_fetch_http_retry_after) {
+  const time_t now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+  ck_assert_int_eq(http_retry_after_ms("1", now), 1000);
+  ck_assert_int_eq(http_retry_after_ms(" 120 ", now), 120000);
+  ck_assert_int_eq(http_retry_after_ms("0", now), 0);
+  ck_assert_int_eq(http_retry_after_ms("99999999", now), 86400000);
+  ck_assert_int_eq(http_retry_after_ms("99999999999999999999999999999999", now), 86400000);
+  ck_assert_int_eq(http_retry_after_ms("yesterday", now), -1);
+  ck_assert_int_eq(http_retry_after_ms("-5", now), -1);
+  ck_assert_int_eq(http_retry_after_ms("", now), -1);
+  ck_assert_int_eq(http_retry_after_ms("12abc", now), -1);
+  ck_assert_int_eq(http_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", now), 0);
+  ck_assert_int_eq(http_retry_after_ms("Sun, 06 Nov 1994 08:50:07 GMT", now), 30000);
+  ck_assert_int_eq(http_retry_after_ms("Sat, 05 Nov 1994 08:49:37 GMT", now), 0);
+  ck_assert_int_eq(http_retry_after_ms("Fri, 31 Dec 9999 23:59:59 GMT", now), 86400000);
+  ck_assert_int_eq(http_retry_after_ms("Sun, 06 Nov 1994 08:50:07 GMT trailing", now), -1);
+  ck_assert_int_eq(http_retry_after_ms("Sun, 06 Nov 1994", now), -1);
+}
+END_TEST
+
 START_TEST(test_fetch_http_max_body) {
   static const char by_length[] = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nxxxx";
   static const char chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -842,6 +877,92 @@ START_TEST(test_fetch_http_max_body) {
   ck_assert_int_eq(feed(&r, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n12345678", SIZE_MAX, 0, 0),
                    HTTP_DONE);
   ck_assert_int_eq(r.body_bytes, 8);
+  http_resp_destroy(&r);
+}
+END_TEST
+
+START_TEST(test_fetch_http_truncate) {
+  static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n";
+  static const char by_length[] = "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
+                                  "0123456789abcdefghijNEXT";
+  static const char chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n";
+  size_t chunked_cut = strlen(chunked) - strlen("345678\r\n0\r\n\r\n");
+  struct http_resp r;
+  /* with truncate, the response is done at max_body, whatever the framing
+   * and however the bytes are split; msg_len marks the cut */
+  for (size_t step = 0; step <= 5; step++) {
+    http_resp_init(&r, 10, 1, NULL, NULL);
+    r.truncate = 1;
+    ck_assert_int_eq(feed(&r, by_length, sizeof by_length - 1, step, 0), HTTP_DONE);
+    ck_assert(r.truncated);
+    ck_assert_ptr_null(r.error);
+    ck_assert_str_eq(r.body, "0123456789");
+    ck_assert(!r.keep_alive);
+    ck_assert_uint_eq(r.msg_len, sizeof head - 1 + 10);
+    ck_assert_int_eq(http_resp_eof(&r), HTTP_DONE);
+    http_resp_destroy(&r);
+    http_resp_init(&r, 10, 1, NULL, NULL);
+    r.truncate = 1;
+    ck_assert_int_eq(feed(&r, chunked, sizeof chunked - 1, step, 0), HTTP_DONE);
+    ck_assert(r.truncated);
+    ck_assert_str_eq(r.body, "1234567812");
+    ck_assert_uint_eq(r.msg_len, chunked_cut);
+    http_resp_destroy(&r);
+  }
+  /* without it the response fails, cut at the same byte; a Content-Length
+   * over the limit fails at the end of the head */
+  http_resp_init(&r, 10, 1, NULL, NULL);
+  ck_assert_int_eq(feed(&r, chunked, sizeof chunked - 1, 0, 0), HTTP_FAILED);
+  ck_assert(r.truncated);
+  ck_assert_uint_eq(r.msg_len, chunked_cut);
+  http_resp_destroy(&r);
+  http_resp_init(&r, 10, 1, NULL, NULL);
+  ck_assert_int_eq(feed(&r, by_length, sizeof by_length - 1, 3, 0), HTTP_FAILED);
+  ck_assert_str_eq(r.error, "body over --max-body");
+  ck_assert(r.truncated);
+  ck_assert_uint_eq(r.msg_len, sizeof head - 1);
+  http_resp_destroy(&r);
+  /* within the limit nothing is cut: msg_len is the response's end */
+  http_resp_init(&r, 100, 1, NULL, NULL);
+  r.truncate = 1;
+  ck_assert_int_eq(feed(&r, by_length, sizeof by_length - 1, 0, 0), HTTP_DONE);
+  ck_assert(!r.truncated);
+  ck_assert_uint_eq(r.msg_len, sizeof head - 1 + 20);
+  ck_assert_uint_eq(r.extra, 4);
+  http_resp_destroy(&r);
+}
+END_TEST
+
+START_TEST(test_fetch_http_truncate_decoded) {
+  /* a gzip body decoding to more than max_body: the first max_body decoded
+   * bytes, the response done (robots.txt of a server that compresses) */
+  static char plain[5000], text[6000];
+  unsigned char gz[512];
+  struct http_resp r;
+  z_stream z;
+  size_t head, n;
+  memset(plain, 'a', sizeof plain);
+  memset(&z, 0, sizeof z);
+  ck_assert_int_eq(deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  z.next_in = (unsigned char *)plain;
+  z.avail_in = sizeof plain;
+  z.next_out = gz;
+  z.avail_out = sizeof gz;
+  ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+  n = sizeof gz - z.avail_out;
+  deflateEnd(&z);
+  head = (size_t)snprintf(text, sizeof text,
+                          "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                          "Content-Length: %zu\r\n\r\n",
+                          n);
+  memcpy(text + head, gz, n);
+  http_resp_init(&r, 100, 1, NULL, NULL);
+  r.truncate = 1;
+  ck_assert_int_eq(feed(&r, text, head + n, 0, 0), HTTP_DONE);
+  ck_assert(r.truncated);
+  ck_assert_uint_eq(r.body_len, 100);
+  ck_assert_uint_le(r.msg_len, head + n);
   http_resp_destroy(&r);
 }
 END_TEST
@@ -909,6 +1030,113 @@ START_TEST(test_fetch_http_is_html) {
   ck_assert(!http_is_html("text/plain"));
   ck_assert(!http_is_html("application/xhtml+xml"));
   ck_assert(!http_is_html(""));
+}
+END_TEST
+
+/* ---- WARC records ---- */
+
+/* The value of the first "name: " line in text, up to its CRLF (static),
+ * or NULL. */
+static const char *warc_field(const char *text, const char *name) {
+  static char value[256];
+  char key[64];
+  const char *p, *end;
+  snprintf(key, sizeof key, "\r\n%s: ", name);
+  if (!(p = strstr(text, key)))
+    return NULL;
+  p += strlen(key);
+  end = strstr(p, "\r\n");
+  snprintf(value, sizeof value, "%.*s", (int)(end - p), p);
+  return value;
+}
+
+START_TEST(test_fetch_warc_payload_digest) {
+  static const char chunked[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "1;ext=1\r\na\r\n2\r\nbc\r\n0\r\n\r\n";
+  static const char cut[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc";
+  static const char empty[] = "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n";
+  char d[WARCREC_DIGEST_LEN + 1];
+  /* SHA-1("abc") in base32 (RFC 4648): the payload, chunked or cut short */
+  ck_assert_int_eq(warcrec_payload(chunked, sizeof chunked - 1, NULL, NULL, d), 0);
+  ck_assert_str_eq(d, "sha1:VGMT4NSHA2AWVOR6EVYXQUGCNSONBWE5");
+  ck_assert_int_eq(warcrec_payload(cut, sizeof cut - 1, NULL, NULL, d), 0);
+  ck_assert_str_eq(d, "sha1:VGMT4NSHA2AWVOR6EVYXQUGCNSONBWE5");
+  ck_assert_int_eq(warcrec_payload(empty, sizeof empty - 1, NULL, NULL, d), 0);
+  ck_assert_str_eq(d, "sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ"); /* SHA-1 of nothing */
+  /* no complete head: no payload */
+  ck_assert_int_eq(warcrec_payload(cut, 20, NULL, NULL, d), 1);
+}
+END_TEST
+
+START_TEST(test_fetch_warc_exchange_records) {
+  static const char req[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+  static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello, world";
+  struct warc_exchange x = {"http://h/\r\nX-Injected: 1", "192.0.2.1", 0, req, sizeof req - 1,
+                            resp, sizeof resp - 1, "length"};
+  struct buf out = BUF_INIT;
+  char req_id[64], resp_id[64], len[32];
+  const char *second;
+  ck_assert_int_eq(warcrec_exchange(&out, &x, 0), 0);
+  ck_assert(!buf_failed(&out));
+  second = strstr(out.data + 1, "WARC/1.1\r\n");
+  ck_assert_ptr_nonnull(second);
+  ck_assert(strncmp(out.data, "WARC/1.1\r\nWARC-Type: request\r\n", 30) == 0);
+  ck_assert(strncmp(second, "WARC/1.1\r\nWARC-Type: response\r\n", 31) == 0);
+  snprintf(req_id, sizeof req_id, "%s", warc_field(out.data, "WARC-Record-ID"));
+  snprintf(resp_id, sizeof resp_id, "%s", warc_field(second, "WARC-Record-ID"));
+  ck_assert_str_ne(req_id, resp_id);
+  ck_assert_str_eq(warc_field(out.data, "WARC-Concurrent-To"), resp_id);
+  ck_assert_str_eq(warc_field(second, "WARC-Concurrent-To"), req_id);
+  ck_assert_uint_eq(strlen(resp_id), strlen("<urn:uuid:>") + 36);
+  ck_assert_int_eq(resp_id[10 + 14], '4'); /* version 4 */
+  ck_assert_str_eq(warc_field(second, "WARC-Date"), "1970-01-01T00:00:00Z");
+  ck_assert_str_eq(warc_field(second, "WARC-IP-Address"), "192.0.2.1");
+  ck_assert_str_eq(warc_field(second, "WARC-Target-URI"), "http://h/%0D%0AX-Injected: 1");
+  ck_assert_ptr_null(strstr(out.data, "\r\nX-Injected"));
+  ck_assert_str_eq(warc_field(second, "WARC-Truncated"), "length");
+  ck_assert(strstr(out.data, "WARC-Truncated") > second); /* not on the request */
+  ck_assert_str_eq(warc_field(second, "WARC-Payload-Digest"),
+                   "sha1:W7RD5QU26IVQWTSB3IY6Q2GVOITBEHEE"); /* SHA-1("hello, world") */
+  ck_assert_str_eq(warc_field(second, "Content-Type"), "application/http;msgtype=response");
+  snprintf(len, sizeof len, "%zu", sizeof resp - 1);
+  ck_assert_str_eq(warc_field(second, "Content-Length"), len);
+  ck_assert_ptr_nonnull(strstr(second, "\r\n\r\nHTTP/1.1 200 OK\r\n"));
+  ck_assert_uint_gt(out.len, sizeof resp + 3);
+  ck_assert(memcmp(out.data + out.len - 4 - (sizeof resp - 1), resp, sizeof resp - 1) == 0);
+  ck_assert(memcmp(out.data + out.len - 4, "\r\n\r\n", 4) == 0);
+  buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_fetch_warc_gzip_members) {
+  static const char req[] = "GET / HTTP/1.1\r\n\r\n";
+  static const char resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
+  struct warc_exchange x = {"http://h/", "", 0, req, sizeof req - 1, resp, sizeof resp - 1, NULL};
+  struct buf out = BUF_INIT;
+  unsigned char text[4096];
+  size_t off = 0, members = 0;
+  ck_assert_int_eq(warcrec_exchange(&out, &x, 1), 0);
+  /* two gzip members, each one whole record */
+  while (off < out.len) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    ck_assert_int_eq(inflateInit2(&z, 31), Z_OK);
+    z.next_in = (unsigned char *)out.data + off;
+    z.avail_in = (uInt)(out.len - off);
+    z.next_out = text;
+    z.avail_out = sizeof text - 1;
+    ck_assert_int_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+    text[sizeof text - 1 - z.avail_out] = '\0';
+    ck_assert(strncmp((char *)text, "WARC/1.1\r\n", 10) == 0);
+    ck_assert_ptr_null(strstr((char *)text + 1, "WARC/1.1"));
+    ck_assert_ptr_null(warc_field((char *)text, "WARC-IP-Address")); /* unknown: left out */
+    off += z.total_in;
+    members++;
+    inflateEnd(&z);
+  }
+  ck_assert_uint_eq(members, 2);
+  buf_free(&out);
 }
 END_TEST
 
@@ -1137,6 +1365,8 @@ START_TEST(test_fetch_cli_crawler_options) {
   ck_assert_str_eq(o.state, "st");
   ck_assert_uint_eq(o.naccept, 2);
   ck_assert_uint_eq(o.nreject, 1);
+  ck_assert_str_eq(o.accept_src[1], "\\.html$"); /* as given: the journal's header keeps it */
+  ck_assert_str_eq(o.reject_src[0], "[?&]session=");
   ck_assert(cli_url_wanted(&o, "http://h/docs/a"));   /* the first accept */
   ck_assert(cli_url_wanted(&o, "http://h/b.html"));   /* the second */
   ck_assert(!cli_url_wanted(&o, "http://h/b.htm"));   /* neither */
@@ -1547,10 +1777,450 @@ START_TEST(test_fetch_strmap) {
 }
 END_TEST
 
+/* ---- the crawl's memory: fingerprints, the journal, the spill ---- */
+
+/* SipHash-2-4-128 under the key 00 01 .. 0f of the message 00 01 .. n-1,
+ * from the algorithm's authors' test vectors. */
+static const struct {
+  size_t n;
+  const char *hex;
+} sip128_vectors[] = {
+    {0, "a3817f04ba25a8e66df67214c7550293"},  {1, "da87c1d86b99af44347659119b22fc45"},
+    {7, "a1f1ebbed8dbc153c0b84aa61ff08239"},  {8, "3b62a9ba6258f5610f83e264f31497b4"},
+    {15, "5493e99933b0a8117e08ec0f97cfc3d9"}, {16, "6ee2a4ca67b054bbfd3315bf85230577"},
+    {63, "5150d1772f50834a503e069a973fbd7c"},
+};
+
+START_TEST(test_fetch_siphash128_vectors) {
+  struct fp_key k;
+  unsigned char msg[64], out[16];
+  char hex[33];
+  for (int i = 0; i < 16; i++)
+    k.bytes[i] = (unsigned char)i;
+  for (int i = 0; i < 64; i++)
+    msg[i] = (unsigned char)i;
+  for (size_t i = 0; i < sizeof sip128_vectors / sizeof sip128_vectors[0]; i++) {
+    fp_siphash128(&k, msg, sip128_vectors[i].n, out);
+    for (int j = 0; j < 16; j++)
+      snprintf(hex + 2 * j, 3, "%02x", out[j]);
+    ck_assert_msg(strcmp(hex, sip128_vectors[i].hex) == 0, "%zu bytes: %s, expected %s",
+                  sip128_vectors[i].n, hex, sip128_vectors[i].hex);
+  }
+}
+END_TEST
+
+START_TEST(test_fetch_fingerprints_keyed_and_127_bits) {
+  struct fp_key a, b;
+  struct fp x, y;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  b.bytes[15] = 1;
+  x = fp_of(&a, "http://h/", 9);
+  y = fp_of(&a, "http://h/", 9);
+  ck_assert(fp_equal(x, y));                           /* a function of the key and URL */
+  ck_assert(!fp_equal(x, fp_of(&b, "http://h/", 9)));  /* another key, another value */
+  ck_assert(!fp_equal(x, fp_of(&a, "http://h/a", 10))); /* another URL */
+  for (int i = 0; i < 1000; i++) {
+    char url[32];
+    int n = snprintf(url, sizeof url, "http://h/%d", i);
+    struct fp f = fp_of(&a, url, (size_t)n);
+    CHECK_HOT((f.hi >> 63) == 0 && (f.lo | f.hi) != 0); /* the set's mark bit stays free */
+  }
+}
+END_TEST
+
+static struct fp fp_n(const struct fp_key *k, const char *prefix, int i) {
+  char url[64];
+  int n = snprintf(url, sizeof url, "http://%s/%d", prefix, i);
+  return fp_of(k, url, (size_t)n);
+}
+
+/* Adds, marks and lookups while the set doubles (the old table being
+ * moved a few slots at a time) find every member once, with its mark. */
+START_TEST(test_fetch_fpset) {
+  struct fp_key k;
+  struct fpset s;
+  int n = (int)scaled(200000);
+  fp_key_random(&k);
+  fpset_init(&s);
+  ck_assert(!fpset_has(&s, fp_n(&k, "h", 0)));
+  ck_assert_int_eq(fpset_mark(&s, fp_n(&k, "h", 0)), -1);
+  for (int i = 0; i < n; i++) {
+    CHECK_HOT(fpset_add(&s, fp_n(&k, "h", i)) == 1);
+    if (i % 3 == 0)
+      CHECK_HOT(fpset_mark(&s, fp_n(&k, "h", i)) == 1); /* marks survive growth */
+  }
+  ck_assert_uint_eq(s.len, (size_t)n);
+  ck_assert_uint_le(s.len * 4, s.cap * 3); /* at most 3/4 full */
+  ck_assert_uint_eq(fpset_bytes(&s), (s.cap + s.old_cap) * 16); /* old: a doubling under way */
+  for (int i = 0; i < n; i++) {
+    CHECK_HOT(fpset_has(&s, fp_n(&k, "h", i)));
+    CHECK_HOT(fpset_add(&s, fp_n(&k, "h", i)) == 0);
+    CHECK_HOT(fpset_mark(&s, fp_n(&k, "h", i)) == (i % 3 == 0 ? 0 : 1));
+    CHECK_HOT(!fpset_has(&s, fp_n(&k, "other", i)));
+    CHECK_HOT(fpset_mark(&s, fp_n(&k, "other", i)) == -1);
+  }
+  ck_assert_uint_eq(s.len, (size_t)n);
+  fpset_destroy(&s);
+}
+END_TEST
+
+/* A journal of every kind of entry: a header, a group of two joins ended
+ * by a done with a record, a done without one, a commit. */
+static void sample_journal(struct buf *b, struct jentry *e, size_t *n) {
+  static const char header[] = JOURNAL_MAGIC "key 000102030405060708090a0b0c0d0e0f\ndepth 3\n";
+  static const char line[] = "{\"url\":\"http://h/\",\"status\":200}\n";
+  struct fp_key k;
+  memset(&k, 7, sizeof k);
+  memset(e, 0, 6 * sizeof *e);
+  e[0] = (struct jentry){.type = JOURNAL_HEADER, .text = header, .text_len = sizeof header - 1};
+  e[1] = (struct jentry){.type = JOURNAL_JOIN, .depth = 0, .start = 1, .url = "http://h/",
+                         .url_len = 9};
+  e[2] = (struct jentry){.type = JOURNAL_JOIN, .depth = 70000, .hops = 5, .sitemap = 4,
+                         .error = 2, .url = "not a URL \xff", .url_len = 11};
+  e[3] = (struct jentry){.type = JOURNAL_DONE, .fp = fp_of(&k, "http://h/", 9), .line = line,
+                         .line_len = sizeof line - 1};
+  e[4] = (struct jentry){.type = JOURNAL_DONE, .fp = fp_of(&k, "x", 1)};
+  e[5] = (struct jentry){.type = JOURNAL_COMMIT};
+  *n = 6;
+  for (size_t i = 0; i < *n; i++)
+    ck_assert_int_eq(journal_put(b, &e[i]), 0);
+  ck_assert(!buf_failed(b));
+}
+
+static void assert_same_entry(const struct jentry *a, const struct jentry *b) {
+  ck_assert_int_eq(a->type, b->type);
+  ck_assert_uint_eq(a->text_len, b->text_len);
+  ck_assert(a->text_len == 0 || memcmp(a->text, b->text, a->text_len) == 0);
+  ck_assert_uint_eq(a->depth, b->depth);
+  ck_assert_int_eq(a->hops, b->hops);
+  ck_assert_int_eq(a->start, b->start);
+  ck_assert_int_eq(a->sitemap, b->sitemap);
+  ck_assert_int_eq(a->error, b->error);
+  ck_assert_uint_eq(a->url_len, b->url_len);
+  ck_assert(a->url_len == 0 || memcmp(a->url, b->url, a->url_len) == 0);
+  ck_assert(fp_equal(a->fp, b->fp));
+  ck_assert_uint_eq(a->line_len, b->line_len);
+  ck_assert(a->line_len == 0 || memcmp(a->line, b->line, a->line_len) == 0);
+}
+
+/* How many whole entries the first len bytes of data hold, as a reader
+ * sees them; *end is where they end. */
+static size_t count_entries(const char *data, size_t len, size_t *end) {
+  size_t pos = 0, used, n = 0;
+  struct jentry e;
+  while (journal_next(data + pos, len - pos, &e, &used) == JOURNAL_OK) {
+    pos += used;
+    n++;
+  }
+  *end = pos;
+  return n;
+}
+
+START_TEST(test_fetch_journal_roundtrip) {
+  struct buf b = BUF_INIT;
+  struct jentry want[6], got;
+  size_t n, pos = 0, used;
+  sample_journal(&b, want, &n);
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_int_eq(journal_next(b.data + pos, b.len - pos, &got, &used), JOURNAL_OK);
+    assert_same_entry(&got, &want[i]);
+    pos += used;
+  }
+  ck_assert_uint_eq(pos, b.len);
+  ck_assert_int_eq(journal_next(b.data + pos, 0, &got, &used), JOURNAL_SHORT);
+  buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_fetch_journal_torn_and_corrupt) {
+  struct buf b = BUF_INIT;
+  struct jentry e[6];
+  size_t n, ends[7] = {0}, end, pos = 0, used;
+  sample_journal(&b, e, &n);
+  for (size_t i = 0; i < n; i++) {
+    struct jentry got;
+    journal_next(b.data + pos, b.len - pos, &got, &used);
+    ends[i + 1] = pos += used;
+  }
+  /* cut anywhere: exactly the entries wholly before the cut */
+  for (size_t cut = 0; cut <= b.len; cut++) {
+    size_t whole = 0;
+    while (whole < n && ends[whole + 1] <= cut)
+      whole++;
+    CHECK_HOT(count_entries(b.data, cut, &end) == whole && end == ends[whole]);
+  }
+  /* any byte changed: the reader stops at the entry that holds it */
+  for (size_t at = 0; at < b.len; at++) {
+    size_t hit = 0;
+    while (ends[hit + 1] <= at)
+      hit++;
+    for (int bit = 0; bit < 8; bit += 3) {
+      b.data[at] ^= (char)(1 << bit);
+      CHECK_HOT(count_entries(b.data, b.len, &end) == hit && end == ends[hit]);
+      b.data[at] ^= (char)(1 << bit);
+    }
+  }
+  /* garbage after a whole journal changes nothing before it */
+  buf_append(&b, "\x07\x00\x00\x00garbage!", 12);
+  ck_assert_uint_eq(count_entries(b.data, b.len, &end), n);
+  ck_assert_uint_eq(end, ends[n]);
+  buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_fetch_journal_rejects) {
+  struct buf b = BUF_INIT;
+  struct jentry e;
+  size_t used;
+  unsigned char frame[16] = {0};
+  e = (struct jentry){.type = JOURNAL_JOIN, .url = "a\0b", .url_len = 3};
+  ck_assert_int_eq(journal_put(&b, &e), -1); /* a NUL in a URL */
+  e = (struct jentry){.type = JOURNAL_JOIN, .hops = 256, .url = "a", .url_len = 1};
+  ck_assert_int_eq(journal_put(&b, &e), -1);
+  e = (struct jentry){.type = JOURNAL_JOIN, .sitemap = 128, .url = "a", .url_len = 1};
+  ck_assert_int_eq(journal_put(&b, &e), -1);
+  e = (struct jentry){.type = JOURNAL_DONE, .fp = {1, 0}, .line = "a\nb\n", .line_len = 4};
+  ck_assert_int_eq(journal_put(&b, &e), -1); /* two lines */
+  e = (struct jentry){.type = JOURNAL_DONE, .fp = {1, 0}, .line = "ab", .line_len = 2};
+  ck_assert_int_eq(journal_put(&b, &e), -1); /* no newline */
+  e = (struct jentry){.type = JOURNAL_DONE, .fp = {0, 0}};
+  ck_assert_int_eq(journal_put(&b, &e), -1); /* not a fingerprint */
+  e = (struct jentry){.type = JOURNAL_HEADER, .text = "hello", .text_len = 5};
+  ck_assert_int_eq(journal_put(&b, &e), -1); /* no magic */
+  e = (struct jentry){.type = 'X'};
+  ck_assert_int_eq(journal_put(&b, &e), -1);
+  ck_assert_uint_eq(b.len, 0); /* nothing appended */
+  /* a zero length, a length past JOURNAL_MAX: bad at once, not "short" */
+  ck_assert_int_eq(journal_next(frame, sizeof frame, &e, &used), JOURNAL_BAD);
+  frame[3] = 0x7f;
+  ck_assert_int_eq(journal_next(frame, sizeof frame, &e, &used), JOURNAL_BAD);
+  buf_free(&b);
+}
+END_TEST
+
+/* A scratch directory for the tests that make files. */
+static char scratch[64];
+
+static void make_scratch(void) {
+  strcpy(scratch, "/tmp/weft-fetch-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(scratch));
+}
+
+static void remove_scratch(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Push URLs 0..n-1 as join frames, taking back what is oldest whenever
+ * take says so; check they come back in order. */
+static int spill_body(void *arg) {
+  struct spill sp;
+  struct buf frame = BUF_INIT, out = BUF_INIT;
+  long n = *(long *)arg, next = 0, count;
+  char url[64];
+  spill_init(&sp, scratch);
+  for (long i = 0; i < n || sp.len > 0; i++) {
+    if (i < n) {
+      struct jentry e = {.type = JOURNAL_JOIN, .depth = (uint32_t)i, .url = url};
+      e.url_len = (size_t)snprintf(url, sizeof url, "http://h/page/%ld", i);
+      buf_reset(&frame);
+      ck_assert_int_eq(journal_put(&frame, &e), 0);
+      ck_assert_int_eq(spill_push(&sp, frame.data, frame.len, 1), 0);
+      if (i % 4096 == 0)
+        weft_yield(); /* a long loop in a task: let the worker's others run */
+    }
+    if (i >= n || i % 50000 == 49999) { /* take some back while pushing, then the rest */
+      size_t pos = 0, used;
+      struct jentry e;
+      ck_assert_int_eq(spill_take(&sp, &out, &count), 0);
+      while (journal_next(out.data + pos, out.len - pos, &e, &used) == JOURNAL_OK) {
+        CHECK_HOT(e.depth == (uint32_t)next);
+        next++;
+        count--;
+        pos += used;
+      }
+      ck_assert_int_eq(count, 0);
+      ck_assert_uint_eq(pos, out.len);
+      buf_reset(&out);
+    }
+  }
+  ck_assert_int_eq(next, n);
+  ck_assert(!sp.failed);
+  spill_free(&sp);
+  buf_free(&frame);
+  buf_free(&out);
+  return 0;
+}
+
+START_TEST(test_fetch_spill_fifo) {
+  long n = scaled(200000) > 60000 ? scaled(200000) : 60000; /* 2.4 to 8 MB: several segments */
+  DIR *d;
+  make_scratch();
+  ck_assert_int_eq(run_in_task(2, spill_body, &n), 0);
+  /* segments have no names: nothing is left in the directory */
+  ck_assert_ptr_nonnull(d = opendir(scratch));
+  for (struct dirent *de; (de = readdir(d));)
+    ck_assert_msg(de->d_name[0] == '.', "%s left behind", de->d_name);
+  closedir(d);
+  remove_scratch();
+}
+END_TEST
+
+struct replay_count {
+  long joins, dones, commits;
+};
+
+static int count_visit(void *arg, const struct jentry *e) {
+  struct replay_count *r = arg;
+  r->joins += e->type == JOURNAL_JOIN;
+  r->dones += e->type == JOURNAL_DONE;
+  r->commits += e->type == JOURNAL_COMMIT;
+  return 0;
+}
+
+static void append_entry(struct state *s, const struct jentry *e) {
+  struct buf b = BUF_INIT;
+  ck_assert_int_eq(journal_put(&b, e), 0);
+  ck_assert_int_eq(state_append(s, b.data, b.len), 0);
+  buf_free(&b);
+}
+
+static int64_t file_size(const char *path) {
+  struct stat st;
+  ck_assert_int_eq(stat(path, &st), 0);
+  return (int64_t)st.st_size;
+}
+
+/* A new state, two whole groups and half of a third, then garbage: the
+ * replay keeps the two, cuts the rest off the file, and a second replay
+ * reads the same; another crawl's options are refused; a second fetch on
+ * the same directory is refused. */
+static int state_body(void *arg) {
+  struct state s, other;
+  struct replay_count r = {0, 0, 0};
+  struct jentry join = {.type = JOURNAL_JOIN, .url = "http://h/a", .url_len = 10};
+  struct jentry done = {.type = JOURNAL_DONE, .fp = {1, 2}};
+  struct jentry commit = {.type = JOURNAL_COMMIT};
+  char dir[128], path[160], msg[512];
+  int64_t good;
+  (void)arg;
+  snprintf(dir, sizeof dir, "%s/state", scratch);
+  snprintf(path, sizeof path, "%s/%s", dir, STATE_JOURNAL);
+  ck_assert_int_eq(state_open(&s, dir, "depth 3\n", msg, sizeof msg), STATE_NEW);
+  ck_assert_int_eq(state_open(&other, dir, "depth 3\n", msg, sizeof msg), STATE_ERROR);
+  ck_assert_ptr_nonnull(strstr(msg, "another fetch is using it"));
+  append_entry(&s, &join);
+  append_entry(&s, &commit);
+  append_entry(&s, &join);
+  append_entry(&s, &join);
+  append_entry(&s, &done);
+  good = file_size(path);
+  append_entry(&s, &join); /* a group without its end */
+  ck_assert_int_eq(state_append(&s, "\x05\x00\x00\x00\x01\x02", 6), 0); /* a torn frame */
+  state_close(&s);
+
+  ck_assert_int_eq(state_open(&s, dir, "depth 4\n", msg, sizeof msg), STATE_ERROR);
+  ck_assert_msg(strstr(msg, "'depth 3'") && strstr(msg, "'depth 4'"), "%s", msg);
+  ck_assert_int_eq(state_open(&s, dir, "depth 3\n", msg, sizeof msg), STATE_RESUME);
+  ck_assert_int_eq(state_replay(&s, count_visit, &r), 0);
+  ck_assert_int_eq(r.joins, 3);
+  ck_assert_int_eq(r.dones, 1);
+  ck_assert_int_eq(r.commits, 1);
+  ck_assert_int_eq(s.valid, good);
+  ck_assert_int_eq(file_size(path), good);
+  ck_assert_int_gt(s.damaged, 6);
+  append_entry(&s, &commit); /* appended after the cut: the next replay reads it */
+  memset(&r, 0, sizeof r);
+  ck_assert_int_eq(state_replay(&s, count_visit, &r), 0);
+  ck_assert_int_eq(r.joins, 3);
+  ck_assert_int_eq(r.commits, 2);
+  state_close(&s);
+  return 0;
+}
+
+START_TEST(test_fetch_state_replay_cuts_torn_groups) {
+  make_scratch();
+  ck_assert_int_eq(run_in_task(1, state_body, NULL), 0);
+  remove_scratch();
+}
+END_TEST
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static char *read_file(const char *path) {
+  static char text[4096];
+  FILE *f = fopen(path, "r");
+  size_t n;
+  ck_assert_ptr_nonnull(f);
+  n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  return text;
+}
+
+/* Repair an output file that holds text against the journal's records
+ * "a\n", "bb\n", "ccc\n". Returns state_output_finish's result. */
+static int repair(const char *path, const char *text, char *msg, size_t len) {
+  static const char *const records[] = {"a\n", "bb\n", "ccc\n"};
+  struct state_output out;
+  int rc = 0;
+  write_file(path, text);
+  ck_assert_int_eq(state_output_open(&out, path, 0, msg, len), 0);
+  for (int i = 0; i < 3 && rc == 0; i++)
+    rc = state_output_record(&out, records[i], strlen(records[i]), msg, len);
+  if (rc == 0)
+    rc = state_output_finish(&out, msg, len);
+  buf_free(&out.pending);
+  weft_file_close(out.fd);
+  return rc;
+}
+
+static int output_body(void *arg) {
+  static const struct {
+    const char *before, *after;
+  } cases[] = {
+      {"a\nbb\nccc\n", "a\nbb\nccc\n"}, /* whole: untouched */
+      {"", "a\nbb\nccc\n"},             /* lost: written anew */
+      {"a\nbb\n", "a\nbb\nccc\n"},      /* behind the journal */
+      {"a\nbb\ncc", "a\nbb\nccc\n"},    /* torn in a record */
+      {"a\nb", "a\nbb\nccc\n"},
+      {"a\nbb\nccc\nzz\n", "a\nbb\nccc\n"}, /* a record the journal lost: cut */
+      {"a\nbb\nccc\nzz", "a\nbb\nccc\n"},
+  };
+  char path[160], msg[512];
+  (void)arg;
+  snprintf(path, sizeof path, "%s/out.jsonl", scratch);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    ck_assert_int_eq(repair(path, cases[i].before, msg, sizeof msg), 0);
+    ck_assert_msg(strcmp(read_file(path), cases[i].after) == 0, "case %zu: '%s'", i,
+                  read_file(path));
+  }
+  /* a file that is not the crawl's is refused, not rewritten */
+  ck_assert_int_eq(repair(path, "xyzzy", msg, sizeof msg), STATE_ERROR);
+  ck_assert_ptr_nonnull(strstr(msg, "does not hold the records"));
+  ck_assert_str_eq(read_file(path), "xyzzy");
+  return 0;
+}
+
+START_TEST(test_fetch_state_output_repair) {
+  make_scratch();
+  ck_assert_int_eq(run_in_task(1, output_body, NULL), 0);
+  remove_scratch();
+}
+END_TEST
+
 static Suite *fetch_suite(void) {
   Suite *s = suite_create("fetch");
   TCase *core = tcase_create("core"), *errors = tcase_create("errors"),
-        *limits = tcase_create("limits"), *sitemap = tcase_create("sitemap");
+        *limits = tcase_create("limits"), *sitemap = tcase_create("sitemap"),
+        *journal = tcase_create("journal");
   tcase_add_test(core, test_fetch_rfc3986_normal_examples);
   tcase_add_test(core, test_fetch_rfc3986_abnormal_examples);
   tcase_add_test(core, test_fetch_url_normalize);
@@ -1583,6 +2253,9 @@ static Suite *fetch_suite(void) {
   tcase_add_test(core, test_fetch_retry_after);
   tcase_add_test(core, test_fetch_cli_help_and_input_only);
   tcase_add_test(core, test_fetch_strmap);
+  tcase_add_test(core, test_fetch_warc_payload_digest);
+  tcase_add_test(core, test_fetch_warc_exchange_records);
+  tcase_add_test(core, test_fetch_warc_gzip_members);
   tcase_add_test(errors, test_fetch_url_normalize_rejects);
   tcase_add_test(errors, test_fetch_http_malformed_status_line);
   tcase_add_test(errors, test_fetch_http_malformed_header);
@@ -1593,6 +2266,9 @@ static Suite *fetch_suite(void) {
   tcase_add_test(limits, test_fetch_http_header_block_limit);
   tcase_add_test(limits, test_fetch_http_header_flood);
   tcase_add_test(limits, test_fetch_http_max_body);
+  tcase_add_test(limits, test_fetch_http_retry_after);
+  tcase_add_test(limits, test_fetch_http_truncate);
+  tcase_add_test(limits, test_fetch_http_truncate_decoded);
   tcase_add_test(limits, test_fetch_links_many);
   tcase_add_test(limits, test_fetch_links_deep_nesting_small_stack);
   tcase_add_test(limits, test_fetch_links_oversized_value_is_skipped);
@@ -1612,10 +2288,21 @@ static Suite *fetch_suite(void) {
   tcase_add_test(sitemap, test_fetch_sitemap_huge_loc_and_body);
   tcase_add_test(sitemap, test_fetch_sitemap_deep_nesting_small_stack);
   tcase_set_timeout(sitemap, 120);
+  tcase_add_test(journal, test_fetch_siphash128_vectors);
+  tcase_add_test(journal, test_fetch_fingerprints_keyed_and_127_bits);
+  tcase_add_test(journal, test_fetch_fpset);
+  tcase_add_test(journal, test_fetch_journal_roundtrip);
+  tcase_add_test(journal, test_fetch_journal_torn_and_corrupt);
+  tcase_add_test(journal, test_fetch_journal_rejects);
+  tcase_add_test(journal, test_fetch_spill_fifo);
+  tcase_add_test(journal, test_fetch_state_replay_cuts_torn_groups);
+  tcase_add_test(journal, test_fetch_state_output_repair);
+  tcase_set_timeout(journal, 120);
   suite_add_tcase(s, core);
   suite_add_tcase(s, errors);
   suite_add_tcase(s, limits);
   suite_add_tcase(s, sitemap);
+  suite_add_tcase(s, journal);
   return s;
 }
 

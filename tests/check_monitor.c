@@ -5,11 +5,14 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -251,6 +254,48 @@ START_TEST(test_no_deadlock_while_io_can_wake_a_task) {
   pthread_join(th, NULL);
   close(sv[0]);
   close(sv[1]);
+}
+END_TEST
+
+/* The same with a weft socket's untimed waits (netpoll.c): a task parked
+ * in weft_tcp_accept, then in weft_recv, with no deadline, while a thread
+ * outside the runtime connects and writes late. */
+static char late_port[16];
+
+static void *late_client(void *arg) {
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  (void)arg;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons((uint16_t)atoi(late_port));
+  usleep(400 * 1000);
+  ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  usleep(400 * 1000);
+  ck_assert_int_eq(write(fd, "x", 1), 1);
+  usleep(100 * 1000);
+  close(fd);
+  return NULL;
+}
+
+static int waits_on_sock(void *arg) {
+  weft_sock *l, *s;
+  pthread_t th;
+  char c;
+  ssize_t n;
+  (void)arg;
+  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 8), 0);
+  snprintf(late_port, sizeof late_port, "%d", weft_sock_port(l));
+  ck_assert_int_eq(pthread_create(&th, NULL, late_client, NULL), 0);
+  ck_assert_int_eq(weft_tcp_accept(l, &s, -1), 0);
+  n = weft_recv(s, &c, 1, -1);
+  pthread_join(th, NULL);
+  ck_assert_int_eq(weft_sock_close(s), 0);
+  ck_assert_int_eq(weft_sock_close(l), 0);
+  return (int)n;
+}
+
+START_TEST(test_no_deadlock_while_a_socket_can_wake_a_task) {
+  ck_assert_int_eq(run_in_task(1, waits_on_sock, NULL), 1);
 }
 END_TEST
 
@@ -539,6 +584,7 @@ static Suite *monitor_suite(void) {
   tcase_add_test(tc, test_weft_main_returns_edeadlk_and_cleans_up);
   tcase_add_test(tc, test_no_deadlock_while_a_timer_can_wake_a_task);
   tcase_add_test(tc, test_no_deadlock_while_io_can_wake_a_task);
+  tcase_add_test(tc, test_no_deadlock_while_a_socket_can_wake_a_task);
   tcase_add_test(tc, test_deadlock_check_can_be_turned_off);
   suite_add_tcase(s, tc);
   tc = tcase_create("dump");

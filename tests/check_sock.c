@@ -407,6 +407,91 @@ static int cancel_body(void *arg) {
   return 0;
 }
 
+/* ---- closing a socket that tasks wait on ---- */
+
+static void *blocked_send(void *arg) {
+  static char big[1 << 16];
+  int rc;
+  while ((rc = weft_send(arg, big, sizeof big, -1)) == 0)
+    ;
+  return (void *)(intptr_t)rc;
+}
+
+/* A reader and a writer parked in untimed waits on one socket (the
+ * writer once the peer, which never reads, has let the buffers fill):
+ * closing the socket wakes both with WEFT_EBADF, and the socket's memory
+ * outlives them (AddressSanitizer would see it otherwise). */
+static int close_wakes_body(void *arg) {
+  weft_sock *l, *a, *b;
+  weft_task *r, *w;
+  char port[16];
+  void *res;
+  (void)arg;
+  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 8), 0);
+  snprintf(port, sizeof port, "%d", weft_sock_port(l));
+  ck_assert_int_eq(weft_tcp_connect(&a, "127.0.0.1", port, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_tcp_accept(l, &b, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_spawn(&r, blocked_recv, a), 0);
+  ck_assert_int_eq(weft_spawn(&w, blocked_send, a), 0);
+  ck_assert(wait_parked(r, SECONDS(60)));
+  ck_assert(wait_parked(w, SECONDS(60)));
+  ck_assert_int_eq(weft_sock_close(a), 0);
+  ck_assert_int_eq(weft_join(r, &res), 0);
+  ck_assert_int_eq((int)(intptr_t)res, WEFT_EBADF);
+  ck_assert_int_eq(weft_join(w, &res), 0);
+  ck_assert_int_eq((int)(intptr_t)res, WEFT_EBADF);
+  ck_assert_int_eq(weft_sock_close(b), 0);
+  ck_assert_int_eq(weft_sock_close(l), 0);
+  return 0;
+}
+
+/* Many tasks parked in untimed receives on one socket, then as many
+ * bytes in one send: every reader gets one. Readiness is edge-triggered
+ * (netpoll.c), so a wakeup of one reader alone would leave the others
+ * parked beside bytes already there, and the joins would never return. */
+#define SHARED_READERS 64
+
+static void *read_one_byte(void *arg) {
+  char c;
+  return (void *)(intptr_t)weft_recv(arg, &c, 1, -1);
+}
+
+static int many_readers_body(void *arg) {
+  weft_sock *l, *a, *b;
+  weft_task *r[SHARED_READERS];
+  char port[16], bytes[SHARED_READERS];
+  void *res;
+  (void)arg;
+  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 8), 0);
+  snprintf(port, sizeof port, "%d", weft_sock_port(l));
+  ck_assert_int_eq(weft_tcp_connect(&a, "127.0.0.1", port, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_tcp_accept(l, &b, SECONDS(10)), 0);
+  for (int i = 0; i < SHARED_READERS; i++) {
+    ck_assert_int_eq(weft_spawn(&r[i], read_one_byte, a), 0);
+    ck_assert(wait_parked(r[i], SECONDS(60)));
+  }
+  memset(bytes, 'x', sizeof bytes);
+  ck_assert_int_eq(weft_send(b, bytes, sizeof bytes, SECONDS(10)), 0);
+  for (int i = 0; i < SHARED_READERS; i++) {
+    ck_assert_int_eq(weft_join(r[i], &res), 0);
+    ck_assert_int_eq((int)(intptr_t)res, 1);
+  }
+  ck_assert_int_eq(weft_sock_close(a), 0);
+  ck_assert_int_eq(weft_sock_close(b), 0);
+  ck_assert_int_eq(weft_sock_close(l), 0);
+  return 0;
+}
+
+START_TEST(test_sock_many_readers_of_one_socket) {
+  ck_assert_int_eq(run_in_task(2, many_readers_body, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_sock_close_wakes_tasks_waiting_on_it) {
+  ck_assert_int_eq(run_in_task(2, close_wakes_body, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_sock_cancel_during_recv_and_connect) {
   ck_assert_int_eq(run_in_task(2, cancel_body, NULL), 0);
 }
@@ -812,6 +897,8 @@ static Suite *sock_suite(void) {
   tcase_add_test(core, test_sock_ipv6_localhost_and_unknown_host);
   tcase_add_test(core, test_sock_deadlines_on_accept_recv_connect);
   tcase_add_test(core, test_sock_cancel_during_recv_and_connect);
+  tcase_add_test(core, test_sock_close_wakes_tasks_waiting_on_it);
+  tcase_add_test(core, test_sock_many_readers_of_one_socket);
   tcase_add_test(core, test_sock_fd_wait_on_a_pipe);
   tcase_add_test(core, test_sock_fd_wait_on_a_sockets_own_fd_shares_its_watch);
   tcase_add_test(core, test_sock_cancel_connect_while_resolving);

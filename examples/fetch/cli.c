@@ -59,7 +59,15 @@ const char cli_usage[] =
     "                        in .gz: one gzip member per record\n"
     "      --state DIR       keep a crash-safe journal of the crawl in DIR: the same\n"
     "                        command run again after a crash or SIGKILL resumes it,\n"
-    "                        appending to the output\n"
+    "                        appending to -o FILE (which it needs)\n"
+    "      --redis HOST:PORT one crawl shared by every fetch process given the same\n"
+    "                        --redis and --crawl, on any machine (the password, if\n"
+    "                        any, from REDISCLI_AUTH); start URLs are optional then\n"
+    "      --crawl NAME      the shared crawl's name (1-64 of A-Z a-z 0-9 . _ -)\n"
+    "      --lease MS        a claimed URL goes back to the shared crawl if not\n"
+    "                        completed in MS (default 30000)\n"
+    "      --redis-timeout MS  give up when Redis stays unreachable this long\n"
+    "                        (default 60000)\n"
     "  -i, --input FILE      start URLs, one per line ('-' = stdin), in addition to\n"
     "                        URL...\n"
     "  -o, --output FILE     one JSON object per requested URL, one per line\n"
@@ -78,11 +86,14 @@ const char cli_usage[] =
     "only when it cannot be read, with its own URL and \"error\":\"sitemap: ...\".\n"
     "SIGINT or SIGTERM stops the crawl: requests in flight get\n"
     "\"error\":\"cancelled\". Exit status: 0 when the crawl ran (failed pages are in\n"
-    "the records), 1 when the records could not be written, 2 on a usage error.\n";
+    "the records), 1 when the records or the --warc archive could not all be\n"
+    "written or Redis failed the crawl (--redis), 2 on a usage error (or a --warc\n"
+    "FILE that cannot be created, or a shared crawl that cannot be joined).\n";
 
 enum { OPT_PER_HOST = 256, OPT_OFFSITE, OPT_MAX_BODY, OPT_NO_ROBOTS, OPT_CA_FILE, OPT_INSECURE,
        OPT_NO_COMPRESSION, OPT_DELAY, OPT_MAX_CRAWL_DELAY, OPT_SITEMAPS, OPT_RETRIES,
-       OPT_RETRY_WAIT, OPT_ACCEPT, OPT_REJECT, OPT_WARC, OPT_STATE };
+       OPT_RETRY_WAIT, OPT_ACCEPT, OPT_REJECT, OPT_WARC, OPT_STATE, OPT_REDIS, OPT_CRAWL,
+       OPT_LEASE, OPT_REDIS_TIMEOUT };
 
 static const struct option longopts[] = {
     {"concurrency", required_argument, NULL, 'c'},
@@ -106,6 +117,10 @@ static const struct option longopts[] = {
     {"reject", required_argument, NULL, OPT_REJECT},
     {"warc", required_argument, NULL, OPT_WARC},
     {"state", required_argument, NULL, OPT_STATE},
+    {"redis", required_argument, NULL, OPT_REDIS},
+    {"crawl", required_argument, NULL, OPT_CRAWL},
+    {"lease", required_argument, NULL, OPT_LEASE},
+    {"redis-timeout", required_argument, NULL, OPT_REDIS_TIMEOUT},
     {"input", required_argument, NULL, 'i'},
     {"output", required_argument, NULL, 'o'},
     {"quiet", no_argument, NULL, 'q'},
@@ -137,7 +152,7 @@ static const struct number numbers[] = {
     {'c', 1, 10000}, {'d', 0, 1000000},        {'n', 1, LONG_MAX},          {'t', 1, 86400000},
     {'w', 1, 1024},  {OPT_PER_HOST, 1, 10000}, {OPT_MAX_BODY, 1, 1L << 30},
     {OPT_DELAY, 0, 86400000}, {OPT_MAX_CRAWL_DELAY, 0, 86400000}, {OPT_RETRIES, 0, 100},
-    {OPT_RETRY_WAIT, 0, 3600000},
+    {OPT_RETRY_WAIT, 0, 3600000}, {OPT_LEASE, 100, 86400000}, {OPT_REDIS_TIMEOUT, 1, 86400000},
 };
 
 static void store(struct options *o, int val, long v) {
@@ -153,6 +168,8 @@ static void store(struct options *o, int val, long v) {
   case OPT_MAX_CRAWL_DELAY: o->max_crawl_delay_ms = v; break;
   case OPT_RETRIES: o->retries = v; break;
   case OPT_RETRY_WAIT: o->retry_wait_ms = v; break;
+  case OPT_LEASE: o->lease_ms = v; break;
+  case OPT_REDIS_TIMEOUT: o->redis_timeout_ms = v; break;
   }
 }
 
@@ -203,22 +220,29 @@ static void defaults(struct options *o) {
   o->max_crawl_delay_ms = 30000;
   o->retries = 2;
   o->retry_wait_ms = 1000;
+  o->lease_ms = 30000;
+  o->redis_timeout_ms = 60000;
   o->output = "-";
 }
 
 /* Compile pattern as one more --accept or --reject (val) filter into
- * *set (n of them). Returns CLI_OK or CLI_USAGE with msg saying why. */
-static int add_filter(int val, const char *pattern, regex_t **set, size_t *n, char *msg,
-                      size_t len) {
+ * *set (n of them), its text into *src. Returns CLI_OK or CLI_USAGE with
+ * msg saying why. */
+static int add_filter(int val, const char *pattern, regex_t **set, const char ***src, size_t *n,
+                      char *msg, size_t len) {
   regex_t *grown = realloc(*set, (*n + 1) * sizeof **set);
+  const char **texts = grown ? realloc(*src, (*n + 1) * sizeof **src) : NULL;
   char name[32], why[128];
   int rc;
   option_name(val, name, sizeof name);
-  if (!grown) {
+  if (grown)
+    *set = grown;
+  if (!texts) {
     snprintf(msg, len, "fetch: %s: out of memory", name);
     return CLI_USAGE;
   }
-  *set = grown;
+  *src = texts;
+  texts[*n] = pattern;
   if ((rc = regcomp(&grown[*n], pattern, REG_EXTENDED | REG_NOSUB)) != 0) {
     regerror(rc, &grown[*n], why, sizeof why);
     snprintf(msg, len, "fetch: %s: '%s' is not a valid extended regular expression: %s", name,
@@ -229,17 +253,19 @@ static int add_filter(int val, const char *pattern, regex_t **set, size_t *n, ch
   return CLI_OK;
 }
 
-static void free_filters(regex_t **set, size_t *n) {
+static void free_filters(regex_t **set, const char ***src, size_t *n) {
   for (size_t i = 0; i < *n; i++)
     regfree(&(*set)[i]);
   free(*set);
+  free(*src);
   *set = NULL;
+  *src = NULL;
   *n = 0;
 }
 
 void cli_free(struct options *o) {
-  free_filters(&o->accept, &o->naccept);
-  free_filters(&o->reject, &o->nreject);
+  free_filters(&o->accept, &o->accept_src, &o->naccept);
+  free_filters(&o->reject, &o->reject_src, &o->nreject);
 }
 
 static int matches_any(const regex_t *set, size_t n, const char *url) {
@@ -272,6 +298,52 @@ static int bad_option(int c, int argc, char **argv, char *msg, size_t len) {
   return CLI_USAGE;
 }
 
+/* Split --redis HOST:PORT ("[v6]:PORT" for an IPv6 address) into
+ * o->redis_host and o->redis_port, and check that --crawl goes with it
+ * and --state does not. Returns CLI_OK or CLI_USAGE. */
+static int check_redis(struct options *o, char *msg, size_t len) {
+  const char *colon, *host;
+  size_t hlen;
+  long port;
+  if (!o->redis) {
+    if (o->crawl) {
+      snprintf(msg, len, "fetch: --crawl names a shared crawl: it needs --redis HOST:PORT");
+      return CLI_USAGE;
+    }
+    return CLI_OK;
+  }
+  if (!o->crawl) {
+    snprintf(msg, len, "fetch: --redis needs --crawl NAME (the shared crawl's name)");
+    return CLI_USAGE;
+  }
+  if (o->state) {
+    snprintf(msg, len, "fetch: --state and --redis cannot be combined (Redis keeps the shared "
+                       "crawl's state)");
+    return CLI_USAGE;
+  }
+  host = o->redis;
+  colon = strrchr(o->redis, ':');
+  if (*host == '[') {
+    const char *close = strchr(host, ']');
+    if (!close || close + 1 != colon)
+      colon = NULL;
+    host++;
+    hlen = close ? (size_t)(close - host) : 0;
+  } else {
+    hlen = colon ? (size_t)(colon - host) : 0;
+  }
+  if (!colon || hlen == 0 || hlen >= sizeof o->redis_host ||
+      parse_number(colon + 1, 1, 65535, &port) != 0 || colon[1] == '+') {
+    snprintf(msg, len, "fetch: --redis: '%s' is not HOST:PORT (a port from 1 to 65535)",
+             o->redis);
+    return CLI_USAGE;
+  }
+  memcpy(o->redis_host, host, hlen);
+  o->redis_host[hlen] = '\0';
+  snprintf(o->redis_port, sizeof o->redis_port, "%ld", port);
+  return CLI_OK;
+}
+
 int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen) {
   int c;
   defaults(o);
@@ -291,6 +363,8 @@ int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen
     case OPT_MAX_CRAWL_DELAY:
     case OPT_RETRIES:
     case OPT_RETRY_WAIT:
+    case OPT_LEASE:
+    case OPT_REDIS_TIMEOUT:
       if (set_number(o, c, optarg, msg, msglen) != CLI_OK)
         return CLI_USAGE;
       break;
@@ -301,15 +375,17 @@ int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen
     case OPT_NO_COMPRESSION: o->compress = 0; break;
     case OPT_SITEMAPS: o->sitemaps = 1; break;
     case OPT_ACCEPT:
-      if (add_filter(c, optarg, &o->accept, &o->naccept, msg, msglen) != CLI_OK)
+      if (add_filter(c, optarg, &o->accept, &o->accept_src, &o->naccept, msg, msglen) != CLI_OK)
         return CLI_USAGE;
       break;
     case OPT_REJECT:
-      if (add_filter(c, optarg, &o->reject, &o->nreject, msg, msglen) != CLI_OK)
+      if (add_filter(c, optarg, &o->reject, &o->reject_src, &o->nreject, msg, msglen) != CLI_OK)
         return CLI_USAGE;
       break;
     case OPT_WARC: o->warc = optarg; break;
     case OPT_STATE: o->state = optarg; break;
+    case OPT_REDIS: o->redis = optarg; break;
+    case OPT_CRAWL: o->crawl = optarg; break;
     case 'i': o->input = optarg; break;
     case 'o': o->output = optarg; break;
     case 'q': o->quiet = 1; break;
@@ -319,7 +395,7 @@ int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen
   }
   o->urls = argv + optind;
   o->nurls = (size_t)(argc - optind);
-  if (o->nurls == 0 && !o->input) {
+  if (o->nurls == 0 && !o->input && !o->redis) {
     snprintf(msg, msglen, "fetch: no URL given (name one, or a file of them with -i)");
     return CLI_USAGE;
   }
@@ -339,5 +415,5 @@ int cli_parse(int argc, char **argv, struct options *o, char *msg, size_t msglen
     snprintf(msg, msglen, "fetch: -o/--output needs a file name");
     return CLI_USAGE;
   }
-  return CLI_OK;
+  return check_redis(o, msg, msglen);
 }

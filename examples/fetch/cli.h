@@ -27,11 +27,19 @@ struct options {
   long retries;        /* --retries: more attempts after a retryable failure */
   long retry_wait_ms;  /* --retry-wait: the first backoff, doubled per attempt */
   regex_t *accept;     /* --accept: compiled (REG_EXTENDED | REG_NOSUB), naccept of them */
+  const char **accept_src; /* the patterns as given (into argv), naccept of them */
   size_t naccept;
   regex_t *reject;     /* --reject: likewise */
+  const char **reject_src;
   size_t nreject;
   const char *warc;    /* --warc: WARC/1.1 output file (".gz": gzip per record), or NULL */
   const char *state;   /* --state: the crawl journal's directory, or NULL */
+  const char *redis;   /* --redis HOST:PORT as given, or NULL */
+  char redis_host[256]; /* --redis: its host, without the brackets of an IPv6 address */
+  char redis_port[8];   /* --redis: its port */
+  const char *crawl;    /* --crawl: the shared crawl's name, or NULL */
+  long lease_ms;        /* --lease */
+  long redis_timeout_ms; /* --redis-timeout */
   const char *input;  /* -i: a file of start URLs ("-" = stdin), or NULL */
   const char *output; /* -o: where records go ("-" = stdout) */
   int quiet;          /* -q: no progress line */

@@ -17,12 +17,22 @@
  * response longer than it said, and must never be read as the answer to
  * the next request (RFC 9112, section 6.3); an end of stream or a reset
  * there means the server has closed it. Either way it is closed instead.
+ *
+ * With c->capture (--warc) the exchange is kept for the archive: the
+ * request as sent, each received buffer appended as it comes off the
+ * connection (before the parser or a decoder sees it), cut afterwards
+ * where the parser says the response ended (http.h, msg_len), and the
+ * peer's address. Without it none of this is done or allocated.
  */
 #include "client.h"
 
 #include "buf.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <string.h>
 
@@ -33,6 +43,7 @@ void client_init(struct client *c, struct hosts *hosts, struct tls_config *tls,
   c->own_tls = 0;
   pthread_mutex_init(&c->tls_lock, NULL);
   c->compress = 1;
+  c->capture = 0;
   c->timeout_ms = timeout_ms;
   snprintf(c->agent, sizeof c->agent, "weft-fetch/%s", weft_version());
 }
@@ -78,12 +89,17 @@ static ssize_t conn_recv(struct conn *c, void *data, size_t len, int64_t deadlin
 }
 
 /* Send the request on c (ending h's claimed send, if claimed) and read
- * the response into p. Returns 0 (p is complete), PARSE_FAILED
- * (p->error says why), TLS_FAILED (errbuf says why) or a weft error. */
+ * the response into p, and into cap as received unless cap is NULL.
+ * Returns 0 (p is complete), PARSE_FAILED (p->error says why), TLS_FAILED
+ * (errbuf says why) or a weft error. */
 static int exchange(struct host *h, int claimed, struct conn *c, const struct buf *req,
-                    struct http_resp *p, int64_t deadline, char *errbuf, size_t errlen) {
+                    struct http_resp *p, struct buf *cap, int64_t deadline, char *errbuf,
+                    size_t errlen) {
   char data[16384];
-  int rc = conn_send(c, req->data, req->len, deadline, errbuf, errlen);
+  int rc;
+  if (cap)
+    buf_reset(cap); /* a resent request starts afresh */
+  rc = conn_send(c, req->data, req->len, deadline, errbuf, errlen);
   if (claimed)
     host_sent(h); /* see hosts.h, pacing */
   if (rc != 0)
@@ -93,6 +109,8 @@ static int exchange(struct host *h, int claimed, struct conn *c, const struct bu
     int st;
     if (n < 0)
       return (int)n;
+    if (cap)
+      buf_append(cap, data, (size_t)n);
     st = n > 0 ? http_resp_feed(p, data, (size_t)n) : http_resp_eof(p);
     if (st == HTTP_DONE)
       return 0;
@@ -177,6 +195,7 @@ static void fill(struct response *r, struct http_resp *p, int rc) {
   r->bytes = p->body_bytes;
   r->wire_bytes = p->wire_bytes;
   r->html = p->html;
+  r->truncated = p->truncated;
   r->body = p->body;
   r->body_len = p->body_len;
   r->location = p->location;
@@ -194,9 +213,36 @@ static void fill(struct response *r, struct http_resp *p, int rc) {
   }
 }
 
+/* Start p for a response to a request made with client_get's flags. */
+static void resp_init(struct http_resp *p, size_t max_body, int flags, http_sink_fn sink,
+                      void *sink_arg) {
+  http_resp_init(p, max_body, flags & CLIENT_KEEP_ALL, sink, sink_arg);
+  p->truncate = (flags & CLIENT_TRUNCATE) != 0;
+}
+
+/* Hand r what was captured of an exchange that got a status line: the
+ * request, the response up to where it ended, the address of cn's peer. */
+static void keep_capture(struct response *r, struct buf *req, struct buf *cap,
+                         const struct http_resp *p, struct conn *cn) {
+  struct sockaddr_storage sa;
+  socklen_t salen = sizeof sa;
+  if (!p->status)
+    return;
+  r->got_len = (p->done || p->error) && p->msg_len < cap->len ? p->msg_len : cap->len;
+  r->sent_len = req->len;
+  r->got = buf_take(cap);
+  r->sent = buf_take(req);
+  if (cn && weft_sock_peer_addr(cn->sock, (struct sockaddr *)&sa, &salen) == 0) {
+    if (sa.ss_family == AF_INET)
+      inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, r->peer, sizeof r->peer);
+    else if (sa.ss_family == AF_INET6)
+      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, r->peer, sizeof r->peer);
+  }
+}
+
 void client_get(struct client *c, struct host *h, const struct url *u, size_t max_body,
-                int keep_all, http_sink_fn sink, void *sink_arg, struct response *r) {
-  struct buf req = BUF_INIT;
+                int flags, http_sink_fn sink, void *sink_arg, struct response *r) {
+  struct buf req = BUF_INIT, got = BUF_INIT;
   struct http_resp p;
   struct conn *cn = NULL;
   int64_t start, deadline, paced;
@@ -211,11 +257,13 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
   }
   start = weft_now();
   deadline = start + c->timeout_ms;
+  if (c->capture)
+    r->date = time(NULL);
   buf_printf(&req,
              "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept-Encoding: %s\r\n"
              "Connection: keep-alive\r\n\r\n",
              u->target, u->authority, c->agent, c->compress ? "gzip, deflate, br" : "identity");
-  http_resp_init(&p, max_body, keep_all, sink, sink_arg);
+  resp_init(&p, max_body, flags, sink, sink_arg);
   rc = buf_failed(&req) ? WEFT_ENOMEM : 0;
   for (int attempt = 0; rc == 0; attempt++) {
     int reused = attempt == 0 && (cn = take_idle(c, h)) != NULL;
@@ -229,28 +277,36 @@ void client_get(struct client *c, struct host *h, const struct url *u, size_t ma
       break;
     }
     deadline += paced; /* waiting for the host's turn is not the request's time */
-    rc = exchange(h, claimed, cn, &req, &p, deadline, r->errbuf, sizeof r->errbuf);
+    if (c->capture)
+      r->date = time(NULL); /* when the request goes out, after its turn came */
+    rc = exchange(h, claimed, cn, &req, &p, c->capture ? &got : NULL, deadline, r->errbuf,
+                  sizeof r->errbuf);
     if (!reused || !stale(rc, &p))
       break;
     conn_close(cn); /* closed by the server while idle: once more, afresh */
     r->resent = 1;
     cn = NULL;
     http_resp_destroy(&p);
-    http_resp_init(&p, max_body, keep_all, sink, sink_arg);
+    resp_init(&p, max_body, flags, sink, sink_arg);
     rc = 0;
   }
   fill(r, &p, rc);
   if (cn && cn->tls)
     r->tls = tls_version(cn->tls);
   r->ms = weft_now() - start;
+  if (c->capture)
+    keep_capture(r, &req, &got, &p, cn);
   host_release(c->hosts, h, cn, rc == 0 && p.keep_alive && p.extra == 0);
   http_resp_destroy(&p);
   buf_free(&req);
+  buf_free(&got);
 }
 
 void response_free(struct response *r) {
   free(r->body);
   free(r->location);
   free(r->retry_after);
-  r->body = r->location = r->retry_after = NULL;
+  free(r->sent);
+  free(r->got);
+  r->body = r->location = r->retry_after = r->sent = r->got = NULL;
 }

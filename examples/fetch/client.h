@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 struct client {
   struct hosts *hosts;
@@ -20,6 +21,7 @@ struct client {
   int own_tls;            /* tls was made here: client_destroy frees it */
   pthread_mutex_t tls_lock; /* guards tls and own_tls while tls is NULL */
   int compress;           /* ask for gzip, deflate and br */
+  int capture;            /* keep each exchange's bytes in its response (--warc) */
   int64_t timeout_ms; /* the deadline of one request, from its start */
   char agent[48];     /* the User-Agent value */
 };
@@ -40,8 +42,22 @@ struct response {
   const char *tls;   /* https: the negotiated protocol ("TLSv1.3"), else NULL */
   const char *error; /* NULL on success, else why it failed, in a record's words */
   int cancelled;     /* the task was cancelled: error is "cancelled" */
+  int truncated;     /* the body was cut at max_body (an error, unless CLIENT_TRUNCATE) */
   char errbuf[96];   /* storage for a composed error */
+  /* With c->capture, once a status line has arrived (else NULL, "", 0;
+   * NULL sent or got then means out of memory). Owned by the response. */
+  char *sent;        /* the request, byte for byte as sent */
+  size_t sent_len;
+  char *got;         /* the response as received, before any parsing or decoding:
+                        status line, headers, body; up to the cut when truncated */
+  size_t got_len;
+  char peer[48];     /* the server's address, numeric */
+  time_t date;       /* when the request was sent */
 };
+
+/* client_get's flags. */
+#define CLIENT_KEEP_ALL 1 /* keep every body in r->body */
+#define CLIENT_TRUNCATE 2 /* a body over max_body is cut there, not an error */
 
 /* Set up c for requests through hosts; tls (may be NULL) serves https:.
  * Without it the default settings (the system's trust store) are made at
@@ -59,13 +75,14 @@ void client_destroy(struct client *c);
  * TLS handshake, sending and the whole response, send the request on an
  * idle connection or a new one and read the response. A reused connection the server closed before any
  * byte of the response arrived is retried once on a new connection (sink
- * has seen nothing of it then). max_body bounds the body. The body is
- * kept when keep_all; otherwise that of a 2xx text/html response goes to
- * sink, if not NULL, as it arrives. Fills *r (free with response_free).
- * May switch.
+ * has seen nothing of it then). max_body bounds the body: a longer one is
+ * an error, or with CLIENT_TRUNCATE in flags is cut there (r->truncated,
+ * the first max_body bytes kept). The body is kept with CLIENT_KEEP_ALL;
+ * otherwise that of a 2xx text/html response goes to sink, if not NULL,
+ * as it arrives. Fills *r (free with response_free). May switch.
  */
 void client_get(struct client *c, struct host *h, const struct url *u, size_t max_body,
-                int keep_all, http_sink_fn sink, void *sink_arg, struct response *r);
+                int flags, http_sink_fn sink, void *sink_arg, struct response *r);
 
 void response_free(struct response *r);
 

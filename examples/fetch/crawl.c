@@ -11,20 +11,27 @@
  *   crawler (-c)      takes one URL at a time and handles it in plain
  *                     sequential code that parks on weft sockets: robots
  *                     check, GET through the host's connection pool, links.
- *                     Then it hands the record to the writer and the URLs
- *                     it found to the dispatcher.
+ *                     Then it hands the URL, its record and the URLs it
+ *                     found back to the dispatcher. With --warc it appends
+ *                     each response it received, robots.txt's, sitemaps'
+ *                     and every retried attempt's too, to the archive
+ *                     itself (warc.c, the append protocol).
  *   writer (one)      formats records, writes them to the output, draws
  *                     the progress line and, at the end, the summary.
+ *   syncer (--state)  fdatasyncs the journal and the output every SYNC_MS.
  *
  * Channels
  *
  *   frontier  struct item *, unbuffered: dispatcher -> an idle crawler.
  *   events    struct event, buffered: crawler -> dispatcher, exactly one
- *             per URL taken from the frontier: "done with it, here is what
- *             it linked to", or "not yet: offer it again at time T" (its
- *             host's turn under --delay or Crawl-delay, or a retry's
- *             backoff), with the URL itself handed back.
- *   results   struct result *, buffered: crawler -> writer, one per record.
+ *             per URL taken from the frontier: "done with it, here is its
+ *             record (if it gets one) and what it linked to", or "not yet:
+ *             offer it again at time T" (its host's turn under --delay or
+ *             Crawl-delay, or a retry's backoff), with the URL itself
+ *             handed back.
+ *   results   struct result *, buffered: dispatcher -> writer, one per
+ *             record, in the order the dispatcher settled their URLs (and,
+ *             once stopped, crawler -> writer: see the stop protocol).
  *
  * The frontier protocol. The dispatcher loops on weft_select over two
  * cases: receive an event (always), and send the head of its queue on the
@@ -50,6 +57,18 @@
  * means no URL can ever appear again: the dispatcher closes the frontier,
  * the idle crawlers' receives fail with WEFT_EPIPE and they return.
  *
+ * The seen set and the queue. The set holds 16-byte fingerprints (fp.h),
+ * not the URLs: a crawl of a million URLs costs it 32 MB whatever their
+ * length. The queue keeps its oldest QUEUE_MEM URLs in memory as a list
+ * (the head the frontier case sends from); past that, new URLs go to a
+ * spill (spill.h): segment files in the --state directory, else in
+ * $TMPDIR. Once anything is spilled every new URL goes there too, and
+ * when the list runs down to QUEUE_LOW the oldest segment is read back
+ * onto its end: the order stays first in, first out, and memory holds at
+ * most QUEUE_MEM URLs and a segment, however many are queued. Invariant:
+ * the list is empty only when the spill is (queued > 0 means a head).
+ * Handed-back URLs rejoin at the list's head, never the spill.
+ *
  * --max-pages N. The dispatcher counts records (each event says whether
  * its URL got one: a link robots.txt disallows gets none, a start URL
  * gets one saying so) and sends a URL only while records + in flight < N,
@@ -65,18 +84,23 @@
  *     the buffered events are drained; it also checks stopping), closes
  *     the frontier and posts finished.
  *  3. A crawler parked in a request gets WEFT_ECANCELED from its socket
- *     call and builds a "cancelled" record. It sends it to the writer if
- *     the results channel has room (a cancelled task's call that need not
- *     wait completes); if the send would wait it fails, and the record
- *     goes on the late list, under late_lock, which the writer empties
- *     after the last crawler has finished. Giving the
- *     connection back never blocks (hosts.c), so nothing leaks.
+ *     call and builds a "cancelled" record. Its event cannot be sent (the
+ *     events channel is closed), so it gives the record to the writer
+ *     itself: sent if the results channel has room (a cancelled task's
+ *     call that need not wait completes); if the send would wait it
+ *     fails, and the record goes on the late list, under late_lock, which
+ *     the writer empties after the last crawler has finished. With
+ *     --state the record is dropped instead: it is not in the journal, so
+ *     a resumed crawl requests the URL again (see the journal protocol).
+ *     Giving the connection back never blocks (hosts.c), so nothing leaks.
  *  4. crawl_wait waits for finished, then sets sealed under stop_lock
  *     before it waits for the crawlers' scope and frees it: a crawl_stop
  *     from then on does nothing, so weft_scope_cancel never sees a freed
  *     scope.
  *  The dispatcher itself is never cancelled: it always reaches the end of
- *  its loop and posts finished, even when stopped before it ran.
+ *  its loop and posts finished, even when stopped before it ran. It
+ *  settles the events still buffered (their records are sent to the
+ *  writer, journaled first with --state) and flushes the journal.
  *
  * Sitemaps (--sitemaps). A sitemap is an item of its own kind in the
  * frontier (item->sitemap > 0: its level, 1 for one a robots.txt names,
@@ -90,10 +114,10 @@
  * pages at depth 1, whatever -d says, those followable() accepts; or, for
  * an index, the sitemaps it lists, one level deeper, up to
  * SITEMAP_MAX_NESTING. A redirect is followed as a page's is. The
- * dispatcher sees only their key in its seen set, "sitemap " and the URL:
- * each sitemap is read once per crawl, so an index that lists itself, or a
- * cycle of them, ends, and a URL both linked and named as a sitemap is
- * fetched once as each. A sitemap gets a record only when it fails
+ * dispatcher's seen set holds a sitemap's fingerprint under a key of its
+ * own (seen_fp): each sitemap is read once per crawl, so an index that
+ * lists itself, or a cycle of them, ends, and a URL both linked and named
+ * as a sitemap is fetched once as each. A sitemap gets a record only when it fails
  * ("error":"sitemap: ...", depth 0, "links" the URLs it listed), so every
  * item still makes one event and at most one record: the frontier
  * protocol, termination, --max-pages and the stop protocol hold as they
@@ -109,19 +133,79 @@
  * URL found until the last; pacing, retries and cancellation would need
  * doing again; and the set of sitemaps read would be shared by crawlers,
  * under a lock.
+ *
+ * The journal (--state DIR). An append-only file of entries (journal.h)
+ * that the dispatcher alone writes: J, a URL joined the queue (with its
+ * depth, hops, start flag, sitemap level and error); D, a URL is finished
+ * (named by its fingerprint in the seen set), with its record's JSON line
+ * or none; C, the start URLs' J entries end. Entries come in groups, each
+ * ended by a D or C: the URLs one event found that were new, then the D
+ * of the URL the event finished. The journal protocol, in the dispatcher:
+ *  1. offer() appends J for each URL new to the seen set to the pending
+ *     frames (f->journal), as it queues it.
+ *  2. completed(), right after offer() took the event's URLs, appends
+ *     D(P) for the URL P the event finished, with P's record line, and
+ *     holds P's record.
+ *  3. When no more events wait (or the frames pass JOURNAL_BATCH),
+ *     journal_flush() write(2)s the frames (state_append: nothing is
+ *     buffered below it), and only once the write has returned sends the
+ *     held records to the writer, in the order of their D entries.
+ *  4. The frontier case is armed only while the URLs out (in_flight) and
+ *     those settled but not yet written (unjournaled) are fewer than -c
+ *     (may_send). Held records never wait on it: unjournaled > 0 means an
+ *     event was waiting when the write was put off, so the receive case
+ *     is ready and the write follows once the events run out.
+ *  5. The syncer fdatasyncs the journal and the output every SYNC_MS.
+ * A URL handed back (again) writes nothing: it stays joined, not done.
+ * The writer alone writes the output, in the order it receives records,
+ * and with --state nothing but the dispatcher's records reaches it (step
+ * 3 of the stop protocol). So, whenever fetch is killed:
+ *  (a) the journal holds a prefix of the frames written: a SIGKILL keeps
+ *      every write(2) that returned and tears at most the one under way.
+ *      Replay (state.c) keeps whole groups: it drops the first bad frame,
+ *      all after it, and the J entries before it that no D or C ends.
+ *  (b) So an event's effects are all in or all out. All in: what P found
+ *      is queued or done, and P is done. All out: P is joined but not
+ *      done, so it is queued again, redone, and finds the same URLs at the
+ *      same depths. (Keeping J entries of a cut group would let other
+ *      pages find those URLs first, a level deeper, while P is redone.)
+ *  (c) The output holds the record lines of a prefix of the D entries,
+ *      in order, perhaps then part of the next one: a record is written
+ *      only after its D entry's write returned, so its D entry survived.
+ * Resume (crawl_resume): the seen set is every J; the queue, every J
+ * without a D, in journal order; the count of records, the D entries
+ * with one. The output is cut after the last whole record it holds and
+ * the journal's later records are written after it (state.c), so by (c)
+ * it then holds each record of the journal once. A URL gets a D entry at
+ * most once over all runs (once done it is never queued again), so every
+ * record is written exactly once across runs, and by (b) none is lost. A
+ * URL is requested again only if it was out at the kill (sent, its D not
+ * written): by step 4, at most -c of them. The other order, output first
+ * and journal after, would need the output read back to learn what it
+ * holds, which a record's JSON cannot always tell (U+FFFD stands for any
+ * bad byte); keeping each record in the journal costs its bytes twice on
+ * disk and lets the journal alone decide.
  */
 #define _GNU_SOURCE
 #include "crawl.h"
 
 #include "buf.h"
 #include "client.h"
+#include "fp.h"
 #include "hosts.h"
+#include "journal.h"
 #include "links.h"
 #include "record.h"
+#include "redis.h"
 #include "robots.h"
+#include "shared.h"
+#include "shared_reply.h"
 #include "sitemap.h"
+#include "spill.h"
+#include "state.h"
 #include "strmap.h"
 #include "url.h"
+#include "warc.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -137,25 +221,30 @@
 #define EVENTS_CAP 256
 #define RESULTS_CAP 256
 #define CRAWLER_STACK (512 * 1024)
-#define FLUSH_AT (64 * 1024) /* output bytes buffered at most */
-#define PROGRESS_MS 250      /* redraw interval of the progress line */
-#define AGAIN 1              /* process, request: the URL goes back to the dispatcher */
-#define SITEMAP_MAX_NESTING 4 /* a sitemap index this deep (1: robots.txt's) is not followed */
-#define SITEMAP_READERS 2     /* sitemaps read at once (see Sitemaps) */
+#define FLUSH_AT (64 * 1024)      /* output bytes buffered at most */
+#define PROGRESS_MS 250           /* redraw interval of the progress line */
+#define AGAIN 1                   /* process, request: the URL goes back to the dispatcher */
+#define SITEMAP_MAX_NESTING 4     /* a sitemap index this deep (1: robots.txt's) is not followed */
+#define SITEMAP_READERS 2         /* sitemaps read at once (see Sitemaps) */
+#define QUEUE_MEM 100000          /* queued URLs kept in memory; more spill to disk */
+#define QUEUE_LOW 1000            /* read a spilled segment back when fewer are left */
+#define JOURNAL_BATCH (64 * 1024) /* journal bytes pending at most before a write */
+#define SYNC_MS 1000              /* the journal and output reach the disk this often */
 
 /* A URL to request. */
 struct item {
   struct item *next; /* in the queue, or in a list of URLs found */
   int depth;
-  int hops;          /* redirects followed to reach it */
-  int start;         /* a start URL: it gets a record even if robots.txt disallows it */
-  int attempts;      /* requests made for it so far (retries) */
-  int resends;       /* and sent again on a new connection (client.h, resent) */
-  int reserved;      /* it holds its host's start slot (see hosts.h, pacing) */
+  int hops;           /* redirects followed to reach it */
+  int start;          /* a start URL: it gets a record even if robots.txt disallows it */
+  int attempts;       /* requests made for it so far (retries) */
+  int resends;        /* and sent again on a new connection (client.h, resent) */
+  int reserved;       /* it holds its host's start slot (see hosts.h, pacing) */
   int64_t not_before; /* handed back: offer it again at this weft_now() time */
   int sitemap;        /* 0: a page; else a sitemap, at this level of nesting (see Sitemaps) */
-  const char *error; /* static: record this error without a request */
-  char url[];        /* normalised, or as given when error is set */
+  int64_t last_sent;  /* weft_now() when its last request returned, 0: none (--redis) */
+  const char *error;  /* static: record this error without a request */
+  char url[];         /* normalised, or as given when error is set */
 };
 
 struct item_list {
@@ -167,11 +256,22 @@ struct event {
   struct item *found; /* URLs it linked or redirected to, to offer the queue */
   struct item *again; /* or NULL: the URL itself, to offer again at again->not_before */
   int recorded;       /* it got a record */
+  struct item *done;  /* or NULL: the URL itself, finished (for the journal) */
+  struct result *res; /* or NULL: its record, which the dispatcher sends the writer */
+};
+
+/* --redis: a crawler waits on one to learn that the writer wrote its
+ * record (see One crawl in Redis). */
+struct handoff {
+  struct handoff *next; /* the writer's: written, not yet told */
+  weft_sem *sem;        /* posted by the writer once the record's write returned */
+  int written;          /* set by the writer before the post: 1 written, 0 lost */
 };
 
 /* Crawler -> writer: one record. */
 struct result {
   struct result *next; /* on the late list */
+  struct handoff *handoff; /* or NULL: tell this crawler when it is written (--redis) */
   char *url;
   char *redirect; /* or NULL */
   int status, depth, attempts;
@@ -185,10 +285,12 @@ struct result {
 
 struct crawl {
   const struct options *o;   /* immutable */
+  int resumed;               /* set by crawl_resume: an existing journal was resumed */
   int out_fd;                /* set by crawl_start; then writer only */
   int progress;              /* immutable: draw the progress line */
   struct hosts hosts;        /* any task (its own locks) */
   struct client client;      /* immutable */
+  struct warc *warc;         /* or NULL: --warc's file; set before crawl_start, then any crawler */
   struct strmap start_hosts; /* the start URLs' host names; read-only after crawl_start */
   struct item_list seeds; /* the start URLs: main task until crawl_start, then the dispatcher's */
   weft_chan *frontier;    /* struct item *, unbuffered: dispatcher -> crawlers */
@@ -210,14 +312,43 @@ struct crawl {
   atomic_long disallowed;    /* any task: URLs robots.txt kept fetch from, for the progress line */
   atomic_long sitemap_urls;  /* any crawler: URLs offered from sitemaps, at most --max-pages */
   weft_sem *sitemap_slots;   /* SITEMAP_READERS units: one held while a sitemap is read */
+  struct fp_key key;         /* the fingerprints' key; immutable once crawl_start runs */
+  int journaling;            /* --state: set by crawl_resume; immutable after */
+  struct state state;        /* the journal: main task, then the dispatcher (appends) and
+                                the syncer (fdatasync) from crawl_start to crawl_wait */
+  struct fpset restored;     /* crawl_resume's seen set: main task, then the dispatcher's */
+  long restored_records;     /* records the journal holds; immutable after crawl_resume */
+  const char *spill_dir;     /* where the queue spills; immutable */
+  long queue_mem, queue_low; /* QUEUE_MEM and QUEUE_LOW, or as the environment says; immutable */
+  weft_sem *sync_stop;       /* posted once, by crawl_wait, to end the syncer */
+  weft_task *syncer;         /* main task only */
+  int journal_failed;        /* dispatcher only (then crawl_wait, after the join) */
   int64_t started;           /* weft_now() at crawl_start; immutable after */
   unsigned long pages;       /* writer only (then crawl_wait, after the join): records written */
   unsigned long errors;      /* writer only: records with an error */
   uint64_t bytes;            /* writer only: body bytes of all records */
   int write_failed;          /* writer only */
+  struct shared *shared;     /* --redis: the shared crawl (crawl_share), else NULL; immutable */
+  pthread_mutex_t hosts_lock; /* --redis: guards start_hosts, to which claims add */
+  weft_mutex *wake_lock;     /* --redis: guards nothing but the wait on wake */
+  weft_cond *wake;           /* --redis: broadcast when a lease ends or URLs were added */
+  atomic_ulong wake_gen;     /* --redis: bumped under wake_lock before each broadcast */
+  atomic_long alive;         /* --redis: crawlers running, plus crawl_start's own hold */
+  atomic_int shared_failed;  /* --redis: Redis failed the crawl (said once, on stderr) */
+  atomic_long lost;          /* --redis: results dropped, their lease taken over */
+  atomic_long late_records;  /* --redis: records written, then complete said SHARED_LOST */
 };
 
 /* ---- items and results ---- */
+
+/* The errors a start URL may carry instead of a request; a journal entry
+ * names one by its index + 1. */
+enum { START_INVALID, START_SCHEME, START_NOMEM };
+static const char *const start_errors[] = {
+    [START_INVALID] = "invalid URL",
+    [START_SCHEME] = "unsupported URL scheme (fetch crawls http: and https:)",
+    [START_NOMEM] = "out of memory",
+};
 
 static struct item *item_new(const char *url, int depth, int hops, const char *error) {
   size_t n = strlen(url) + 1;
@@ -233,6 +364,7 @@ static struct item *item_new(const char *url, int depth, int hops, const char *e
   it->reserved = 0;
   it->not_before = 0;
   it->sitemap = 0;
+  it->last_sent = 0;
   it->error = error;
   memcpy(it->url, url, n);
   return it;
@@ -272,6 +404,16 @@ static struct result *result_new(const struct item *it) {
   return r;
 }
 
+/* The record res is. The writer and the journal both format it this way,
+ * so a record's line in the journal is byte for byte its line in the
+ * output. */
+static void record_of(const struct result *res, struct record *rec) {
+  struct record r = {res->url, res->status, res->bytes,   res->wire_bytes,
+                     res->ms,  res->depth,  res->links,   res->redirect,
+                     res->tls, res->error,  res->attempts};
+  *rec = r;
+}
+
 static void result_free(struct result *r) {
   free(r->url);
   free(r->redirect);
@@ -290,15 +432,27 @@ static int is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+/* Whether host is one of the start URLs' host names (with --redis, of the
+ * shared crawl's, which claims add to). */
+static int is_start_host(struct crawl *c, const char *host) {
+  int yes;
+  if (!c->shared)
+    return strmap_has(&c->start_hosts, host);
+  pthread_mutex_lock(&c->hosts_lock);
+  yes = strmap_has(&c->start_hosts, host);
+  pthread_mutex_unlock(&c->hosts_lock);
+  return yes;
+}
+
 /* Whether url is crawled: http or https with a host, on a start host (by
  * name: another port or scheme of it counts, as an http: site that moved
  * to https: must) unless --offsite. */
-static int followable(const struct crawl *c, const char *url) {
+static int followable(struct crawl *c, const char *url) {
   struct url u;
   int ok;
   if (!url_is_scheme(url, "http") && !url_is_scheme(url, "https"))
     return 0;
-  ok = url_split(url, &u) == 0 && (c->o->offsite || strmap_has(&c->start_hosts, u.host));
+  ok = url_split(url, &u) == 0 && (c->o->offsite || is_start_host(c, u.host));
   url_parts_free(&u);
   return ok && cli_url_wanted(c->o, url);
 }
@@ -331,7 +485,7 @@ static void set_delay(struct crawl *c, struct host *h) {
  * cannot be reached, disallows everything (deny_all). Returns 0, or -1
  * when the task was cancelled. Under h->robots_lock.
  */
-static int read_robots(struct crawl *c, struct host *h, const struct url *page) {
+static int read_robots(struct crawl *c, struct host *h, const struct url *page, struct item *it) {
   size_t max = c->o->max_body < ROBOTS_MAX_BODY ? (size_t)c->o->max_body : ROBOTS_MAX_BODY;
   char *url;
   int rc = 0;
@@ -346,7 +500,9 @@ static int read_robots(struct crawl *c, struct host *h, const struct url *page) 
       url_parts_free(&u);
       break;
     }
-    client_get(&c->client, rh, &u, max, 1, NULL, NULL, &r);
+    client_get(&c->client, rh, &u, max, CLIENT_KEEP_ALL | CLIENT_TRUNCATE, NULL, NULL, &r);
+    it->last_sent = weft_now();
+    warc_exchange(c->warc, url, &r);
     url_parts_free(&u);
     if (r.cancelled) {
       rc = -1;
@@ -379,16 +535,21 @@ enum { ROBOTS_ALLOWED, ROBOTS_DISALLOWED, ROBOTS_CANCELLED };
 
 /* Whether h's robots.txt lets fetch request u, reading it first if no task
  * has. The others wanting the same host park on robots_lock meanwhile. */
-static int robots_check(struct crawl *c, struct host *h, const struct url *u) {
+static int robots_check(struct crawl *c, struct host *h, const struct url *u, struct item *it) {
   int allowed;
   if (weft_mutex_lock(h->robots_lock, -1) != 0)
     return ROBOTS_CANCELLED;
-  if (!h->robots_read && read_robots(c, h, u) != 0) {
+  if (!h->robots_read && read_robots(c, h, u, it) != 0) {
     weft_mutex_unlock(h->robots_lock);
     return ROBOTS_CANCELLED;
   }
-  if (!h->robots_read)
+  if (!h->robots_read) {
     set_delay(c, h);
+    /* --redis: every process paces the host by the same delay. A failure
+     * here is Redis's, which the lease's own calls report. */
+    if (c->shared && atomic_load(&h->delay_ms) != c->o->delay_ms)
+      shared_set_delay(c->shared, u->origin, atomic_load(&h->delay_ms));
+  }
   h->robots_read = 1;
   allowed = robots_allowed(h->robots, u->target);
   weft_mutex_unlock(h->robots_lock);
@@ -456,7 +617,8 @@ static int retryable(const struct response *r) {
   case WEFT_ECONNREFUSED:
   case WEFT_ECONNRESET:
   case WEFT_EPIPE:
-  case WEFT_ETIMEDOUT: return 1;
+  case WEFT_ETIMEDOUT:
+    return 1;
   }
   if (r->error)
     return 0; /* a malformed response, TLS, DNS, --max-body: the same again */
@@ -465,7 +627,8 @@ static int retryable(const struct response *r) {
   case 500:
   case 502:
   case 503:
-  case 504: return 1;
+  case 504:
+    return 1;
   }
   return 0;
 }
@@ -496,6 +659,28 @@ static int64_t retry_wait(const struct crawl *c, const struct response *r, int n
   return base / 2 + (base > 1 ? (int64_t)(jitter_bits() % (uint64_t)(base / 2 + 1)) : 0);
 }
 
+/* Count the attempt that r answers for it. When it failed in a way worth
+ * retrying and --retries allows one more, set it->not_before to when and
+ * return 1; else 0. */
+static int attempt_again(const struct crawl *c, struct item *it, const struct response *r) {
+  it->attempts++;
+  it->resends += r->resent;
+  if (!retryable(r) || it->attempts > c->o->retries)
+    return 0;
+  it->not_before = weft_now() + retry_wait(c, r, it->attempts);
+  return 1;
+}
+
+/* Fill in the fields of res that every final answer r gives. */
+static void result_answered(struct result *res, const struct item *it, const struct response *r) {
+  res->attempts = it->attempts + it->resends;
+  res->status = r->status;
+  res->bytes = r->bytes;
+  res->wire_bytes = r->wire_bytes;
+  res->ms = r->ms;
+  res->tls = r->tls;
+}
+
 /* GET u from its server h and fill res; offer what it links or redirects
  * to. An HTML body is scanned for links as it arrives, never kept whole.
  * Returns 0, or AGAIN when the attempt failed in a way worth retrying and
@@ -507,20 +692,14 @@ static int request(struct crawl *c, struct item *it, struct host *h, const struc
   struct response r;
   links_scan_init(&scan);
   client_get(&c->client, h, u, (size_t)c->o->max_body, 0, scan_feed, &scan, &r);
-  it->attempts++;
-  it->resends += r.resent;
-  if (retryable(&r) && it->attempts <= c->o->retries) {
-    it->not_before = weft_now() + retry_wait(c, &r, it->attempts);
+  it->last_sent = weft_now();
+  warc_exchange(c->warc, it->url, &r); /* each attempt received is archived */
+  if (attempt_again(c, it, &r)) {
     links_scan_destroy(&scan);
     response_free(&r);
     return AGAIN;
   }
-  res->attempts = it->attempts + it->resends;
-  res->status = r.status;
-  res->bytes = r.bytes;
-  res->wire_bytes = r.wire_bytes;
-  res->ms = r.ms;
-  res->tls = r.tls;
+  result_answered(res, it, &r);
   if (r.error)
     set_error(res, r.error);
   else if (is_redirect(r.status))
@@ -700,21 +879,15 @@ static int sitemap_request(struct crawl *c, struct item *it, struct host *h, con
     sitemap_failed(res, "cancelled");
     return 0;
   }
-  client_get(&c->client, h, u, SITEMAP_MAX_BYTES, 1, NULL, NULL, &r);
-  it->attempts++;
-  it->resends += r.resent;
-  if (retryable(&r) && it->attempts <= c->o->retries) {
-    it->not_before = weft_now() + retry_wait(c, &r, it->attempts);
+  client_get(&c->client, h, u, SITEMAP_MAX_BYTES, CLIENT_KEEP_ALL, NULL, NULL, &r);
+  it->last_sent = weft_now();
+  warc_exchange(c->warc, it->url, &r);
+  if (attempt_again(c, it, &r)) {
     response_free(&r);
     weft_sem_post(c->sitemap_slots);
     return AGAIN;
   }
-  res->attempts = it->attempts + it->resends;
-  res->status = r.status;
-  res->bytes = r.bytes;
-  res->wire_bytes = r.wire_bytes;
-  res->ms = r.ms;
-  res->tls = r.tls;
+  result_answered(res, it, &r);
   if (r.error && strcmp(r.error, "body over --max-body") == 0) { /* http.h's words */
     snprintf(why, sizeof why, "over %d MB", SITEMAP_MAX_BYTES >> 20);
     sitemap_failed(res, why);
@@ -776,8 +949,7 @@ static int wait_turn(struct host *h, struct item *it) {
  * offered again at it->not_before (its host's turn, or a retry); else 0
  * with *out its record, or NULL when it gets none: a link or redirect
  * target that robots.txt disallows, or no memory for one. */
-static int process(struct crawl *c, struct item *it, struct item_list *found,
-                   struct result **out) {
+static int process(struct crawl *c, struct item *it, struct item_list *found, struct result **out) {
   struct result *res = *out = result_new(it);
   struct host *h;
   struct url u;
@@ -794,10 +966,11 @@ static int process(struct crawl *c, struct item *it, struct item_list *found,
     url_parts_free(&u);
     return set_error(res, "out of memory"), 0;
   }
-  rc = c->o->robots ? robots_check(c, h, &u) : ROBOTS_ALLOWED;
+  rc = c->o->robots ? robots_check(c, h, &u, it) : ROBOTS_ALLOWED;
   offer_robots_sitemaps(c, h, it, rc, found);
+  /* With --redis, Redis gives each host its turns (see One crawl in Redis). */
   if (rc == ROBOTS_ALLOWED &&
-      (wait_turn(h, it) || fetch_item(c, it, h, &u, out, found) == AGAIN)) {
+      ((!c->shared && wait_turn(h, it)) || fetch_item(c, it, h, &u, out, found) == AGAIN)) {
     url_parts_free(&u);
     result_free(res);
     *out = NULL;
@@ -822,28 +995,353 @@ static void hand_over(struct crawl *c, struct result *res) {
   pthread_mutex_unlock(&c->late_lock);
 }
 
+/* The crawl was stopped and the dispatcher takes no more events: the
+ * record goes straight to the writer, or, with --state, nowhere (stop
+ * protocol, step 3); the rest is freed. */
+static void undelivered(struct crawl *c, struct event *ev) {
+  if (ev->res && !c->journaling)
+    hand_over(c, ev->res);
+  else if (ev->res)
+    result_free(ev->res);
+  items_free(ev->found);
+  free(ev->again);
+  free(ev->done);
+}
+
 static void *crawler(void *arg) {
   struct crawl *c = arg;
   struct item *it;
   while (weft_chan_recv(c->frontier, &it, -1) == 0) {
     struct item_list found;
-    struct event ev = {NULL, NULL, 0};
+    struct event ev = {.found = NULL};
     struct result *res;
     list_init(&found);
     if (process(c, it, &found, &res) == AGAIN) {
       ev.again = it; /* the dispatcher's again */
-      it = NULL;
-    } else if (res) {
-      ev.recorded = 1;
-      hand_over(c, res);
+    } else {
+      ev.done = it; /* the dispatcher's: it settles the URL and its record */
+      ev.res = res;
+      ev.recorded = res != NULL;
     }
     ev.found = found.head;
-    if (weft_chan_send(c->events, &ev, -1) != 0) {
-      items_free(ev.found); /* stopped: the dispatcher is gone */
-      free(ev.again);
-    }
-    free(it);
+    if (weft_chan_send(c->events, &ev, -1) != 0)
+      undelivered(c, &ev);
   }
+  return NULL;
+}
+
+/* ---- one crawl in Redis (--redis; crawler tasks) ----
+ *
+ * With --redis HOST:PORT --crawl NAME the frontier is not the dispatcher's
+ * but the shared crawl's in Redis (shared.h, docs/redis.md), and there is
+ * no dispatcher: each crawler task loops on shared_claim. A claimed URL is
+ * handled by process() as any other (robots.txt, the request, its links),
+ * then settled in this order:
+ *  1. the URLs it found are added (shared_add_many);
+ *  2. if it gets a record and less than half a lease is left, the lease is
+ *     renewed: SHARED_LOST means it was reaped and may be another
+ *     process's now, so the result is dropped (that process records it);
+ *  3. the record goes to the writer, and the crawler waits (shielded from
+ *     cancellation: the writer holds a pointer to its handoff) until the
+ *     writer's write(2) of it has returned;
+ *  4. the lease is completed, and the process's idle crawlers are woken.
+ * Step 1 before 4 is what lets the crawl end (docs/redis.md: while a
+ * lease is live nobody sees "finished", so links added before it ends are
+ * never missed). Step 3 before 4 means a completed URL always has its
+ * record: a process killed before 4 loses its lease, never a record, and
+ * whoever claims the URL after the lease expires fetches and records it
+ * (at-least-once fetches). Killed before 3, the URL has one record, the
+ * taker's. Killed between 3 and 4 (the write has returned, the complete
+ * is not yet in Redis: one round trip), it has two, this process's and
+ * the taker's, with the same url; no order of a file write and a Redis
+ * call closes that window, so it is said in docs/redis.md (Limits) and a
+ * reader of the union keeps one record per url. Step 2 keeps a
+ * record from being written by a holder whose lease is about to lapse:
+ * half a lease (15 s by default) is far more than steps 3-4 take. A
+ * record can still be written twice if this process stalls that long
+ * between 2 and 4; complete then answers SHARED_LOST, which is counted
+ * and said at the end ("records written after their lease lapsed").
+ *
+ * Politeness. Redis gives each host its turns (its per-host cap and its
+ * next turn; wait_turn is not used). A lease may make more than one
+ * request (robots.txt, retries), which this process's host_pace spaces by
+ * the host's delay as ever; the time its last request returned goes with
+ * the complete (shared_entry.last_sent), which moves the host's next turn
+ * to at least that time plus the delay. So with --per-host 1 the requests
+ * of all processes to one host never overlap and start at least the
+ * delay apart. A retry keeps its lease, renewed to cover the backoff.
+ *
+ * Idle crawlers. A claim that answers SHARED_WAIT sleeps on wake until
+ * the time it was given, at most IDLE_POLL_MS (another process may add or
+ * complete sooner), or until this process makes work claimable: adding k
+ * new URLs wakes k idle crawlers, ending a lease one (its host has room
+ * again), and a claim that succeeds wakes one more (there may be more to
+ * claim; the chain stops at the first claim that answers SHARED_WAIT).
+ * Waking them all each time made each page cost a claim per idle crawler.
+ * A wakeup cannot be lost: a crawler reads wake_gen before it claims and
+ * sleeps only while wake_gen is unchanged, checked under wake_lock; wake
+ * bumps wake_gen under wake_lock before it signals, so an event between a
+ * crawler's claim and its sleep keeps it from sleeping.
+ *
+ * End. SHARED_FINISHED or SHARED_LIMIT ends a crawler; the last crawler
+ * to end posts finished (alive counts them and crawl_start's own hold).
+ * A Redis failure (REDIS_EDOWN after --redis-timeout, a script error) is
+ * said once and stops the crawl; the records written so far stay. On
+ * SIGINT the cancelled crawlers drop what they had and release their
+ * leases (shielded), so other processes take the URLs at once.
+ */
+
+#define FLAG_START 1          /* a shared entry's flags: a start URL */
+#define FLAG_HOPS_SHIFT 1     /* 3 bits: the redirects followed to reach it */
+#define FLAG_SITEMAP_SHIFT 4  /* 3 bits: its sitemap level (see Sitemaps) */
+#define IDLE_POLL_MS 100      /* an idle crawler claims again at least this often */
+
+static int item_flags(const struct item *it) {
+  return (it->start ? FLAG_START : 0) | (it->hops & 7) << FLAG_HOPS_SHIFT |
+         (it->sitemap & 7) << FLAG_SITEMAP_SHIFT;
+}
+
+/* The item a claimed entry names, or NULL when out of memory. */
+static struct item *item_of_entry(const struct shared_entry *e) {
+  struct item *it = item_new(e->url, e->depth, (e->flags >> FLAG_HOPS_SHIFT) & 7, NULL);
+  if (it) {
+    it->start = e->flags & FLAG_START;
+    it->sitemap = (e->flags >> FLAG_SITEMAP_SHIFT) & 7;
+  }
+  return it;
+}
+
+/* Note url's host as a start host (under hosts_lock: followable reads it). */
+static void note_start_host(struct crawl *c, const char *url) {
+  struct url u;
+  if (url_split(url, &u) == 0 && !is_start_host(c, u.host)) {
+    pthread_mutex_lock(&c->hosts_lock);
+    strmap_add(&c->start_hosts, u.host, NULL);
+    pthread_mutex_unlock(&c->hosts_lock);
+  }
+  url_parts_free(&u);
+}
+
+static int note_start_name(void *arg, const char *name) {
+  struct crawl *c = arg;
+  pthread_mutex_lock(&c->hosts_lock);
+  strmap_add(&c->start_hosts, name, NULL);
+  pthread_mutex_unlock(&c->hosts_lock);
+  return 0;
+}
+
+/* Say once why Redis failed the crawl, and stop it. */
+static void shared_fail(struct crawl *c, int rc, const char *doing) {
+  if (rc == WEFT_ECANCELED && weft_canceled())
+    return; /* stopped: not Redis's fault */
+  if (!atomic_exchange(&c->shared_failed, 1))
+    fprintf(stderr, "fetch: --redis: %s: %s; stopping the crawl\n", doing,
+            shared_strerror(c->shared, rc));
+  crawl_stop(c);
+}
+
+/* Wake n of this process's idle crawlers (see Idle crawlers); n < 0: all. */
+static void wake(struct crawl *c, long n) {
+  int locked = weft_mutex_lock(c->wake_lock, -1) == 0;
+  atomic_fetch_add(&c->wake_gen, 1);
+  if (n < 0 || n >= c->o->concurrency)
+    weft_cond_broadcast(c->wake);
+  else
+    while (n-- > 0)
+      weft_cond_signal(c->wake);
+  if (locked)
+    weft_mutex_unlock(c->wake_lock);
+}
+
+/* Sleep until wait_ms from now (at most IDLE_POLL_MS) unless wake_gen
+ * moves from gen. */
+static void idle_wait(struct crawl *c, unsigned long gen, int64_t wait_ms) {
+  int64_t deadline = weft_now() + (wait_ms < IDLE_POLL_MS ? wait_ms : IDLE_POLL_MS);
+  if (wait_ms <= 0) {
+    weft_yield();
+    return;
+  }
+  if (weft_mutex_lock(c->wake_lock, -1) != 0)
+    return;
+  while (atomic_load(&c->wake_gen) == gen)
+    if (weft_cond_wait(c->wake, c->wake_lock, deadline) != 0)
+      break;
+  weft_mutex_unlock(c->wake_lock);
+}
+
+/* Add the URLs of list (taking it) to the shared crawl. Returns 0 or an
+ * error. */
+static int add_found(struct crawl *c, struct item *list) {
+  size_t n = 0, i = 0;
+  struct shared_url *v;
+  struct url *parts;
+  long rc = 0;
+  for (const struct item *it = list; it; it = it->next)
+    n++;
+  v = calloc(n ? n : 1, sizeof *v);
+  parts = calloc(n ? n : 1, sizeof *parts);
+  for (const struct item *it = list; v && parts && it; it = it->next) {
+    /* A URL the add script would refuse (over 64 KiB, or a host key over
+     * 1 KiB) is dropped, as one the local queue has no memory for is. */
+    if (url_split(it->url, &parts[i]) != 0 || strlen(it->url) > SHARED_URL_MAX ||
+        strlen(parts[i].origin) > SHARED_HOST_MAX) {
+      url_parts_free(&parts[i]);
+      continue;
+    }
+    v[i] = (struct shared_url){parts[i].origin, it->url, it->depth, item_flags(it)};
+    i++;
+  }
+  if (!v || !parts)
+    rc = WEFT_ENOMEM;
+  else if (i > 0)
+    rc = shared_add_many(c->shared, v, i, NULL);
+  for (size_t j = 0; j < i; j++)
+    url_parts_free(&parts[j]);
+  free(v);
+  free(parts);
+  items_free(list);
+  if (rc > 0)
+    wake(c, rc); /* one idle crawler per new URL, at most */
+  return rc < 0 ? (int)rc : 0;
+}
+
+/* Give e back (shielded: a cancelled crawler's calls would fail). */
+static void release_shielded(struct crawl *c, struct shared_entry *e) {
+  weft_cancel_shield(1);
+  shared_release(c->shared, e);
+  weft_cancel_shield(0);
+  wake(c, 1);
+}
+
+/* Hand res to the writer and wait until it is written (step 3). Returns 1
+ * written, 0 not (the output failed). */
+static int write_record(struct crawl *c, struct result *res, struct handoff *ho) {
+  int rc;
+  res->handoff = ho;
+  ho->written = 0;
+  /* Shielded (shared_settle): the writer takes every record until
+   * crawl_wait closes results, after the last crawler has ended, and
+   * posts the handoff once it has written it. */
+  if ((rc = weft_chan_send(c->results, &res, -1)) == 0)
+    rc = weft_sem_wait(ho->sem, -1);
+  else
+    result_free(res);
+  return rc == 0 && ho->written;
+}
+
+/* Settle a fetched URL: steps 1 to 4 (see One crawl in Redis). Shielded
+ * by the caller: a stop that comes meanwhile must not leave a record
+ * written and its lease live, which another process would record again. */
+static void shared_settle(struct crawl *c, struct shared_entry *e, struct item *found,
+                          struct result *res, struct handoff *ho) {
+  int rc;
+  if ((rc = add_found(c, found)) != 0) { /* step 1 */
+    shared_fail(c, rc, "adding URLs");
+    if (res)
+      result_free(res);
+    return; /* the lease lapses: the page is fetched again, by anyone */
+  }
+  if (res && e->deadline - weft_now() < shared_lease_ms(c->shared) / 2 &&
+      (rc = shared_renew(c->shared, e, 0)) != 0) { /* step 2 */
+    if (rc == SHARED_LOST)
+      atomic_fetch_add(&c->lost, 1);
+    else
+      shared_fail(c, rc, "renewing a lease");
+    result_free(res);
+    return;
+  }
+  if (res && !write_record(c, res, ho)) { /* step 3 */
+    shared_release(c->shared, e);
+    wake(c, 1);
+    return;
+  }
+  rc = shared_complete(c->shared, e, res != NULL); /* step 4 */
+  if (rc == SHARED_LOST && res)
+    atomic_fetch_add(&c->late_records, 1);
+  else if (rc != 0 && rc != SHARED_LOST)
+    shared_fail(c, rc, "completing a lease");
+  wake(c, 1); /* its host has room for one more lease */
+}
+
+/* Handle the claimed entry e (see One crawl in Redis). */
+static void shared_one(struct crawl *c, struct shared_entry *e, struct handoff *ho) {
+  struct item *it = item_of_entry(e);
+  struct item_list found;
+  struct result *res = NULL;
+  int rc;
+  if (!it) {
+    release_shielded(c, e);
+    return;
+  }
+  /* Every page queued in the crawl is on a start host (by name) or the
+   * crawl is --offsite: a link is queued when followable, or on its
+   * page's own server, itself on one by induction. So a claimed page
+   * names a start host even when this process joined before the start
+   * URLs' hosts reached Redis. A sitemap may be on any host. */
+  if (!it->sitemap)
+    note_start_host(c, it->url);
+  list_init(&found);
+  while (process(c, it, &found, &res) == AGAIN) { /* a retry: keep the lease over the backoff */
+    int64_t now = weft_now();
+    if (it->not_before + shared_lease_ms(c->shared) / 2 > e->deadline &&
+        (rc = shared_renew(c->shared, e, it->not_before - now + shared_lease_ms(c->shared))) != 0) {
+      if (rc != SHARED_LOST)
+        shared_fail(c, rc, "renewing a lease");
+      else
+        atomic_fetch_add(&c->lost, 1);
+      items_free(found.head);
+      free(it);
+      return;
+    }
+    if (weft_sleep_until(it->not_before) != 0)
+      break; /* stopped */
+  }
+  e->last_sent = it->last_sent;
+  if (weft_canceled()) { /* stopped: another process takes the URL */
+    if (res)
+      result_free(res);
+    items_free(found.head);
+    release_shielded(c, e);
+    free(it);
+    return;
+  }
+  free(it);
+  weft_cancel_shield(1);
+  shared_settle(c, e, found.head, res, ho);
+  weft_cancel_shield(0);
+}
+
+static void *shared_crawler(void *arg) {
+  struct crawl *c = arg;
+  struct handoff ho = {.sem = NULL};
+  int rc = weft_sem_new(&ho.sem, 0);
+  if (rc != 0)
+    shared_fail(c, rc, "starting a crawler");
+  while (rc == 0 && !atomic_load(&c->stopping)) {
+    struct shared_entry e;
+    int64_t wait = 0;
+    unsigned long gen = atomic_load(&c->wake_gen);
+    rc = shared_claim(c->shared, &e, &wait);
+    if (rc == SHARED_CLAIMED) {
+      wake(c, 1); /* there may be more: the next idle crawler tries (see Idle crawlers) */
+      atomic_fetch_add(&c->in_flight, 1);
+      shared_one(c, &e, &ho);
+      atomic_fetch_sub(&c->in_flight, 1);
+      shared_entry_free(&e);
+      rc = 0;
+    } else if (rc == SHARED_WAIT) {
+      idle_wait(c, gen, wait);
+      rc = 0;
+    } else if (rc == SHARED_FINISHED || rc == SHARED_LIMIT) {
+      wake(c, -1); /* the idle ones see it at once */
+    } else {
+      shared_fail(c, rc, "claiming a URL");
+    }
+  }
+  if (ho.sem)
+    weft_sem_free(ho.sem);
+  if (atomic_fetch_sub(&c->alive, 1) == 1)
+    weft_sem_post(c->finished);
   return NULL;
 }
 
@@ -858,12 +1356,18 @@ struct deferred {
 
 /* The dispatcher's own state: dispatcher task only. */
 struct frontier {
-  struct item_list queue;
-  long queued;
-  long in_flight; /* sent to a crawler, no event back yet */
-  long recorded;  /* events that said "recorded" */
-  struct strmap seen;
-  struct deferred later; /* handed back; neither queued nor in flight */
+  struct crawl *c;
+  struct item_list queue;           /* the oldest queued URLs, in memory */
+  long queued;                      /* in the list and in the spill */
+  long in_flight;                   /* sent to a crawler, no event back yet */
+  long recorded;                    /* events that said "recorded" */
+  struct fpset seen;                /* the fingerprint of every URL ever queued */
+  struct deferred later;            /* handed back; neither queued nor in flight */
+  struct spill spill;               /* the newest queued URLs, past QUEUE_MEM in the list */
+  struct buf journal;               /* --state: frames not yet written (the journal protocol) */
+  struct buf line;                  /* scratch: a record's line for its D entry */
+  struct result *held, **held_tail; /* records whose D entries are in journal, in order */
+  long unjournaled;                 /* D entries in journal */
 };
 
 static void later_swap(struct deferred *d, size_t i, size_t j) {
@@ -930,30 +1434,108 @@ static int64_t later_due(struct frontier *f) {
   return f->later.len > 0 ? f->later.v[0]->not_before : -1;
 }
 
-/* Add it to seen: strmap_add's answer. A sitemap's key is "sitemap " and
- * its URL, so a URL both linked and named as a sitemap is fetched as each. */
-static int seen_add(struct strmap *seen, const struct item *it) {
-  char *key;
-  int rc;
-  if (!it->sitemap)
-    return strmap_add(seen, it->url, NULL);
-  if (asprintf(&key, "sitemap %s", it->url) < 0)
-    return -1;
-  rc = strmap_add(seen, key, NULL);
-  free(key);
-  return rc;
+/* The index + 1 of a start URL's error in start_errors, 0 for none. */
+static int error_code(const char *error) {
+  for (size_t i = 0; error && i < sizeof start_errors / sizeof *start_errors; i++)
+    if (strcmp(error, start_errors[i]) == 0)
+      return (int)i + 1;
+  return error ? START_INVALID + 1 : 0;
+}
+
+/* Append it as a J entry to b. Returns 0 or -1 (it cannot be one). */
+static int put_join(struct buf *b, const struct item *it) {
+  struct jentry e = {.type = JOURNAL_JOIN, .url = it->url, .url_len = strlen(it->url)};
+  e.depth = (uint32_t)it->depth;
+  e.hops = it->hops;
+  e.start = it->start;
+  e.sitemap = it->sitemap;
+  e.error = error_code(it->error);
+  return journal_put(b, &e);
+}
+
+/* The item a J entry describes, or NULL when out of memory. */
+static struct item *item_of(const struct jentry *e) {
+  struct item *it = malloc(sizeof *it + e->url_len + 1);
+  if (!it)
+    return NULL;
+  memset(it, 0, sizeof *it);
+  it->depth = (int)e->depth;
+  it->hops = e->hops;
+  it->start = e->start;
+  it->sitemap = e->sitemap;
+  if (e->error > 0)
+    it->error = start_errors[(size_t)e->error - 1 < sizeof start_errors / sizeof *start_errors
+                                 ? e->error - 1
+                                 : START_INVALID];
+  memcpy(it->url, e->url, e->url_len);
+  it->url[e->url_len] = '\0';
+  return it;
+}
+
+/* Queue it at the tail: in the list while nothing is spilled and the list
+ * has room, else in the spill (which takes a copy). Out of memory: the
+ * URL is dropped, as list_push drops one. */
+static void queue_push(struct frontier *f, struct item *it) {
+  struct buf frame = BUF_INIT;
+  if (f->spill.len == 0 && f->queued < f->c->queue_mem) {
+    list_push(&f->queue, it);
+    f->queued++;
+    return;
+  }
+  if (put_join(&frame, it) == 0 && !buf_failed(&frame) &&
+      spill_push(&f->spill, frame.data, frame.len, 1) == 0)
+    f->queued++;
+  buf_free(&frame);
+  free(it);
+}
+
+/* Read the oldest spilled URLs back onto the list's end, until the list
+ * holds some or the spill is empty (keeping the queue's invariant). */
+static void refill(struct frontier *f) {
+  struct buf b = BUF_INIT;
+  while (f->spill.len > 0 && f->queued - f->spill.len < f->c->queue_low) {
+    size_t pos = 0, used;
+    long n, got = 0;
+    struct jentry e;
+    spill_take(&f->spill, &b, &n);
+    while (b.data && journal_next(b.data + pos, b.len - pos, &e, &used) == JOURNAL_OK) {
+      struct item *it = item_of(&e);
+      if (it) {
+        list_push(&f->queue, it);
+        got++;
+      }
+      pos += used;
+    }
+    f->queued -= n - got; /* lost: unreadable, or no memory */
+    buf_reset(&b);
+  }
+  buf_free(&b);
+}
+
+/* Append a J entry for it to the pending frames (the journal protocol,
+ * step 1). Returns 0, or -1 when it cannot be journaled (dropped). */
+static int journal_join(struct frontier *f, const struct item *it) {
+  return f->c->journaling ? put_join(&f->journal, it) : 0;
+}
+
+/* The fingerprint a URL has in the seen set: for a page, its URL's; for a
+ * sitemap, its URL's under the key with one bit flipped, so that a URL
+ * both linked and named as a sitemap is fetched as each (see Sitemaps). */
+static struct fp seen_fp(const struct crawl *c, const char *url, size_t len, int sitemap) {
+  struct fp_key k = c->key;
+  k.bytes[0] ^= sitemap ? 1 : 0;
+  return fp_of(&k, url, len);
 }
 
 /* Queue each URL of list not seen before; free the others. */
 static void offer(struct frontier *f, struct item *list) {
   while (list) {
     struct item *next = list->next;
-    if (seen_add(&f->seen, list) == 1) {
-      list_push(&f->queue, list);
-      f->queued++;
-    } else {
-      free(list);
-    }
+    struct fp fp = seen_fp(f->c, list->url, strlen(list->url), list->sitemap);
+    if (fpset_add(&f->seen, fp) == 1 && journal_join(f, list) == 0)
+      queue_push(f, list);
+    else
+      free(list); /* seen, or out of memory */
     list = next;
   }
 }
@@ -965,6 +1547,154 @@ static void dequeued(struct frontier *f, struct item *rest) {
     f->queue.tail = &f->queue.head;
   f->queued--;
   f->in_flight++;
+  if (f->spill.len > 0 && f->queued - f->spill.len < f->c->queue_low)
+    refill(f);
+}
+
+/* Whether the frontier case may send: fewer than -c URLs out or settled
+ * but not yet journaled (the journal protocol, step 4), the most a kill
+ * can make a resumed crawl request again. */
+static int may_send(const struct frontier *f) {
+  return f->in_flight + f->unjournaled < f->c->o->concurrency;
+}
+
+/* Give res to the writer. The dispatcher is never cancelled and the
+ * results channel closes only after it has ended, so the send succeeds. */
+static void to_writer(struct crawl *c, struct result *res) {
+  if (weft_chan_send(c->results, &res, -1) != 0)
+    result_free(res);
+}
+
+/* Write the pending frames, then release the records they settle (the
+ * journal protocol, step 3). After a failed write the crawl stops and
+ * the held records are dropped: the output holds only journaled ones. */
+static void journal_flush(struct frontier *f) {
+  struct crawl *c = f->c;
+  int rc = 0;
+  if (buf_failed(&f->journal))
+    rc = WEFT_ENOMEM;
+  else if (f->journal.len > 0 && !c->journal_failed)
+    rc = state_append(&c->state, f->journal.data, f->journal.len);
+  if (rc != 0 && !c->journal_failed) {
+    fprintf(stderr, "fetch: cannot write the journal in %s: %s; stopping the crawl\n", c->state.dir,
+            weft_strerror(rc));
+    c->journal_failed = 1;
+    crawl_stop(c);
+  }
+  buf_reset(&f->journal);
+  f->unjournaled = 0;
+  while (f->held) {
+    struct result *res = f->held;
+    if (!(f->held = res->next))
+      f->held_tail = &f->held;
+    if (c->journal_failed)
+      result_free(res);
+    else
+      to_writer(c, res);
+  }
+}
+
+/* Append D(it) with res's line and hold res (the journal protocol, step 2). */
+static void journal_done(struct frontier *f, const struct item *it, struct result *res) {
+  struct jentry e = {.type = JOURNAL_DONE};
+  int bad = 0;
+  e.fp = seen_fp(f->c, it->url, strlen(it->url), it->sitemap);
+  if (res) {
+    struct record rec;
+    record_of(res, &rec);
+    buf_reset(&f->line);
+    record_format(&f->line, &rec);
+    e.line = f->line.data;
+    e.line_len = f->line.len;
+    res->next = NULL;
+    *f->held_tail = res;
+    f->held_tail = &res->next;
+    bad = buf_failed(&f->line);
+  }
+  if (bad || journal_put(&f->journal, &e) != 0)
+    f->journal.failed = 1; /* journal_flush reports it and stops the crawl */
+  f->unjournaled++;
+}
+
+/* Settle the URL an event finished, after offer() took what it found:
+ * journal it and release its record when the journal is written, or at
+ * once without --state. A handed-back URL (ev->again) is not finished. */
+static void completed(struct frontier *f, struct event *ev) {
+  struct crawl *c = f->c;
+  if (!ev->done)
+    return;
+  if (c->journaling)
+    journal_done(f, ev->done, ev->res);
+  else if (ev->res)
+    to_writer(c, ev->res);
+  free(ev->done);
+  ev->done = NULL;
+  ev->res = NULL;
+  if (f->unjournaled > 0 && (weft_chan_len(c->events) == 0 || f->journal.len >= JOURNAL_BATCH))
+    journal_flush(f);
+}
+
+/* An event still buffered when the loop ended: settled like any, so that
+ * its record is written and, with --state, what it found is journaled. */
+static void drained(struct frontier *f, struct event *ev) {
+  if (f->c->journaling)
+    offer(f, ev->found);
+  else
+    items_free(ev->found);
+  completed(f, ev);
+  free(ev->again);
+}
+
+/* Queue the URLs the journal has as joined and not done (in pass 2 of
+ * the replay; pass 1, in crawl_resume, marked the done ones): marking
+ * each as it is queued also skips a second J of one URL. */
+static int requeue(void *arg, const struct jentry *e) {
+  struct frontier *f = arg;
+  struct item *it;
+  if (e->type != JOURNAL_JOIN ||
+      fpset_mark(&f->seen, seen_fp(f->c, e->url, e->url_len, e->sitemap)) != 1)
+    return 0;
+  if ((it = item_of(e)))
+    queue_push(f, it);
+  return 0;
+}
+
+/* Set up the dispatcher's frontier: with --state from the journal
+ * (crawl_resume built the seen set and counted the records), else from
+ * the start URLs. */
+static void frontier_init(struct crawl *c, struct frontier *f) {
+  int rc;
+  f->c = c;
+  list_init(&f->queue);
+  spill_init(&f->spill, c->spill_dir);
+  f->held_tail = &f->held;
+  if (!c->journaling) {
+    fpset_init(&f->seen);
+    offer(f, c->seeds.head);
+    list_init(&c->seeds);
+    return;
+  }
+  f->seen = c->restored;
+  fpset_init(&c->restored);
+  f->recorded = c->restored_records;
+  if ((rc = state_replay(&c->state, requeue, f)) != 0) {
+    fprintf(stderr, "fetch: --state %s: cannot read the journal: %s; stopping the crawl\n",
+            c->state.dir, weft_strerror(rc));
+    c->journal_failed = 1; /* what was not queued is still in the journal */
+    crawl_stop(c);
+  }
+}
+
+/* Free what frontier_init made, writing what is pending first. */
+static void frontier_destroy(struct frontier *f) {
+  if (f->unjournaled > 0 || f->journal.len > 0)
+    journal_flush(f);
+  items_free(f->queue.head);
+  list_init(&f->queue);
+  spill_free(&f->spill);
+  fpset_destroy(&f->seen);
+  buf_free(&f->journal);
+  buf_free(&f->line);
 }
 
 static void *dispatcher(void *arg) {
@@ -972,10 +1702,7 @@ static void *dispatcher(void *arg) {
   struct frontier f = {.queued = 0};
   long max = c->o->max_pages;
   struct event ev;
-  list_init(&f.queue);
-  strmap_init(&f.seen);
-  offer(&f, c->seeds.head);
-  list_init(&c->seeds);
+  frontier_init(c, &f);
   while (!atomic_load(&c->stopping) &&
          (f.in_flight > 0 || f.later.len > 0 || (f.queued > 0 && f.recorded < max))) {
     int64_t due = later_due(&f);
@@ -987,7 +1714,7 @@ static void *dispatcher(void *arg) {
     /* A handed-back URL keeps its place: it was taken from the queue and
      * will get its record, so it counts against --max-pages as one in
      * flight does, and the crawl waits for it. */
-    int room = f.queued > 0 && f.recorded + f.in_flight + (long)f.later.len < max;
+    int room = f.queued > 0 && f.recorded + f.in_flight + (long)f.later.len < max && may_send(&f);
     int i;
     atomic_store(&c->queued, f.queued + (long)f.later.len);
     atomic_store(&c->in_flight, f.in_flight);
@@ -998,6 +1725,7 @@ static void *dispatcher(void *arg) {
       f.in_flight--;
       f.recorded += ev.recorded;
       offer(&f, ev.found);
+      completed(&f, &ev);
       if (ev.again)
         later_push(&f.later, ev.again); /* seen already: not offered again */
     } else if (i == 1 && cases[1].result == 0) {
@@ -1008,13 +1736,10 @@ static void *dispatcher(void *arg) {
   }
   weft_chan_close(c->frontier);
   weft_chan_close(c->events); /* already closed when stopped */
-  while (weft_chan_try_recv(c->events, &ev) == 0) {
-    items_free(ev.found);
-    free(ev.again);
-  }
-  items_free(f.queue.head);
+  while (weft_chan_try_recv(c->events, &ev) == 0)
+    drained(&f, &ev);
+  frontier_destroy(&f);
   later_free(&f.later);
-  strmap_destroy(&f.seen, NULL);
   atomic_store(&c->queued, 0);
   atomic_store(&c->in_flight, 0);
   weft_sem_post(c->finished);
@@ -1023,9 +1748,13 @@ static void *dispatcher(void *arg) {
 
 /* ---- records (the writer task) ---- */
 
-static void emit(struct crawl *c, struct buf *out, struct result *res) {
-  struct record rec = {res->url,   res->status,   res->bytes, res->wire_bytes, res->ms,
-                       res->depth, res->links, res->redirect, res->tls,   res->error, res->attempts};
+static void emit(struct crawl *c, struct buf *out, struct result *res, struct handoff **told) {
+  struct record rec;
+  if (res->handoff) {
+    res->handoff->next = *told;
+    *told = res->handoff;
+  }
+  record_of(res, &rec);
   record_format(out, &rec);
   c->pages++;
   c->errors += res->error != NULL;
@@ -1033,8 +1762,9 @@ static void emit(struct crawl *c, struct buf *out, struct result *res) {
   result_free(res);
 }
 
-/* Write out what is buffered; after a failure, drop it all. */
-static void flush(struct crawl *c, struct buf *out) {
+/* Write out what is buffered; after a failure, drop it all. Then tell the
+ * crawlers waiting for records of it (told) whether they were written. */
+static void flush(struct crawl *c, struct buf *out, struct handoff **told) {
   size_t off = 0;
   if (buf_failed(out) && !c->write_failed) {
     fprintf(stderr, "fetch: out of memory formatting the records\n");
@@ -1051,9 +1781,17 @@ static void flush(struct crawl *c, struct buf *out) {
     }
   }
   buf_reset(out);
+  while (*told) {
+    struct handoff *h = *told;
+    *told = h->next;
+    h->written = !c->write_failed;
+    weft_sem_post(h->sem); /* h may be gone once posted */
+  }
 }
 
-static double seconds_since(int64_t start) { return (double)(weft_now() - start) / 1000.0; }
+static double seconds_since(int64_t start) {
+  return (double)(weft_now() - start) / 1000.0;
+}
 
 static void draw_progress(struct crawl *c) {
   double s = seconds_since(c->started), b = (double)c->bytes;
@@ -1074,14 +1812,15 @@ static void *writer(void *arg) {
   struct crawl *c = arg;
   struct buf out = BUF_INIT;
   struct result *res, *late;
+  struct handoff *told = NULL;
   int64_t next = c->progress ? weft_now() + PROGRESS_MS : -1;
   double s;
   for (;;) {
     int rc = weft_chan_recv(c->results, &res, next);
     if (rc == 0) {
-      emit(c, &out, res);
+      emit(c, &out, res, &told);
       if (out.len >= FLUSH_AT || weft_chan_len(c->results) == 0)
-        flush(c, &out);
+        flush(c, &out, &told);
     } else if (rc == WEFT_ETIMEDOUT) {
       draw_progress(c);
       next = weft_now() + PROGRESS_MS;
@@ -1095,9 +1834,9 @@ static void *writer(void *arg) {
   pthread_mutex_unlock(&c->late_lock);
   for (; late; late = res) {
     res = late->next;
-    emit(c, &out, late);
+    emit(c, &out, late, &told);
   }
-  flush(c, &out);
+  flush(c, &out, &told);
   buf_free(&out);
   if (c->progress)
     fputs("\r\033[K", stderr);
@@ -1108,6 +1847,16 @@ static void *writer(void *arg) {
 }
 
 /* ---- the crawl ---- */
+
+/* Where the queue spills, and how much of it stays in memory (QUEUE_MEM,
+ * or $FETCH_QUEUE_MEM). */
+static void spill_dirs(struct crawl *c) {
+  const char *tmp = getenv("TMPDIR"), *mem = getenv("FETCH_QUEUE_MEM");
+  long n = mem ? atol(mem) : 0;
+  c->spill_dir = c->o->state ? c->o->state : tmp && *tmp ? tmp : "/tmp";
+  c->queue_mem = n > 0 ? n : QUEUE_MEM;
+  c->queue_low = c->queue_mem / 2 < QUEUE_LOW ? c->queue_mem / 2 + 1 : QUEUE_LOW;
+}
 
 struct crawl *crawl_new(const struct options *o, struct tls_config *tls) {
   struct crawl *c = calloc(1, sizeof *c);
@@ -1121,10 +1870,13 @@ struct crawl *crawl_new(const struct options *o, struct tls_config *tls) {
   c->hosts.delay_ms = o->delay_ms;
   client_init(&c->client, &c->hosts, tls, o->timeout_ms);
   c->client.compress = o->compress;
+  fp_key_random(&c->key);
+  spill_dirs(c);
   strmap_init(&c->start_hosts);
   list_init(&c->seeds);
   pthread_mutex_init(&c->stop_lock, NULL);
   pthread_mutex_init(&c->late_lock, NULL);
+  pthread_mutex_init(&c->hosts_lock, NULL);
   atomic_init(&c->stopping, 0);
   atomic_init(&c->queued, 0);
   atomic_init(&c->in_flight, 0);
@@ -1159,13 +1911,13 @@ int crawl_add_start(struct crawl *c, const char *raw) {
   if (rc == URL_ENOMEM)
     return -1;
   if (rc != 0)
-    error = "invalid URL";
+    error = start_errors[START_INVALID];
   else if (!url_is_scheme(url, "http") && !url_is_scheme(url, "https"))
-    error = "unsupported URL scheme (fetch crawls http: and https:)";
+    error = start_errors[START_SCHEME];
   else if ((rc = add_start_host(c, url)) == URL_ENOMEM)
-    error = "out of memory";
+    error = start_errors[START_NOMEM];
   else if (rc != 0)
-    error = "invalid URL";
+    error = start_errors[START_INVALID];
   it = item_new(url ? url : raw, 0, 0, error);
   free(url);
   if (it)
@@ -1176,6 +1928,194 @@ int crawl_add_start(struct crawl *c, const char *raw) {
   }
   list_push(&c->seeds, it);
   return 0;
+}
+
+/* ---- the journal, before the crawl (main task) ---- */
+
+/* The options that define the crawl, as the journal's header keeps them:
+ * what is crawled and where the records go. The others (-c, -t, -n,
+ * --delay, --retries, ...) may change from one run to the next; -n counts
+ * the records of every run. */
+static void options_text(const struct crawl *c, struct buf *b) {
+  static const struct fp_key zero;
+  const struct options *o = c->o;
+  struct buf seeds = BUF_INIT;
+  unsigned char h[16];
+  long n = 0;
+  buf_puts(b, "output ");
+  json_string(b, o->output);
+  buf_printf(b, "\ndepth %ld\noffsite %d\nrobots %d\nsitemaps %d\n", o->depth, o->offsite,
+             o->robots, o->sitemaps);
+  for (size_t i = 0; i < o->naccept; i++) {
+    buf_puts(b, "accept ");
+    json_string(b, o->accept_src[i]);
+    buf_putc(b, '\n');
+  }
+  for (size_t i = 0; i < o->nreject; i++) {
+    buf_puts(b, "reject ");
+    json_string(b, o->reject_src[i]);
+    buf_putc(b, '\n');
+  }
+  for (const struct item *it = c->seeds.head; it; it = it->next, n++) {
+    buf_puts(&seeds, it->url);
+    buf_putc(&seeds, '\n');
+  }
+  fp_siphash128(&zero, seeds.data ? seeds.data : "", seeds.len, h);
+  b->failed |= seeds.failed;
+  buf_free(&seeds);
+  buf_printf(b, "start-urls %ld ", n);
+  for (int i = 0; i < 16; i++)
+    buf_printf(b, "%02x", h[i]);
+  buf_putc(b, '\n');
+}
+
+/* Journal the start URLs the journal does not have: all of them in a new
+ * state, and any whose J entries a kill tore off in the first run. Pass 2
+ * of the replay then queues them. Returns 0 or a weft error. */
+static int journal_seeds(struct crawl *c, long *joined) {
+  struct buf b = BUF_INIT;
+  int rc = 0;
+  for (const struct item *it = c->seeds.head; it && rc == 0; it = it->next) {
+    int added = fpset_add(&c->restored, seen_fp(c, it->url, strlen(it->url), 0));
+    if (added < 0)
+      rc = WEFT_ENOMEM;
+    else if (added > 0 && put_join(&b, it) != 0)
+      rc = WEFT_EINVAL; /* a start URL too long for an entry */
+    *joined += added > 0;
+  }
+  if (rc == 0 && b.len > 0) {
+    struct jentry commit = {.type = JOURNAL_COMMIT};
+    journal_put(&b, &commit); /* the start URLs are a group of their own */
+    rc = buf_failed(&b) ? WEFT_ENOMEM : state_append(&c->state, b.data, b.len);
+  }
+  buf_free(&b);
+  return rc;
+}
+
+/* What crawl_resume's replay (pass 1) gathers. */
+struct replay {
+  struct crawl *c;
+  struct state_output out;
+  long joined;   /* distinct URLs joined */
+  long done;     /* distinct URLs done */
+  char msg[512]; /* why the replay stopped, when it did */
+};
+
+#define REPLAY_STOPPED 1 /* replay_seen's "stop": msg says why */
+
+/* Pass 1 of the replay: the seen set from the J entries, a mark on each
+ * URL a D entry finished, the count of records, and each record to the
+ * output's repair. */
+static int replay_seen(void *arg, const struct jentry *e) {
+  struct replay *r = arg;
+  struct crawl *c = r->c;
+  int rc;
+  if (e->type == JOURNAL_JOIN) {
+    if ((rc = fpset_add(&c->restored, seen_fp(c, e->url, e->url_len, e->sitemap))) < 0)
+      return WEFT_ENOMEM;
+    r->joined += rc;
+    return 0;
+  }
+  if (e->type != JOURNAL_DONE)
+    return 0;
+  r->done += fpset_mark(&c->restored, e->fp) == 1;
+  if (e->line_len == 0)
+    return 0;
+  c->restored_records++;
+  return state_output_record(&r->out, e->line, e->line_len, r->msg, sizeof r->msg) == 0
+             ? 0
+             : REPLAY_STOPPED;
+}
+
+/* Say what the replay found and repaired. */
+static void report_resume(const struct crawl *c, const struct replay *r, int fresh) {
+  const char *dir = c->o->state, *out = c->o->output;
+  if (c->state.damaged > 0)
+    fprintf(stderr,
+            "fetch: --state %s: the journal's last %" PRId64 " bytes were not whole entries (a "
+            "write cut short); they are gone\n",
+            dir, c->state.damaged);
+  if (r->out.restored > 0 || r->out.dropped > 0)
+    fprintf(stderr,
+            "fetch: %s: %ld records written back from the journal, %" PRId64
+            " bytes it does not hold cut\n",
+            out, r->out.restored, r->out.dropped);
+  if (!fresh && r->done < r->joined && c->restored_records < c->o->max_pages)
+    fprintf(stderr, "fetch: resuming the crawl in %s: %ld of %ld URLs done, %ld records in %s\n",
+            dir, r->done, r->joined, c->restored_records, out);
+}
+
+int crawl_resume(struct crawl *c, int *out_fd) {
+  const struct options *o = c->o;
+  struct replay r = {.c = c};
+  struct buf text = BUF_INIT;
+  int rc, fresh;
+  *out_fd = -1;
+  if (strcmp(o->output, "-") == 0) {
+    fprintf(stderr, "fetch: --state needs -o FILE: a resumed crawl appends its records to it\n");
+    return CRAWL_FAILED;
+  }
+  options_text(c, &text);
+  rc = buf_failed(&text) ? STATE_ERROR
+                         : state_open(&c->state, o->state, text.data, r.msg, sizeof r.msg);
+  buf_free(&text);
+  if (rc == STATE_ERROR) {
+    fprintf(stderr, "%s\n", r.msg[0] ? r.msg : "fetch: out of memory");
+    return CRAWL_FAILED;
+  }
+  c->journaling = 1;
+  c->key = c->state.key;
+  fresh = rc == STATE_NEW;
+  c->resumed = !fresh;
+  if (state_output_open(&r.out, o->output, fresh, r.msg, sizeof r.msg) != 0) {
+    fprintf(stderr, "%s\n", r.msg);
+    return CRAWL_FAILED;
+  }
+  if ((rc = state_replay(&c->state, replay_seen, &r)) == 0 &&
+      state_output_finish(&r.out, r.msg, sizeof r.msg) != 0)
+    rc = REPLAY_STOPPED;
+  buf_free(&r.out.pending);
+  if (rc != 0 || (rc = journal_seeds(c, &r.joined)) != 0) {
+    if (rc == REPLAY_STOPPED)
+      fprintf(stderr, "%s\n", r.msg);
+    else
+      fprintf(stderr, "fetch: --state %s: cannot use the journal: %s\n", o->state,
+              weft_strerror(rc));
+    weft_file_close(r.out.fd);
+    return CRAWL_FAILED;
+  }
+  report_resume(c, &r, fresh);
+  if (r.done < r.joined && c->restored_records < o->max_pages) {
+    *out_fd = r.out.fd;
+    return CRAWL_READY;
+  }
+  if (r.done < r.joined)
+    fprintf(stderr, "fetch: the crawl in %s has its %ld records (-n); nothing to do\n", o->state,
+            c->restored_records);
+  else
+    fprintf(stderr, "fetch: the crawl in %s is complete (%ld records in %s); nothing to do\n",
+            o->state, c->restored_records, o->output);
+  weft_file_close(r.out.fd);
+  return CRAWL_FINISHED;
+}
+
+int crawl_resumed(const struct crawl *c) {
+  return c->resumed;
+}
+
+/* ---- running it ---- */
+
+/* With --state: the journal and the output reach the disk every SYNC_MS,
+ * and once more when crawl_wait ends it (the journal protocol, step 5). */
+static void *syncer(void *arg) {
+  struct crawl *c = arg;
+  int last;
+  do {
+    last = weft_sem_wait(c->sync_stop, weft_now() + SYNC_MS) == 0;
+    state_sync(c->state.fd);
+    state_sync(c->out_fd);
+  } while (!last);
+  return NULL;
 }
 
 static int spawn(weft_task **t, const char *name, size_t stack, void *(*fn)(void *), void *arg) {
@@ -1202,18 +2142,78 @@ static int crawler_member(void *arg) {
   return 0;
 }
 
+static int shared_crawler_member(void *arg) {
+  shared_crawler(arg);
+  return 0;
+}
+
+/* End the syncer, after its last sync. */
+static void syncer_stop(struct crawl *c) {
+  if (!c->syncer)
+    return;
+  weft_sem_post(c->sync_stop);
+  weft_join(c->syncer, NULL);
+  c->syncer = NULL;
+}
+
+/* crawl_start with --redis: the writer and the crawlers, no dispatcher
+ * (see One crawl in Redis). The start URLs fetch cannot use get their
+ * records here: they never reach Redis. */
+static int shared_start(struct crawl *c) {
+  weft_spawn_attr attr;
+  int rc;
+  if ((rc = spawn(&c->writer, "writer", 0, writer, c)) != 0)
+    return rc;
+  for (struct item *it = c->seeds.head; it; it = it->next) {
+    struct result *res = result_new(it);
+    if (res)
+      to_writer(c, set_error(res, it->error));
+  }
+  items_free(c->seeds.head);
+  list_init(&c->seeds);
+  atomic_store(&c->alive, 1); /* this function's hold, dropped below */
+  pthread_mutex_lock(&c->stop_lock);
+  weft_spawn_attr_init(&attr);
+  attr.name = "crawler";
+  attr.stack_size = CRAWLER_STACK;
+  if (weft_scope_new(&c->crawlers) == 0) {
+    while (c->ncrawlers < c->o->concurrency) {
+      atomic_fetch_add(&c->alive, 1);
+      if (weft_scope_go_ex(c->crawlers, &attr, shared_crawler_member, c) != 0) {
+        atomic_fetch_sub(&c->alive, 1);
+        break;
+      }
+      c->ncrawlers++;
+    }
+  }
+  if (c->stopped || c->ncrawlers == 0)
+    stop_locked(c);
+  pthread_mutex_unlock(&c->stop_lock);
+  if (atomic_fetch_sub(&c->alive, 1) == 1)
+    weft_sem_post(c->finished);
+  return 0;
+}
+
 int crawl_start(struct crawl *c, int out_fd) {
   int rc;
   c->out_fd = out_fd;
   c->started = weft_now();
-  if ((rc = spawn(&c->writer, "writer", 0, writer, c)) != 0)
+  if (c->shared)
+    return shared_start(c);
+  if (c->journaling && ((rc = weft_sem_new(&c->sync_stop, 0)) != 0 ||
+                        (rc = spawn(&c->syncer, "syncer", 0, syncer, c)) != 0))
     return rc;
+  if ((rc = spawn(&c->writer, "writer", 0, writer, c)) != 0) {
+    syncer_stop(c);
+    return rc;
+  }
   pthread_mutex_lock(&c->stop_lock);
   if ((rc = spawn(&c->dispatcher, "dispatcher", 0, dispatcher, c)) != 0) {
     pthread_mutex_unlock(&c->stop_lock);
     weft_chan_close(c->results);
     weft_join(c->writer, NULL);
     c->writer = NULL;
+    syncer_stop(c);
     return rc;
   }
   if (weft_scope_new(&c->crawlers) == 0) {
@@ -1231,6 +2231,11 @@ int crawl_start(struct crawl *c, int out_fd) {
   return 0;
 }
 
+void crawl_archive(struct crawl *c, struct warc *w) {
+  c->warc = w;
+  c->client.capture = w != NULL;
+}
+
 void crawl_stop(struct crawl *c) {
   pthread_mutex_lock(&c->stop_lock);
   if (!c->stopped && !c->sealed) {
@@ -1245,7 +2250,8 @@ int crawl_wait(struct crawl *c) {
   pthread_mutex_lock(&c->stop_lock); /* stop protocol, step 4 */
   c->sealed = 1;
   pthread_mutex_unlock(&c->stop_lock);
-  weft_join(c->dispatcher, NULL);
+  if (c->dispatcher)
+    weft_join(c->dispatcher, NULL);
   c->dispatcher = NULL;
   if (c->crawlers) {
     weft_scope_free(c->crawlers); /* waits for every crawler (all are ending) */
@@ -1255,7 +2261,94 @@ int crawl_wait(struct crawl *c) {
   weft_chan_close(c->results);
   weft_join(c->writer, NULL);
   c->writer = NULL;
-  return c->write_failed ? 1 : 0;
+  syncer_stop(c);
+  if (atomic_load(&c->lost) > 0)
+    fprintf(stderr, "fetch: %ld results dropped: their lease had lapsed and another process may "
+                    "have taken the URL (--lease is %ld ms)\n",
+            atomic_load(&c->lost), c->o->lease_ms);
+  if (atomic_load(&c->late_records) > 0)
+    fprintf(stderr, "fetch: %ld records written after their lease lapsed: another process may "
+                    "record those URLs too\n",
+            atomic_load(&c->late_records));
+  return c->write_failed || c->journal_failed || atomic_load(&c->shared_failed) ? 1 : 0;
+}
+
+/* The options that define a shared crawl, as "name=value" lines: what is
+ * crawled (depth, filters, robots.txt, sitemaps, Crawl-delay's cap). The
+ * first process stores them; a later one must give the same. -c, -t,
+ * --retries, the outputs and the start URLs may differ per process. */
+static void shared_options(const struct crawl *c, struct buf *b) {
+  const struct options *o = c->o;
+  buf_printf(b, "depth=%ld\noffsite=%d\nrobots=%d\nsitemaps=%d\nmax-crawl-delay=%ld\naccept=",
+             o->depth, o->offsite, o->robots, o->sitemaps, o->max_crawl_delay_ms);
+  for (size_t i = 0; i < o->naccept; i++) {
+    buf_puts(b, i ? "," : "");
+    json_string(b, o->accept_src[i]);
+  }
+  buf_puts(b, "\nreject=");
+  for (size_t i = 0; i < o->nreject; i++) {
+    buf_puts(b, i ? "," : "");
+    json_string(b, o->reject_src[i]);
+  }
+  buf_putc(b, '\0');
+}
+
+int crawl_share(struct crawl *c, struct redis *r) {
+  struct shared_config cfg = {.name = c->o->crawl};
+  struct buf opts = BUF_INIT;
+  struct item_list valid, errors;
+  char err[1024];
+  int rc;
+  shared_options(c, &opts);
+  if (buf_failed(&opts)) {
+    buf_free(&opts);
+    fprintf(stderr, "fetch: out of memory\n");
+    return CRAWL_FAILED;
+  }
+  cfg.options = opts.data;
+  cfg.per_host = c->o->per_host;
+  cfg.delay_ms = c->o->delay_ms;
+  cfg.max_pages = c->o->max_pages;
+  cfg.lease_ms = c->o->lease_ms;
+  rc = shared_open(&c->shared, r, &cfg, err, sizeof err);
+  buf_free(&opts);
+  if (rc != 0) {
+    fprintf(stderr, "fetch: --redis %s --crawl %s: %s\n", c->o->redis, c->o->crawl, err);
+    if (rc == SHARED_ECONFLICT)
+      fprintf(stderr, "fetch: give the options the crawl was started with, or another --crawl\n");
+    return CRAWL_FAILED;
+  }
+  if ((rc = weft_mutex_new(&c->wake_lock)) != 0 || (rc = weft_cond_new(&c->wake)) != 0) {
+    fprintf(stderr, "fetch: cannot start: %s\n", weft_strerror(rc));
+    return CRAWL_FAILED;
+  }
+  /* The start URLs' hosts join the crawl's, and this process learns the
+   * others'; then the start URLs join the frontier (those already seen
+   * are not queued again). */
+  list_init(&valid);
+  list_init(&errors);
+  for (struct item *it = c->seeds.head, *next; it; it = next) {
+    next = it->next;
+    it->next = NULL;
+    list_push(it->error ? &errors : &valid, it);
+  }
+  c->seeds = errors;
+  rc = 0;
+  for (size_t i = 0; rc == 0 && i < c->start_hosts.cap; i++)
+    if (c->start_hosts.slots[i].key)
+      rc = shared_start_host(c->shared, c->start_hosts.slots[i].key);
+  if (rc == 0)
+    rc = shared_start_hosts(c->shared, note_start_name, c);
+  if (rc == 0)
+    rc = add_found(c, valid.head);
+  else
+    items_free(valid.head);
+  if (rc != 0) {
+    fprintf(stderr, "fetch: --redis %s --crawl %s: %s\n", c->o->redis, c->o->crawl,
+            shared_strerror(c->shared, rc));
+    return CRAWL_FAILED;
+  }
+  return CRAWL_READY;
 }
 
 void crawl_free(struct crawl *c) {
@@ -1273,7 +2366,18 @@ void crawl_free(struct crawl *c) {
   weft_chan_free(c->results);
   weft_sem_free(c->finished);
   weft_sem_free(c->sitemap_slots);
+  if (c->sync_stop)
+    weft_sem_free(c->sync_stop);
+  if (c->journaling)
+    state_close(&c->state);
+  fpset_destroy(&c->restored);
   pthread_mutex_destroy(&c->stop_lock);
   pthread_mutex_destroy(&c->late_lock);
+  pthread_mutex_destroy(&c->hosts_lock);
+  shared_close(c->shared);
+  if (c->wake)
+    weft_cond_free(c->wake);
+  if (c->wake_lock)
+    weft_mutex_free(c->wake_lock);
   free(c);
 }

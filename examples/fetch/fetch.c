@@ -11,8 +11,10 @@
  *
  * This file is the program around the crawl: the command line, the start
  * URLs (arguments and -i FILE, read through weft's file calls), the output
- * file, and signals. The main task holds SIGINT and SIGTERM
- * (weft_signal_hold) before the crawl starts, so none is missed; a watcher
+ * file (with --state, crawl_resume opens it, to append, once it has brought
+ * it in line with the journal), the --warc archive (warc.h), opened before
+ * the first request, and signals. The main task holds SIGINT and SIGTERM
+ * (common/stop.h) before the crawl starts, so none is missed; a watcher
  * task waits for them with weft_signal_wait, then releases them, so that
  * a second ^C kills at once, and stops the crawl, whose requests in
  * flight end with "cancelled" records.
@@ -21,28 +23,28 @@
 #include "buf.h"
 #include "cli.h"
 #include "crawl.h"
+#include "redis.h"
 #include "tls.h"
+#include "warc.h"
+
+#include "../common/stop.h"
+#include "../common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <weft.h>
-
-static const int stop_signals[] = {SIGINT, SIGTERM};
 
 /* Wait for a signal, then stop the crawl; ends when cancelled too. Either
  * way it releases the main task's hold on the signals. */
 static void *watch_signals(void *arg) {
   struct crawl *c = arg;
-  int rc;
-  while ((rc = weft_signal_wait(stop_signals, 2, -1)) == WEFT_ENOMEM)
-    weft_sleep(10);
-  weft_signal_release(stop_signals, 2); /* a second ^C kills at once */
+  int rc = stop_wait();
+
+  stop_release(); /* a second ^C kills at once */
   if (rc > 0)
     crawl_stop(c);
   return NULL; /* cancelled: the crawl is over */
@@ -107,12 +109,15 @@ static int run(void *arg) {
   const struct options *o = arg;
   struct tls_config *tls = NULL;
   struct crawl *c;
+  struct warc *warc = NULL;
+  struct redis *redis = NULL;
   weft_task *watcher;
   char err[512];
   int fd = 1, rc = 0;
   /* TLS options are checked now; without them the defaults are made at
    * the first https: request (client.h). */
-  if ((o->ca_file || o->insecure) && tls_config_new(&tls, o->ca_file, o->insecure, err, sizeof err) != 0) {
+  if ((o->ca_file || o->insecure) &&
+      tls_config_new(&tls, o->ca_file, o->insecure, err, sizeof err) != 0) {
     fprintf(stderr, "%s\n", err);
     return 2;
   }
@@ -127,22 +132,42 @@ static int run(void *arg) {
     rc = add_input(c, o->input);
   if (rc != 0)
     goto out_free_crawl;
-  if (strcmp(o->output, "-") != 0 &&
-      (fd = weft_file_open(o->output, O_WRONLY | O_CREAT | O_TRUNC, 0644, -1)) < 0) {
+  if (o->redis) {
+    /* Redis first: a crawl that cannot be joined leaves -o untouched. */
+    if ((rc = redis_open(&redis, o->redis_host, o->redis_port, o->redis_timeout_ms, err,
+                         sizeof err)) != 0) {
+      fprintf(stderr, "fetch: --redis: %s\n", err);
+      rc = 2;
+      goto out_free_crawl;
+    }
+    if (crawl_share(c, redis) != CRAWL_READY) {
+      rc = 2;
+      goto out_free_crawl;
+    }
+  }
+  if (o->state) {
+    if ((rc = crawl_resume(c, &fd)) != CRAWL_READY) {
+      rc = rc == CRAWL_FINISHED ? 0 : 2;
+      goto out_free_crawl;
+    }
+  } else if (strcmp(o->output, "-") != 0 &&
+             (fd = weft_file_open(o->output, O_WRONLY | O_CREAT | O_TRUNC, 0644, -1)) < 0) {
     fprintf(stderr, "fetch: cannot open %s: %s\n", o->output, weft_strerror(fd));
     rc = 2;
     goto out_free_crawl;
   }
-  if ((rc = weft_signal_hold(stop_signals, 2)) != 0) {
-    fprintf(stderr, "fetch: cannot catch SIGINT and SIGTERM: %s\n", weft_strerror(rc));
-    rc = 1;
+  if (o->warc && (rc = warc_open(&warc, o, crawl_resumed(c))) != 0) {
+    rc = 2; /* said on stderr */
     goto out_close_output;
   }
+  crawl_archive(c, warc);
+  if ((rc = stop_hold("fetch")) != 0)
+    goto out_close_warc;
   if ((rc = weft_spawn(&watcher, watch_signals, c)) != 0) {
-    weft_signal_release(stop_signals, 2);
+    stop_release();
     fprintf(stderr, "fetch: cannot start: %s\n", weft_strerror(rc));
     rc = 1;
-    goto out_close_output;
+    goto out_close_warc;
   }
   if ((rc = crawl_start(c, fd)) == 0) {
     rc = crawl_wait(c);
@@ -152,22 +177,17 @@ static int run(void *arg) {
   }
   weft_cancel(watcher); /* after crawl_wait, a late signal has nothing to stop */
   weft_join(watcher, NULL);
+out_close_warc:
+  if (warc_close(warc) != 0 && rc == 0)
+    rc = 1; /* a record was lost (said on stderr), as for the records output */
 out_close_output:
   if (fd != 1)
     weft_file_close(fd);
 out_free_crawl:
   crawl_free(c);
+  redis_close(redis);
   tls_config_free(tls);
   return rc;
-}
-
-/* Room for many connections: the hard limit of descriptors, not the soft one. */
-static void raise_fd_limit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
 }
 
 int main(int argc, char **argv) {
@@ -177,13 +197,16 @@ int main(int argc, char **argv) {
   int rc;
 
   switch (cli_parse(argc, argv, &o, msg, sizeof msg)) {
-  case CLI_HELP: fputs(cli_usage, stdout); cli_free(&o); return 0;
+  case CLI_HELP:
+    fputs(cli_usage, stdout);
+    cli_free(&o);
+    return 0;
   case CLI_USAGE:
     fprintf(stderr, "%s\nusage: fetch [OPTIONS] URL...   (fetch --help lists the options)\n", msg);
     cli_free(&o);
     return 2;
   }
-  raise_fd_limit();
+  util_raise_fd_limit();
   weft_config_init(&cfg);
   if (o.workers)
     cfg.workers = o.workers;

@@ -12,7 +12,15 @@
  *  - The body is bounded by max_body: a Content-Length over it fails the
  *    response at once, and a chunked or read-to-close body fails as the
  *    byte past the limit arrives. Either way no more than max_body bytes
- *    are kept.
+ *    are kept. With truncate the body is cut there instead and the
+ *    response is done, marked truncated: robots.txt must be read up to
+ *    its first 500 KiB whatever its size (RFC 9309).
+ *  - msg_len says where the response ended in the bytes fed, which
+ *    --warc's capture (client.c) keeps: the end of the message, or the
+ *    max_body cut, found from the pointer http-parser hands on_body (the
+ *    bytes being fed are remembered in feed and feed_off). A Content-
+ *    Length over the limit without truncate makes http-parser skip the
+ *    body, so the parser stops right after the head and fails there.
  *  - A complete response pauses the parser, so bytes past its end (which a
  *    well-behaved server never sends to a client that waits) are counted
  *    in extra and the connection is not reused.
@@ -146,8 +154,11 @@ static int on_headers_complete(http_parser *p) {
   r->streaming = !r->keep_all && r->sink && r->html && r->status / 100 == 2;
   if (r->status == 204 || r->status == 304)
     return 1; /* no body, whatever the headers say */
-  if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) && p->content_length > r->max_body)
-    return fail(r, "body over --max-body");
+  if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) &&
+      p->content_length > r->max_body && !r->truncate) {
+    r->truncated = 1; /* skip the body: on_message_complete fails the response at the head's end */
+    return 1;
+  }
   return start_decoding(r);
 }
 
@@ -193,19 +204,33 @@ static int decode_failed(struct http_resp *r, int err) {
   return fail(r, r->errbuf);
 }
 
+/* The body reached max_body at end, a pointer into the bytes being fed:
+ * the response fails, or with truncate it is done, cut there. */
+static int cut(struct http_resp *r, const char *end) {
+  r->truncated = 1;
+  r->msg_len = r->feed_off + (size_t)(end - r->feed);
+  if (!r->truncate)
+    return fail(r, "body over --max-body");
+  r->done = 1;
+  r->keep_alive = 0; /* the rest of the body is still on its way */
+  http_parser_pause(&r->parser, 1);
+  return 0;
+}
+
 static int on_body(http_parser *p, const char *at, size_t len) {
   struct http_resp *r = resp(p);
   int over = len > r->max_body - r->wire_bytes, rc;
   if (over)
     len = r->max_body - r->wire_bytes;
   r->wire_bytes += len;
-  if (r->decoding)
-    rc = (rc = decoder_feed(&r->dec, at, len)) != 0 ? decode_failed(r, rc) : 0;
-  else
-    rc = body_out(r, at, len) != 0 ? fail(r, "out of memory") : 0;
-  if (rc != 0)
-    return rc;
-  return over ? fail(r, "body over --max-body") : 0;
+  if (r->decoding && (rc = decoder_feed(&r->dec, at, len)) != 0) {
+    if (rc != DECODE_ETOOBIG)
+      return decode_failed(r, rc);
+    over = 1; /* the decoded body reached max_body */
+  } else if (!r->decoding && body_out(r, at, len) != 0) {
+    return fail(r, "out of memory");
+  }
+  return over ? cut(r, at + len) : 0;
 }
 
 /* Forget an interim response's headers. */
@@ -227,8 +252,13 @@ static int on_message_complete(http_parser *p) {
     reset_interim(r);
     return 0;
   }
-  if (r->decoding && (rc = decoder_end(&r->dec)) != 0)
-    return decode_failed(r, rc);
+  if (r->truncated) /* a Content-Length over max_body: the head alone */
+    return fail(r, "body over --max-body");
+  if (r->decoding && (rc = decoder_end(&r->dec)) != 0) {
+    if (rc != DECODE_ETOOBIG || !r->truncate)
+      return decode_failed(r, rc);
+    r->truncated = 1; /* output held back to the end went past max_body */
+  }
   r->done = 1;
   r->keep_alive = http_should_keep_alive(p);
   http_parser_pause(p, 1); /* stop at the end of this response */
@@ -273,32 +303,41 @@ static int parser_failed(struct http_resp *r, enum http_errno e) {
   return HTTP_FAILED;
 }
 
+/* r has just ended with st, its parser stopped after byte at of all those
+ * fed: note where the response ends (unless a cut did) and what followed. */
+static int ended(struct http_resp *r, int st, size_t at) {
+  if (!r->msg_len)
+    r->msg_len = st == HTTP_DONE || r->truncated ? at : r->received;
+  r->extra = st == HTTP_DONE ? r->received - r->msg_len : 0;
+  return st;
+}
+
 int http_resp_feed(struct http_resp *r, const char *data, size_t len) {
   size_t off = 0;
   if (r->error)
     return HTTP_FAILED;
   if (r->done)
     return HTTP_DONE;
+  r->feed = data;
+  r->feed_off = r->received;
   r->received += len;
   while (off < len) {
     size_t n = len - off, used;
     int in_head = !r->headers_done;
     if (in_head && r->head_bytes >= HTTP_HEAD_MAX)
-      return stop(r, "header block over 64 KiB");
+      return ended(r, stop(r, "header block over 64 KiB"), 0);
     if (in_head && n > HTTP_HEAD_MAX - r->head_bytes)
       n = HTTP_HEAD_MAX - r->head_bytes;
     used = http_parser_execute(&r->parser, &settings, data + off, n);
     if (in_head)
       r->head_bytes += used;
     off += used;
-    if (r->done) {
-      r->extra = len - off;
-      return HTTP_DONE;
-    }
+    if (r->done)
+      return ended(r, HTTP_DONE, r->feed_off + off);
     if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK)
-      return parser_failed(r, HTTP_PARSER_ERRNO(&r->parser));
+      return ended(r, parser_failed(r, HTTP_PARSER_ERRNO(&r->parser)), r->feed_off + off);
     if (used < n)
-      return stop(r, "malformed response: unexpected protocol upgrade");
+      return ended(r, stop(r, "malformed response: unexpected protocol upgrade"), 0);
   }
   return HTTP_MORE;
 }
@@ -312,8 +351,8 @@ int http_resp_eof(struct http_resp *r) {
     return stop(r, "connection closed without a response");
   http_parser_execute(&r->parser, &settings, NULL, 0);
   if (r->done)
-    return HTTP_DONE;
-  return stop(r, "connection closed mid-response");
+    return ended(r, HTTP_DONE, r->received);
+  return ended(r, stop(r, "connection closed mid-response"), r->received);
 }
 
 void http_resp_destroy(struct http_resp *r) {

@@ -35,7 +35,12 @@ enum http_field {
 
 struct http_resp {
   http_parser parser;
-  size_t max_body;     /* a longer body fails the response */
+  size_t max_body;     /* a longer body fails the response (see truncate) */
+  int truncate;        /* set after init: a longer body is cut at max_body, and the response done */
+  int truncated;       /* the body was cut at max_body (failed, or done with truncate) */
+  size_t msg_len;      /* once done or failed: the bytes fed that the response spans (to the cut) */
+  const char *feed;    /* inside http_resp_feed: its data, where the cut is found */
+  size_t feed_off;     /* inside http_resp_feed: the bytes fed before data */
   int keep_all;        /* keep every body; otherwise keep none */
   size_t received;     /* bytes fed so far */
   size_t head_bytes;   /* bytes fed before the (last) header block ended */
@@ -70,7 +75,10 @@ struct http_resp {
 
 /* Start a response. max_body bounds the body. keep_all keeps any body;
  * otherwise the body of a 2xx text/html response goes to sink (unless it
- * is NULL) as it arrives, and is not kept. */
+ * is NULL) as it arrives, and is not kept. Setting r->truncate then makes
+ * a body over max_body end the response (HTTP_DONE, truncated set, the
+ * first max_body bytes kept, decoded ones for a Content-Encoding) where
+ * it would fail it. */
 void http_resp_init(struct http_resp *r, size_t max_body, int keep_all, http_sink_fn sink,
                     void *sink_arg);
 
@@ -79,7 +87,10 @@ void http_resp_init(struct http_resp *r, size_t max_body, int keep_all, http_sin
  * how many of the bytes were past the end), or HTTP_FAILED with r->error
  * one of "header block over 64 KiB", "bad chunk size", "body over
  * --max-body", "malformed response: <what>". A response already done or
- * failed returns the same again.
+ * failed returns the same again. Once it is, r->msg_len says how many of
+ * all the bytes fed make up the response: up to its end, or up to the
+ * max_body cut when truncated (a Content-Length over max_body without
+ * truncate: the head alone), else every byte fed.
  */
 int http_resp_feed(struct http_resp *r, const char *data, size_t len);
 

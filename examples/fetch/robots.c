@@ -15,10 +15,14 @@
  * Patterns are compared with request targets that url_normalize produced,
  * so they are brought to the same form first: percent-encodings of
  * unreserved characters decoded, the others in upper case, the bytes a
- * URI cannot hold percent-encoded, a missing leading "/" added.
+ * URI cannot hold percent-encoded, a missing leading "/" added. This is
+ * done here rather than by uriparser's normalisation, which url.c uses: a
+ * pattern is not a URI ('*' and '$' are wildcards, and '#' or "/../" in
+ * one must stay as written, not start a fragment or lose a segment).
  */
 #include "robots.h"
 
+#include "../common/util.h"
 #include "buf.h"
 
 #include <stdlib.h>
@@ -38,8 +42,8 @@ struct rules {
 
 struct robots {
   struct rules rules;
-  long delay_ms;    /* Crawl-delay of the groups that count, or -1 */
-  char **sitemaps;  /* the Sitemap: values, as written */
+  long delay_ms;   /* Crawl-delay of the groups that count, or -1 */
+  char **sitemaps; /* the Sitemap: values, as written */
   size_t nsitemaps;
 };
 
@@ -52,22 +56,14 @@ static void rules_free(struct rules *rs) {
   memset(rs, 0, sizeof *rs);
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 static int unreserved(int c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
 }
 
-static int uri_char(int c) { return unreserved(c) || (c && strchr(":/?#[]@!$&'()*+,;=", c)); }
+static int uri_char(int c) {
+  return unreserved(c) || (c && strchr(":/?#[]@!$&'()*+,;=", c));
+}
 
 /* The pattern of the len bytes at s in the form of a normalised target. */
 static char *normalize_pattern(const char *s, size_t len) {
@@ -77,7 +73,8 @@ static char *normalize_pattern(const char *s, size_t len) {
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
     int hi, lo;
-    if (c == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
+    if (c == '%' && i + 2 < len && (hi = util_hex_value(s[i + 1])) >= 0 &&
+        (lo = util_hex_value(s[i + 2])) >= 0) {
       int v = hi * 16 + lo;
       if (unreserved(v))
         buf_putc(&b, (char)v);
@@ -118,7 +115,9 @@ struct line {
   size_t key_len, value_len;
 };
 
-static int is_space(char c) { return c == ' ' || c == '\t'; }
+static int is_space(char c) {
+  return c == ' ' || c == '\t';
+}
 
 /* Split the line [s, e) into key and value, without comment and blanks.
  * Returns 0 when it has no colon. */
@@ -319,9 +318,13 @@ int robots_allowed(const struct robots *r, const char *target) {
   return allow;
 }
 
-size_t robots_rules(const struct robots *r) { return r ? r->rules.len : 0; }
+size_t robots_rules(const struct robots *r) {
+  return r ? r->rules.len : 0;
+}
 
-long robots_crawl_delay_ms(const struct robots *r) { return r ? r->delay_ms : -1; }
+long robots_crawl_delay_ms(const struct robots *r) {
+  return r ? r->delay_ms : -1;
+}
 
 size_t robots_sitemaps(const struct robots *r, const char *const **urls) {
   *urls = r ? (const char *const *)r->sitemaps : NULL;

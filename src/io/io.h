@@ -41,6 +41,8 @@ int weft__io_start(weft_rt *rt, weft__io **out);
 /* Stop the thread once no op is pending; every handle is closed and the
  * loop closes cleanly. Foreign thread (weft_rt_free). */
 void weft__io_stop(weft__io *io);
+/* Free it, once the workers are joined (they may read it until then). */
+void weft__io_free(weft__io *io);
 
 /* The calling task's runtime's I/O thread, or NULL outside a task. */
 weft__io *weft__io_current(void);
@@ -82,6 +84,12 @@ struct weft__sigs;
 struct weft__sigs **weft__io_sigs(weft__io *io);
 /* Disarm every signal the program still holds (weft_rt_free). I/O thread. */
 void weft__signals_stop(weft__io *io);
+
+/* A worker about to go idle reads one batch of the sockets' readiness
+ * events if tasks wait there and no other thread is reading them
+ * (netpoll.c); the tasks it wakes are readied on this worker. Returns how
+ * many events it read, or -1 when no task waits there. Worker only. */
+int weft__netpoll_poll(weft__io *io);
 
 /* The libuv loop; I/O thread only (returned as void * to keep uv.h out). */
 void *weft__io_loop(weft__io *io);

@@ -59,10 +59,13 @@
 #include "io/io.h"
 #include "io/sock.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <uv.h>
 
 struct weft__io {
@@ -80,6 +83,13 @@ struct weft__io {
                                * finished, deadline timers armed and not
                                * fired or disarmed */
   atomic_uint_fast64_t turns; /* inbox drains: it did something */
+  /* Protocol "netpoll" (netpoll.c): the epoll set of sockets' untimed
+   * waits, watched here as one fd; and the tasks waiting in it. */
+  int epfd;                 /* immutable */
+  uv_poll_t netpoll;        /* I/O thread only */
+  atomic_int_fast64_t netwaits; /* any thread (relaxed RMW) */
+  atomic_int_fast64_t netsocks; /* sockets in the set and not yet freed (weft_rt_stats) */
+  weft__spinlock np_lock;   /* whoever reads a batch of the set's events */
   uv_timer_t monitor;       /* the blocking monitor's tick (when enabled) */
   uv_signal_t dump_signal;  /* WEFT_DUMP_SIGNAL (when set) */
 };
@@ -92,9 +102,30 @@ void weft__io_waits_add(weft__io *io, int delta) {
                         memory_order_relaxed);
 }
 
+void weft__io_netwaits_add(weft__io *io, int delta) {
+  atomic_fetch_add_explicit(&io->netwaits, delta, memory_order_relaxed);
+}
+
+void weft__io_netsocks_add(weft__io *io, int delta) {
+  atomic_fetch_add_explicit(&io->netsocks, delta, memory_order_relaxed);
+}
+
+weft__spinlock *weft__io_np_lock(weft__io *io) {
+  return &io->np_lock;
+}
+
+long weft__io_netwaits(weft__io *io) {
+  return (long)atomic_load_explicit(&io->netwaits, memory_order_relaxed);
+}
+
+int weft__io_epfd(weft__io *io) {
+  return io->epfd;
+}
+
 bool weft__io_quiet(weft__io *io, uint64_t *epoch) {
   *epoch += atomic_load_explicit(&io->turns, memory_order_relaxed);
   return atomic_load_explicit(&io->waits, memory_order_relaxed) == 0 &&
+         atomic_load_explicit(&io->netwaits, memory_order_relaxed) == 0 &&
          atomic_load_explicit(&io->inbox, memory_order_relaxed) == NULL;
 }
 
@@ -115,7 +146,7 @@ static void count_handle(uv_handle_t *h, void *arg) {
   struct handles_msg *q = arg;
   weft__io *io = q->io;
   if (!uv_is_closing(h) && h != (uv_handle_t *)&io->async && h != (uv_handle_t *)&io->monitor &&
-      h != (uv_handle_t *)&io->dump_signal)
+      h != (uv_handle_t *)&io->dump_signal && h != (uv_handle_t *)&io->netpoll)
     q->count++;
 }
 
@@ -130,9 +161,12 @@ static void handles_run(weft__io_msg *m) {
 
 uint64_t weft__io_handles(weft__io *io) {
   struct handles_msg q = {.msg.run = handles_run, .io = io};
+  /* A socket in the netpoll set counts as the watch it replaces. Its
+   * free message (netpoll.c) reaches the I/O thread before this one when
+   * the socket was closed first. */
   if (pthread_equal(pthread_self(), io->thread)) {
     uv_walk(&io->loop, count_handle, &q);
-    return q.count;
+    return q.count + (uint64_t)atomic_load(&io->netsocks);
   }
   pthread_mutex_init(&q.lock, NULL);
   pthread_cond_init(&q.cv, NULL);
@@ -143,7 +177,7 @@ uint64_t weft__io_handles(weft__io *io) {
   pthread_mutex_unlock(&q.lock);
   pthread_cond_destroy(&q.cv);
   pthread_mutex_destroy(&q.lock);
-  return q.count;
+  return q.count + (uint64_t)atomic_load(&io->netsocks);
 }
 
 struct weft__watch **weft__io_watches(weft__io *io) {
@@ -199,6 +233,12 @@ static void *io_main(void *arg) {
   return NULL;
 }
 
+static void netpoll_cb(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  weft__netpoll_dispatch(h->data);
+}
+
 static void monitor_cb(uv_timer_t *tm) {
   weft__io *io = tm->data;
   weft__monitor_tick(io->rt);
@@ -240,13 +280,24 @@ int weft__io_start(weft_rt *rt, weft__io **out) {
   if (!io)
     return WEFT_ENOMEM;
   io->rt = rt;
+  rt->idle_poll = weft__netpoll_poll; /* before the workers start (rt.c) */
   io->stop_msg.run = stop;
+  weft__spin_init(&io->np_lock);
   if ((rc = uv_loop_init(&io->loop)))
     goto out_free;
   if ((rc = uv_async_init(&io->loop, &io->async, drain)))
     goto out_loop;
   io->async.data = io;
+  if ((io->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+    rc = -errno;
+    uv_close((uv_handle_t *)&io->async, NULL);
+    uv_run(&io->loop, UV_RUN_NOWAIT);
+    goto out_loop;
+  }
   /* Before the thread starts: nobody else touches the loop yet. */
+  uv_poll_init(&io->loop, &io->netpoll, io->epfd);
+  io->netpoll.data = io;
+  uv_poll_start(&io->netpoll, UV_READABLE, netpoll_cb);
   uv_timer_init(&io->loop, &io->monitor);
   io->monitor.data = io;
   uv_timer_start(&io->monitor, monitor_cb, WEFT__MONITOR_MS, WEFT__MONITOR_MS);
@@ -263,6 +314,7 @@ int weft__io_start(weft_rt *rt, weft__io **out) {
 out_async:
   uv_walk(&io->loop, close_any, NULL);
   uv_run(&io->loop, UV_RUN_NOWAIT);
+  close(io->epfd);
 out_loop:
   uv_loop_close(&io->loop);
 out_free:
@@ -273,7 +325,13 @@ out_free:
 void weft__io_stop(weft__io *io) {
   weft__io_send(io, &io->stop_msg);
   pthread_join(io->thread, NULL);
+  close(io->epfd); /* after the loop let go of it */
   free(io->sigs);
+}
+
+/* After weft__io_stop and after the workers are joined: until then a
+ * worker going idle may still read netwaits (rt->idle_poll). */
+void weft__io_free(weft__io *io) {
   free(io);
 }
 

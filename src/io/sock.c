@@ -37,6 +37,8 @@ static weft_sock *sock_new(int fd, bool listener) {
     s->magic = WEFT_SOCK_MAGIC;
     s->fd = fd;
     s->listener = listener;
+    weft__spin_init(&s->pd.lock);
+    atomic_init(&s->pd.joined, false);
   }
   return s;
 }
@@ -61,6 +63,15 @@ static int enter(const weft_sock *s) {
     return WEFT_ECANCELED;
   weft__budget_spend_on(w);
   return 0;
+}
+
+/* Wait until s may be ready for events: untimed waits in the socket's
+ * own waiting room (netpoll.c), timed ones through an io op whose timer
+ * starts with it (poll.c). Returns >= 0 (try again) or an error. */
+static int wait_ready(weft_sock *s, int events, int64_t deadline) {
+  if (deadline < 0)
+    return weft__netpoll_wait(s, events);
+  return weft__poll_wait(s, s->fd, events, deadline);
 }
 
 /* ---- listen and accept ---- */
@@ -124,7 +135,7 @@ int weft_tcp_accept(weft_sock *l, weft_sock **out, int64_t deadline) {
       continue;
     if (rc != -EAGAIN && rc != -EWOULDBLOCK)
       return rc; /* WEFT_EMFILE and friends: the listener stays usable */
-    if ((rc = weft__poll_wait(l, l->fd, WEFT_READABLE, deadline)) < 0)
+    if ((rc = wait_ready(l, WEFT_READABLE, deadline)) < 0)
       return rc;
   }
   nodelay(fd);
@@ -226,7 +237,7 @@ static ssize_t transfer(weft_sock *s, bool out, void *buf, size_t len, int64_t d
       continue;
     if (rc != -EAGAIN && rc != -EWOULDBLOCK)
       return rc;
-    rc = weft__poll_wait(s, s->fd, out ? WEFT_WRITABLE : WEFT_READABLE, deadline);
+    rc = wait_ready(s, out ? WEFT_WRITABLE : WEFT_READABLE, deadline);
     if (rc < 0)
       return rc;
   }
@@ -264,12 +275,15 @@ int weft_sock_close(weft_sock *s) {
   int rc = 0;
   if (!valid(s))
     return WEFT_EBADF;
-  if (atomic_load(&s->watched)) {
-    if (!weft_self())
-      return WEFT_EPERM; /* the I/O thread must let go first: from a task */
+  if ((atomic_load(&s->watched) || atomic_load(&s->pd.joined)) && !weft_self())
+    return WEFT_EPERM; /* the I/O thread must let go first: from a task */
+  if (atomic_load(&s->watched))
     rc = weft__poll_forget(s);
-  }
   s->magic = 0;
+  if (atomic_load_explicit(&s->pd.joined, memory_order_relaxed)) {
+    int err = weft__netpoll_close(s); /* closes the fd; the I/O thread frees s */
+    return rc ? rc : err;
+  }
   if (close(s->fd) < 0 && rc == 0)
     rc = -errno;
   free(s);

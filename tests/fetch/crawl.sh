@@ -27,14 +27,14 @@
 # robots are obeyed).
 #
 # Environment: FETCH (default ./examples/fetch/fetch), HTTPD (default
-# ./examples/httpd), CRAWL_PAGES, CRAWL_SEED (default 1), CRAWL_TIMEOUT
+# ./examples/httpd/httpd), CRAWL_PAGES, CRAWL_SEED (default 1), CRAWL_TIMEOUT
 # (seconds per crawl, default 120). Exit status: 0 when every check passed,
 # 1 when one failed, 77 (skipped) when fetch or httpd is not built.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 fetch=${FETCH:-./examples/fetch/fetch}
-httpd=${HTTPD:-./examples/httpd}
+httpd=${HTTPD:-./examples/httpd/httpd}
 pages=${CRAWL_PAGES:-500}
 seed=${CRAWL_SEED:-1}
 limit=${CRAWL_TIMEOUT:-120}

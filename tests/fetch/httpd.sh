@@ -1,16 +1,16 @@
 #!/bin/sh
-# tests/fetch/httpd.sh - check examples/httpd, the static file server the
+# tests/fetch/httpd.sh - check examples/httpd/httpd, the static file server the
 # crawler demo runs against: files, HEAD, index.html and redirects, status
 # codes for bad requests, no escape from the served directory, keep-alive
 # and pipelining, 1,000 concurrent clients, deadlines against slow
 # clients, and a clean exit on SIGTERM and SIGINT.
 #
-# The server is $HTTPD (default examples/httpd, relative to the current
+# The server is $HTTPD (default examples/httpd/httpd, relative to the current
 # directory); the checks are in httpd_client.py beside this script. Each
 # check prints a line; the first failure prints FAIL and exits 1.
 set -u
 
-HTTPD=${HTTPD:-examples/httpd}
+HTTPD=${HTTPD:-examples/httpd/httpd}
 here=$(dirname "$0")
 
 if [ ! -x "$HTTPD" ]; then

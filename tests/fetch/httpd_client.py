@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Drive examples/httpd over raw sockets and check what it answers.
+"""Drive examples/httpd/httpd over raw sockets and check what it answers.
 
 Usage: httpd_client.py HTTPD TMPDIR
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""httpd_soak.py - examples/httpd under a thousand misbehaving clients,
+"""httpd_soak.py - examples/httpd/httpd under a thousand misbehaving clients,
 while a checker's well-formed requests must all be answered right.
 
 Usage: httpd_soak.py [--rounds N | --seconds S] [--clients N] [--seed S]

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/fetch/httpd_soak.sh - examples/httpd under 1,000 misbehaving
+# tests/fetch/httpd_soak.sh - examples/httpd/httpd under 1,000 misbehaving
 # connections at once (malformed requests, byte-by-byte writers, slow and
 # stalled readers, half requests, resets), round after round, while a
 # checker's well-formed requests must all get the right file; then httpd
@@ -11,14 +11,14 @@
 #   httpd_soak.sh SECONDS   rounds until SECONDS have passed (make soak)
 #
 # SOAK_SEED picks the misbehaviours (default 11). The server is $HTTPD
-# (default examples/httpd, relative to the current directory). 1,000
+# (default examples/httpd/httpd, relative to the current directory). 1,000
 # connections need more descriptors than the usual soft limit of 1,024:
 # httpd_soak.py raises its soft limit to 1,200 (httpd raises its own to
 # the hard limit), and says so and exits 77 (skipped) when the hard limit
 # does not allow it.
 set -u
 
-HTTPD=${HTTPD:-examples/httpd}
+HTTPD=${HTTPD:-examples/httpd/httpd}
 here=$(dirname "$0")
 seconds=${1:-}
 seed=${SOAK_SEED:-11}

@@ -6,7 +6,7 @@ filters, and the runner that checks one fetch run against its log.
   polite.py serve [--log FILE] [--lifetime SECONDS]
 
     Listens on one port the kernel picks, on each address of HOSTS below
-    (127.0.0.1 to 127.0.0.6: six host names, each with its own
+    (127.0.0.1 to 127.0.0.9: nine host names, each with its own
     robots.txt), and holds a second socket bound on 127.0.0.1 but never
     listening, so that a connection to its port is refused for as long
     as the server runs (a port merely found free could be taken by
@@ -58,6 +58,11 @@ Hosts (Host header) and their robots.txt:
   127.0.0.4  none      404
   127.0.0.5  down      503
   127.0.0.6  broken    the connection is reset once the request is read
+  127.0.0.7  junk      200, 64 KiB of random bytes
+  127.0.0.8  huge      200, 10 MB: "Disallow: /private/", comments, and
+                       past 512 KiB "Disallow: /list/"
+  127.0.0.9  longline  200, "Disallow: /private/", a line of 1 MB, then
+                       "Disallow: /list/"
 
 Paths served on every host:
   /list/N/           links to /list/N/1 ... /list/N/N
@@ -66,7 +71,8 @@ Paths served on every host:
                      http://HOST:PORT/list/M/
   /fail/N/KIND/ANY   the first N requests of this exact path get 503
                      (KIND "plain": no Retry-After; "ra1": Retry-After: 1;
-                     "yesterday": Retry-After: yesterday), later ones 200
+                     "yesterday": Retry-After: yesterday; "huge":
+                     Retry-After: 99999999), later ones 200
   /reset/ANY         the connection is reset once the request is read
   /blog/             links to /docs/a.html, /docs/b.pdf, /blog/x.html
   /blog/x.html       links to /docs/a.html, /docs/b.pdf
@@ -76,6 +82,7 @@ Paths served on every host:
 """
 
 import os
+import random
 import re
 import select
 import signal
@@ -86,8 +93,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-HOSTS = ["127.0.0.%d" % i for i in range(1, 7)]
-PLAIN, SLOW, GLACIAL, NONE, DOWN, BROKEN = HOSTS
+HOSTS = ["127.0.0.%d" % i for i in range(1, 10)]
+PLAIN, SLOW, GLACIAL, NONE, DOWN, BROKEN, JUNK, HUGE, LONGLINE = HOSTS
 
 # Fetch claims a send's time, then sends, and the kernel stamps a
 # loopback segment in the sender's own send(2): tens of microseconds after
@@ -108,12 +115,23 @@ ROBOTS = {
     NONE: (404, "not here\n"),
     DOWN: (503, "down for maintenance\n"),
     BROKEN: (None, ""),
+    # 64 KiB of random bytes (a fixed seed): no rule in it.
+    JUNK: (200, random.Random(9309).randbytes(65536)),
+    # 10 MB: a rule, then comments, then past the first 512 KiB (all fetch
+    # reads) "Disallow: /list/", which must not be obeyed.
+    HUGE: (200, ("User-agent: *\nDisallow: /private/\n" +
+                 ("# " + "x" * 77 + "\n") * (10 * 1000 * 1000 // 80) +
+                 "Disallow: /list/\n")),
+    # A rule, then one line of 1 MB, then "Disallow: /list/" after it.
+    LONGLINE: (200, ("User-agent: *\nDisallow: /private/\n# " +
+                     "y" * (1 << 20) + "\nDisallow: /list/\n")),
 }
 
 FAIL_FIELDS = {
     "plain": [],
     "ra1": [("Retry-After", "1")],
     "yesterday": [("Retry-After", "yesterday")],
+    "huge": [("Retry-After", "99999999")],
 }
 
 FILTER_SITE = {
@@ -270,7 +288,8 @@ class Server:
         return 404, html, links_page("not found", []), []
 
     def respond(self, conn, cid, status, ctype, body, fields):
-        body = body.encode()
+        if isinstance(body, str):
+            body = body.encode()
         lines = ["HTTP/1.1 %d %s" % (status, "OK" if status == 200 else "-"),
                  "Content-Type: %s" % ctype,
                  "Content-Length: %d" % len(body)]
@@ -421,7 +440,8 @@ def pacing_helpers(run, log_path):
     return dict(arrivals=arrivals, gaps=gaps, paced=paced, spread=spread,
                 interleaved=interleaved, stamped=stamped, SLACK_MS=SLACK_MS,
                 PLAIN=PLAIN, SLOW=SLOW, GLACIAL=GLACIAL, NONE=NONE,
-                DOWN=DOWN, BROKEN=BROKEN)
+                DOWN=DOWN, BROKEN=BROKEN, JUNK=JUNK, HUGE=HUGE,
+                LONGLINE=LONGLINE)
 
 
 def run_fetch(argv):

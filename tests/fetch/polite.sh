@@ -14,6 +14,9 @@
 #    reset or refused connection is.
 #  - robots.txt (RFC 9309): 404 allows all; 503 or a reset connection
 #    disallows the host, and the start URL's record says why.
+#  - a robots.txt of binary junk, of 10 MB, or with a 1 MB line: read up to
+#    512 KiB, parsed as far as it goes, no crash.
+#  - Retry-After: 99999999 is a number like any other (no overflow).
 #  - --accept and --reject choose the links followed, never the start URL;
 #    a bad regex is a usage error naming its option.
 #
@@ -64,6 +67,9 @@ glacial="http://127.0.0.3:$port" # Crawl-delay: 30
 none="http://127.0.0.4:$port"    # robots.txt: 404
 down="http://127.0.0.5:$port"    # robots.txt: 503
 broken="http://127.0.0.6:$port"  # robots.txt: connection reset
+junk="http://127.0.0.7:$port"    # robots.txt: random bytes
+huge="http://127.0.0.8:$port"    # robots.txt: 10 MB
+longline="http://127.0.0.9:$port" # robots.txt: a line of 1 MB
 failed=0
 
 # fetch_run NAME LIMIT EXPECT [RUNNER-OPTION...] -- FETCH-ARG...
@@ -166,6 +172,14 @@ served('/missing/x', 1)
 check(len(records) == 2, '2 records expected')" \
   -- --no-robots --retry-wait 50 "$plain/fail/2/yesterday/x" "$plain/missing/x"
 
+# Retry-After: 99999999 (about three years; fetch waits at most a
+# minute, which this test does not sit through): with --retries 0 the 503
+# is the URL's record, with no wait and no crash.
+fetch_run "Retry-After: 99999999" 10 "one('/fail/2/huge/x', status=503)
+check(attempts('/fail/2/huge/x') == 1, 'attempts should be 1')
+served('/fail/2/huge/x', 1)" \
+  -- --no-robots --retries 0 "$plain/fail/2/huge/x"
+
 # A connection reset after the request, or refused, is retried. Alone in
 # its run: on a reused keep-alive connection a reset before any byte of
 # the answer is sent again at once, afresh (client.c, stale), and the
@@ -197,6 +211,23 @@ for h, word in ((DOWN, "503"), (BROKEN, "unreachable")):
           "%s: the error should mention robots.txt and %s: %r" % (h, word, e))
 check(len(records) == 6, "6 records expected")' \
   -- -d 1 "$none/list/3/" "$down/list/3/" "$broken/list/3/"
+
+# ---- robots.txt that is junk, huge, or has a 1 MB line: fetch reads
+# the first 512 KiB (RFC 9309 asks for at least 500 KiB) and parses what
+# it can. Junk holds no rule: all is allowed. The rule at the top of the
+# other two holds; the "Disallow: /list/" past 512 KiB does not (a line
+# cut there is read as far as it goes, and the rest never arrives).
+fetch_run "robots.txt junk, 10 MB, a 1 MB line" 30 'for h in (JUNK, HUGE, LONGLINE):
+    served("/robots.txt", 1, host=h)
+    one("/list/2/", status=200, error=False, depth=0, host=h)
+    for i in (1, 2):
+        one("/list/2/%d" % i, status=200, error=False, depth=1, host=h)
+for h in (HUGE, LONGLINE):
+    r = one("/private/x", status=0, host=h)
+    check(r is not None and "robots.txt" in r.get("error", ""),
+          "%s: /private/x should be disallowed: %r" % (h, r))
+check(len(records) == 11, "11 records expected")' \
+  -- -d 1 "$junk/list/2/" "$huge/list/2/" "$longline/list/2/" "$huge/private/x" "$longline/private/x"
 
 # ---- --accept and --reject
 

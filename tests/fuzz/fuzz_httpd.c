@@ -1,7 +1,7 @@
 /*
- * fuzz_httpd.c - libFuzzer harness for examples/httpd's request head
- * parser and the mapping of a request target to a file path
- * (examples/httpd_parse.c).
+ * fuzz_httpd.c - libFuzzer harness for httpd's request head parser
+ * (examples/httpd/parse.c) and the mapping of a request target to a file
+ * path (examples/httpd/path.c).
  *
  * Input: one control byte, then the bytes a client sent on a connection
  * (one request head or several, pipelined).
@@ -17,20 +17,21 @@
  *
  * The input is cut at HTTPD_IN_SIZE bytes (httpd never holds more) and
  * copied to a block of its exact size, so that a read past it is caught,
- * and the heads in it are taken one after another as httpd's serve()
+ * and the heads in it are taken one after another as httpd's conn_serve()
  * does.
  * Asserted:
- *  - httpd_take_head returns a length within the input, 0 (more input)
+ *  - parse_head returns a length within the input, 0 (more input)
  *    only when the buffer is not full, or minus 400, 414, 431 or 505;
  *  - a parsed head points into the buffer, its target is at most
  *    HTTPD_TARGET_MAX bytes and its version is 1.x;
- *  - path confinement: for GET and HEAD, httpd_map_path either refuses
+ *  - path confinement: for GET and HEAD, path_map either refuses
  *    (400 or 403) or gives root + "/seg/seg": a path that, resolved
  *    lexically ("." and ".." applied, empty segments dropped), is still
  *    itself, hence lies under the root, holds no NUL, and leaves room in
  *    httpd's buffer for the "/index.html" a directory gets.
  */
-#include "httpd_parse.h"
+#include "httpd/parse.h"
+#include "httpd/path.h"
 
 #include "fuzz.h"
 
@@ -59,7 +60,7 @@ static void check_confined(const char *root, size_t root_len, const char *fs, si
 }
 
 /* Map the target of rq under root and check where it leads. */
-static void check_path(const char *root, const struct httpd_request *rq) {
+static void check_path(const char *root, const struct request *rq) {
   size_t root_len = strlen(root), fs_len = 0, room = root_len + HTTPD_PATH_ROOM;
   char *fs = malloc(room);
   const char *path;
@@ -68,10 +69,10 @@ static void check_path(const char *root, const struct httpd_request *rq) {
   int status;
 
   FUZZ_CHECK(fs != NULL, "out of memory");
-  status = httpd_map_path(root, root_len, rq, fs, &fs_len, &slash);
-  FUZZ_CHECK(status == 0 || status == 400 || status == 403, "httpd_map_path returned %d", status);
+  status = path_map(root, root_len, rq, fs, &fs_len, &slash);
+  FUZZ_CHECK(status == 0 || status == 400 || status == 403, "path_map returned %d", status);
   if (status == 0) {
-    FUZZ_CHECK(httpd_target_path(rq, &path, &len) == 0 && len > 0 && path[0] == '/',
+    FUZZ_CHECK(parse_target_path(rq, &path, &len) == 0 && len > 0 && path[0] == '/',
                "a mapped target without a path");
     check_confined(root, root_len, fs, fs_len);
     FUZZ_CHECK(fs_len + sizeof "/index.html" <= room, "a %zu-byte path in %zu bytes of room",
@@ -81,7 +82,7 @@ static void check_path(const char *root, const struct httpd_request *rq) {
 }
 
 /* A parsed head is well-formed and inside the buffer. */
-static void check_head(const char *in, size_t in_len, long n, const struct httpd_request *rq) {
+static void check_head(const char *in, size_t in_len, long n, const struct request *rq) {
   FUZZ_CHECK(n > 0 && (size_t)n <= in_len, "a head of %ld bytes in %zu", n, in_len);
   FUZZ_CHECK(rq->method == in && rq->method_len > 0, "the method is not at the start");
   FUZZ_CHECK(rq->target > rq->method && rq->target + rq->target_len <= in + n,
@@ -129,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *root, *src;
   char *padded, *in;
   size_t in_len, n;
-  struct httpd_request rq;
+  struct request rq;
   int ctl;
 
   if (size < 1)
@@ -145,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   free(padded);
   for (;;) {
     size_t before = in_len;
-    long got = httpd_take_head(in, &in_len, &rq);
+    long got = parse_head(in, &in_len, &rq);
     FUZZ_CHECK(in_len <= before, "the input grew from %zu to %zu bytes", before, in_len);
     if (got == 0) {
       FUZZ_CHECK(in_len < HTTPD_IN_SIZE, "a full buffer did not decide");

@@ -8,7 +8,7 @@
 #               60). 0 fuzzes nothing: each harness runs its committed
 #               corpus once (regression mode).
 #   -o HARNESS  run only this harness (repeatable): http decode url html
-#               robots sitemap httpd
+#               robots sitemap httpd journal warc redis
 #   BUILDDIR    where everything made goes (default $PWD/tests/fuzz):
 #               bin/ the harnesses, obj/ their objects, gen/ entities.c,
 #               work/NAME the working corpora, logs/NAME.log, crashes/NAME/
@@ -19,9 +19,9 @@
 # The harnesses are built here with clang-14 straight from the sources
 # (the project's configured compiler may be gcc, which has no libFuzzer),
 # with -fsanitize=fuzzer,address,undefined, and linked with the system's
-# libraries: liburiparser, zlib, libbrotlidec, libbrotlienc and libxml2
-# through pkg-config, -lhttp_parser (it ships no .pc). They link no weft
-# runtime: only the parsing files and tests/fuzz/weft_stub.c. The fetch sources
+# libraries: liburiparser, zlib, libbrotlidec, libbrotlienc, libxml2,
+# libcrypto and hiredis through pkg-config, -lhttp_parser (it ships no .pc).
+# They link no weft runtime: only the parsing files and tests/fuzz/weft_stub.c. The fetch sources
 # include no config.h, so none is needed; entities.c is generated into
 # BUILDDIR/gen by examples/fetch/gen-entities.py ($PYTHON3, else python3).
 #
@@ -41,7 +41,7 @@ set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 me=tests/fuzz/run.sh
-all=(http decode url html robots sitemap httpd)
+all=(http decode url html robots sitemap httpd journal warc redis)
 
 usage() {
   echo "usage: $me [-t SECONDS] [-o HARNESS]... [BUILDDIR]" >&2
@@ -78,9 +78,12 @@ declare -A parts=(
   [decode]="$fetch/decode.c"
   [url]="$fetch/url.c $fetch/buf.c"
   [html]="$fetch/html.c @entities.c $fetch/links.c $fetch/url.c $fetch/buf.c $fetch/strmap.c tests/fuzz/weft_stub.c"
-  [robots]="$fetch/robots.c $fetch/buf.c"
+  [robots]="$fetch/robots.c $fetch/buf.c examples/common/util.c"
   [sitemap]="$fetch/sitemap.c $fetch/decode.c $fetch/url.c $fetch/buf.c $fetch/strmap.c"
-  [httpd]="examples/httpd_parse.c"
+  [httpd]="examples/httpd/parse.c examples/httpd/path.c examples/common/util.c"
+  [journal]="$fetch/journal.c $fetch/fp.c $fetch/buf.c"
+  [warc]="$fetch/warcrec.c $fetch/http.c $fetch/decode.c $fetch/buf.c"
+  [redis]="$fetch/shared_reply.c $fetch/resp.c"
 )
 declare -A packages=(
   [http]="zlib libbrotlidec"
@@ -90,8 +93,11 @@ declare -A packages=(
   [robots]=""
   [sitemap]="libxml-2.0 zlib libbrotlidec liburiparser"
   [httpd]=""
+  [journal]="zlib"
+  [warc]="zlib libbrotlidec libcrypto"
+  [redis]="hiredis"
 )
-declare -A extra_libs=([http]="-lhttp_parser")
+declare -A extra_libs=([http]="-lhttp_parser" [warc]="-lhttp_parser")
 
 # ---- skip unless clang-14 can build a fuzzer ----
 if ! command -v "$cc" >/dev/null 2>&1; then
@@ -125,12 +131,15 @@ if ((${#need_pkgs[@]})); then
 fi
 
 # Compile a file (a path in the source tree, or @NAME for one generated
-# into BUILDDIR/gen) to BUILDDIR/obj, unless its object is up to date;
+# into BUILDDIR/gen) to BUILDDIR/obj, named for its whole path (two
+# folders may hold files of one name), unless its object is up to date;
 # print the object's path.
 compile() {
   local file=$1 path obj
   if [[ $file == @* ]]; then path=$out/gen/${file#@}; else path=$src/$file; fi
-  obj=$out/obj/$(basename "${path%.c}").o
+  obj=${file#@}
+  obj=$out/obj/${obj//\//_}
+  obj=${obj%.c}.o
   if [[ ! -e $obj || $path -nt $obj || $0 -nt $obj ]] || dep_newer "$obj"; then
     "$cc" "${cflags[@]}" -fsanitize=fuzzer-no-link -MMD -MF "$obj.d" -c "$path" -o "$obj" ||
       { echo "$me: compiling $file failed" >&2; return 1; }

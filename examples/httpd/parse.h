@@ -1,9 +1,8 @@
 /*
- * httpd_parse.h - the half of examples/httpd.c that reads bytes from the
- * network and decides what they mean: the request head parser and the
- * mapping of a request target to a file path under the served directory.
- * It does no I/O and calls nothing of weft's, so that tests/fuzz/
- * fuzz_httpd.c can drive it alone. Pure, any thread.
+ * parse.h - httpd's request head parser: it finds a whole request head in
+ * the bytes a connection has received and says what it asks for. It does
+ * no I/O and calls nothing of weft's, so that tests/check_httpd.c and
+ * tests/fuzz/fuzz_httpd.c can drive it alone. Pure, any thread.
  */
 #ifndef HTTPD_PARSE_H
 #define HTTPD_PARSE_H
@@ -20,13 +19,9 @@
 #define HTTPD_HEADERS_MAX 16384
 #define HTTPD_IN_SIZE (HTTPD_REQLINE_MAX + 1 + HTTPD_HEADERS_MAX)
 
-/* The room httpd_map_path needs past the root's length: the longest
- * decoded URL path, the "/index.html" a directory gets, and the NUL. */
-#define HTTPD_PATH_ROOM (HTTPD_TARGET_MAX + 32)
-
 /* One request head, parsed. The pointers point into the connection's
  * input buffer and are valid until the head is consumed. */
-struct httpd_request {
+struct request {
   const char *method, *target;
   size_t method_len, target_len;
   int minor;            /* HTTP/1.minor */
@@ -45,24 +40,11 @@ struct httpd_request {
  * input is needed (never when *in_len is HTTPD_IN_SIZE), or minus the
  * status to answer when the head is bad or too large: 400, 414, 431, 505.
  */
-long httpd_take_head(char *in, size_t *in_len, struct httpd_request *rq);
+long parse_head(char *in, size_t *in_len, struct request *rq);
 
 /* The path part of rq's target: origin-form ("/a/b?q") or absolute-form
  * ("http://host/a/b?q"), without the query. Sets *path and *len. Returns
- * 0 or 400. */
-int httpd_target_path(const struct httpd_request *rq, const char **path, size_t *len);
-
-/*
- * The file rq's target names under root (root_len bytes, no trailing
- * slash: 0 for "/"): root, then the percent-decoded URL path rewritten
- * to "/seg/seg" (no empty or "." segments; "/" for the root), into fs,
- * which has room for root_len + HTTPD_PATH_ROOM bytes. Sets *fs_len and
- * *slash (the URL path ended with a slash: it names a directory). A ".."
- * segment, also percent-encoded, is refused, so the path never leaves
- * root lexically. Returns 0, 400 (not a path, a malformed escape or %00)
- * or 403 (a ".." segment).
- */
-int httpd_map_path(const char *root, size_t root_len, const struct httpd_request *rq, char *fs,
-                   size_t *fs_len, bool *slash);
+ * 0 or 400 (a target that is neither: "*", "a/b", "ftp://h/"). */
+int parse_target_path(const struct request *rq, const char **path, size_t *len);
 
 #endif

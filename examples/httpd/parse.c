@@ -1,27 +1,19 @@
 /*
- * httpd_parse.c - request heads and URL paths for examples/httpd.c (see
- * httpd_parse.h).
+ * parse.c - httpd's request heads (see parse.h).
  *
  * Everything here reads bytes a client chose, so it is written to be
  * fuzzed (tests/fuzz/fuzz_httpd.c): lengths are checked before every
- * read, and nothing depends on a NUL the client did not send.
- *
- * Staying inside the root, the lexical half (the other half, symbolic
- * links, is httpd.c's inside_root): the URL path is percent-decoded first
- * and split at '/' after that, so "%2e%2e" and "%2F" are seen as what
- * they decode to; a ".." segment is then refused outright rather than
- * resolved, and "." and empty segments are dropped. The result is root
- * followed by "/seg/seg" where no segment is "", "." or "..": a path
- * under root by construction.
+ * read, and nothing depends on a NUL the client did not send. The
+ * request line is read first and alone, so that an overlong target is a
+ * 414 even before its line ends; then the header block is looked for up
+ * to its blank line within HTTPD_HEADERS_MAX bytes (431 beyond), and only
+ * a whole block is parsed.
  */
 #define _GNU_SOURCE
-#include "httpd_parse.h"
+#include "parse.h"
 
 #include <string.h>
 #include <strings.h>
-
-/* ------------------------------------------------------------------ */
-/* Parsing a request head                                              */
 
 /* Whether c may appear in a token (a method or a header name). */
 static bool is_tchar(unsigned char c) {
@@ -54,7 +46,7 @@ static int overlong_line_status(const char *in, size_t len) {
 
 /* Parse "METHOD SP TARGET SP HTTP/1.x" (len bytes, no line end).
  * Returns 0 or the status to answer. */
-static int parse_request_line(const char *line, size_t len, struct httpd_request *rq) {
+static int parse_request_line(const char *line, size_t len, struct request *rq) {
   size_t m = token_length(line, len), t, v;
 
   if (m == 0 || m == len || line[m] != ' ')
@@ -83,7 +75,7 @@ static int parse_request_line(const char *line, size_t len, struct httpd_request
 }
 
 /* Note the tokens of a Connection header's value. */
-static void parse_connection(const char *v, size_t len, struct httpd_request *rq) {
+static void parse_connection(const char *v, size_t len, struct request *rq) {
   while (len > 0) {
     const char *comma = memchr(v, ',', len);
     size_t n = comma ? (size_t)(comma - v) : len, s = 0, e = n;
@@ -105,7 +97,7 @@ static void parse_connection(const char *v, size_t len, struct httpd_request *rq
 }
 
 /* A Content-Length value: decimal digits only. Returns 0 or 400. */
-static int parse_content_length(const char *v, size_t len, struct httpd_request *rq) {
+static int parse_content_length(const char *v, size_t len, struct request *rq) {
   bool nonzero = false;
   if (len == 0 || len > 18)
     return 400;
@@ -119,7 +111,7 @@ static int parse_content_length(const char *v, size_t len, struct httpd_request 
 }
 
 /* Parse one header line (len bytes, no line end). Returns 0 or 400. */
-static int parse_header(const char *line, size_t len, struct httpd_request *rq) {
+static int parse_header(const char *line, size_t len, struct request *rq) {
   const char *colon = memchr(line, ':', len);
   size_t name_len, s, e;
 
@@ -165,7 +157,7 @@ static size_t headers_length(const char *block, size_t len) {
 }
 
 /* Parse every header line of a complete block. Returns 0 or 400. */
-static int parse_headers(const char *block, size_t len, struct httpd_request *rq) {
+static int parse_headers(const char *block, size_t len, struct request *rq) {
   size_t pos = 0;
   for (;;) {
     const char *lf = memchr(block + pos, '\n', len - pos);
@@ -183,8 +175,8 @@ static int parse_headers(const char *block, size_t len, struct httpd_request *rq
   return 0;
 }
 
-/* Find and parse the request head at the start of in (see httpd_parse.h). */
-long httpd_take_head(char *in, size_t *in_len, struct httpd_request *rq) {
+/* Find and parse the request head at the start of in (see parse.h). */
+long parse_head(char *in, size_t *in_len, struct request *rq) {
   size_t skip = 0, line_len, hdr, end, scan;
   const char *lf;
   int status;
@@ -214,17 +206,7 @@ long httpd_take_head(char *in, size_t *in_len, struct httpd_request *rq) {
 }
 
 /* ------------------------------------------------------------------ */
-/* From a URL to a file                                                 */
-
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
+/* The request target                                                  */
 
 /* Whether s (len bytes) starts with prefix, in any case. */
 static bool starts_with(const char *s, size_t len, const char *prefix) {
@@ -235,7 +217,7 @@ static bool starts_with(const char *s, size_t len, const char *prefix) {
 /* The path part of a request target: origin-form ("/a/b?q") or
  * absolute-form ("http://host/a/b?q"), without the query. Sets *path and
  * *len. Returns 0 or 400. */
-int httpd_target_path(const struct httpd_request *rq, const char **path, size_t *len) {
+int parse_target_path(const struct request *rq, const char **path, size_t *len) {
   const char *t = rq->target, *end = t + rq->target_len, *q;
 
   if (starts_with(t, rq->target_len, "http://") || starts_with(t, rq->target_len, "https://")) {
@@ -253,71 +235,5 @@ int httpd_target_path(const struct httpd_request *rq, const char **path, size_t 
   q = memchr(t, '?', (size_t)(end - t));
   *path = t;
   *len = (size_t)((q ? q : end) - t);
-  return 0;
-}
-
-/* Percent-decode path (len bytes) into out (room for len + 1). A malformed
- * escape or a NUL byte is a 400. Returns 0 or 400. */
-static int percent_decode(const char *path, size_t len, char *out) {
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    int hi, lo;
-    if (path[i] != '%') {
-      out[o++] = path[i];
-      continue;
-    }
-    if (i + 2 >= len)
-      return 400;
-    if ((hi = hex_value(path[i + 1])) < 0 || (lo = hex_value(path[i + 2])) < 0 || (hi | lo) == 0)
-      return 400;
-    out[o++] = (char)(hi << 4 | lo);
-    i += 2;
-  }
-  out[o] = 0;
-  return 0;
-}
-
-/* Rewrite the decoded path in url to "/seg/seg" (no empty or "." segments;
- * "/" for the root) and tell whether it named a directory (ended with a
- * slash). A ".." segment is a 403: no URL leaves DIR. Returns 0 or 403. */
-static int normalise(char *url, bool *slash) {
-  size_t len = strlen(url), o = 0, i = 0;
-
-  *slash = len > 0 && url[len - 1] == '/';
-  while (i < len) {
-    size_t s = i, n;
-    while (i < len && url[i] != '/')
-      i++;
-    n = i - s;
-    i++; /* past the slash */
-    if (n == 0 || (n == 1 && url[s] == '.'))
-      continue;
-    if (n == 2 && url[s] == '.' && url[s + 1] == '.')
-      return 403;
-    url[o++] = '/';
-    memmove(url + o, url + s, n);
-    o += n;
-  }
-  if (o == 0) {
-    url[o++] = '/';
-    *slash = true;
-  }
-  url[o] = 0;
-  return 0;
-}
-
-/* Decode, check and normalise rq's URL path in place after the root. */
-int httpd_map_path(const char *root, size_t root_len, const struct httpd_request *rq, char *fs,
-                   size_t *fs_len, bool *slash) {
-  const char *path;
-  size_t len;
-  int status;
-
-  if ((status = httpd_target_path(rq, &path, &len)) ||
-      (status = percent_decode(path, len, fs + root_len)) ||
-      (status = normalise(fs + root_len, slash)))
-    return status;
-  memcpy(fs, root, root_len);
-  *fs_len = root_len + strlen(fs + root_len);
   return 0;
 }
