@@ -190,6 +190,31 @@ START_TEST(test_fetch_url_join) {
 }
 END_TEST
 
+/* A reference with its own scheme and no authority whose path, once its
+ * dot segments go, starts with an empty segment ("op:.//x" is "op:/x"):
+ * joining and resolving-then-normalising agree, and a ".." after the
+ * empty segment stops at the root instead of eating it. */
+START_TEST(test_fetch_url_join_no_authority) {
+  static const struct pair joins[] = {
+      {"op:.//%2e./ec", "op:/ec"},
+      {"op:.//x/y", "op:/x/y"},
+      {"op:.//", "op:/"},
+      {"op:a/b", "op:a/b"},
+  };
+  for (size_t i = 0; i < sizeof joins / sizeof joins[0]; i++) {
+    char *joined = NULL, *resolved = NULL, *renorm = NULL;
+    ck_assert_int_eq(url_join("h:.////", joins[i].in, &joined), 0);
+    ck_assert_str_eq(joined, joins[i].out);
+    ck_assert_int_eq(url_resolve("h:.////", joins[i].in, &resolved), 0);
+    ck_assert_int_eq(url_normalize(resolved, &renorm), 0);
+    ck_assert_str_eq(renorm, joined);
+    free(joined);
+    free(resolved);
+    free(renorm);
+  }
+}
+END_TEST
+
 START_TEST(test_fetch_url_split) {
   struct url u;
   ck_assert_int_eq(url_split("http://example.com:8080/p/q?x=1", &u), 0);
@@ -2225,6 +2250,7 @@ static Suite *fetch_suite(void) {
   tcase_add_test(core, test_fetch_rfc3986_abnormal_examples);
   tcase_add_test(core, test_fetch_url_normalize);
   tcase_add_test(core, test_fetch_url_join);
+  tcase_add_test(core, test_fetch_url_join_no_authority);
   tcase_add_test(core, test_fetch_url_split);
   tcase_add_test(core, test_fetch_links_attribute_forms);
   tcase_add_test(core, test_fetch_links_base_href);

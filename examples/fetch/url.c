@@ -109,6 +109,34 @@ static int to_string(const UriUriA *u, char **out) {
   return 0;
 }
 
+/*
+ * A path with no authority whose first segment is empty reads, as text,
+ * as an absolute path: segments "", "x" are written ":/x". Resolution
+ * can leave such a list unmarked (the reference "op:.//x" loses its "."
+ * and keeps the empty segment after it). Make the parsed form say what
+ * its text says, or normalising it would treat the empty segment as a
+ * segment ("%2e." after it would remove it and give "op:x", where the
+ * text gives "op:/x"). The lone empty segment is the empty path and stays.
+ */
+static void make_path_absolute(UriUriA *u) {
+  UriPathSegmentA *head = u->pathHead;
+  if (has_authority(u) || u->absolutePath || !head || head->text.first != head->text.afterLast ||
+      !head->next)
+    return;
+  u->pathHead = head->next;
+  free(head); /* uriparser's default memory manager allocates with malloc */
+  u->absolutePath = URI_TRUE;
+}
+
+/* Resolve the parsed reference r against the parsed base b into *dest. */
+static int add_base(UriUriA *dest, const UriUriA *r, const UriUriA *b) {
+  switch (uriAddBaseUriExA(dest, r, b, URI_RESOLVE_STRICTLY)) {
+  case URI_SUCCESS: make_path_absolute(dest); return 0;
+  case URI_ERROR_MALLOC: return URL_ENOMEM;
+  default: return URL_EINVAL;
+  }
+}
+
 int url_resolve(const char *base, const char *ref, char **out) {
   UriUriA b, r, dest;
   char *btext, *rtext;
@@ -120,11 +148,8 @@ int url_resolve(const char *base, const char *ref, char **out) {
   rc = URL_EINVAL;
   if (!b.scheme.first)
     goto out_free_ref;
-  switch (uriAddBaseUriExA(&dest, &r, &b, URI_RESOLVE_STRICTLY)) {
-  case URI_SUCCESS: break;
-  case URI_ERROR_MALLOC: rc = URL_ENOMEM; goto out_free_ref;
-  default: goto out_free_ref;
-  }
+  if ((rc = add_base(&dest, &r, &b)) != 0)
+    goto out_free_ref;
   rc = to_string(&dest, out);
   uriFreeUriMembersA(&dest);
 out_free_ref:
@@ -302,13 +327,9 @@ int url_base_join(const struct url_base *b, const char *ref, char **out) {
   int rc = clean_parse(&r, ref, &text);
   if (rc != 0)
     return rc;
-  switch (uriAddBaseUriExA(&dest, &r, &b->uri, URI_RESOLVE_STRICTLY)) {
-  case URI_SUCCESS:
+  if ((rc = add_base(&dest, &r, &b->uri)) == 0) {
     rc = normalize_parsed(&dest, out);
     uriFreeUriMembersA(&dest);
-    break;
-  case URI_ERROR_MALLOC: rc = URL_ENOMEM; break;
-  default: rc = URL_EINVAL;
   }
   uriFreeUriMembersA(&r);
   free(text);
