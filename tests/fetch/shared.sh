@@ -15,9 +15,10 @@
 #   site     gensite.py's site of SHARED_PAGES pages (default 500), served
 #            by a Python http.server that appends the path of every request
 #            to an access log as it arrives (HTTP/1.0: one connection per
-#            request); again by a second one that answers each request
-#            30 ms late (for the kill check); and by weft's httpd (for the
-#            restart check);
+#            request); again by a second one that, while the file
+#            $tmp/gate exists, holds every request that arrives after its
+#            first 20 answers until the file is removed (for the kill
+#            check); and by weft's httpd (for the restart check);
 #   polite   polite.py serve: every request stamped with the kernel's
 #            arrival time, and the time its answer was sent ("done"); it
 #            also holds a port bound but never listening, where a
@@ -32,16 +33,18 @@
 #             nothing else but /robots.txt, at most once per process; each
 #             process's summary counts its own records.
 #   kill      three processes with --lease 1500 (6000 in the sanitizer
-#             trees) crawl the slow copy of the site (so that leases last
-#             and the crawl takes seconds). Once the one that seeded the
-#             crawl has written 20 records it is stopped (SIGSTOP; every
-#             thread) and Redis asked for the leases it holds: none, or one
-#             of a URL it has recorded (stopped between writing a record and
-#             completing its lease, the window in which a death gives a
-#             second record), and it goes on and is asked again; some, and
-#             it gets SIGKILL (a live lease means the crawl has not ended). Its wait
-#             status must be 137 and it must have held a lease, or the check
-#             fails as vacuous. The others exit 0; the union of all
+#             trees) crawl the gated copy of the site, the gate closed. The
+#             one that seeds the crawl starts alone: after 20 answers the
+#             server holds its requests, so it holds leases it cannot
+#             complete and the crawl cannot end, whatever the machine's
+#             speed. It is stopped (SIGSTOP; every thread) and Redis asked
+#             for the leases it holds: none, or one of a URL it has
+#             recorded (stopped between writing a record and completing its
+#             lease, the window in which a death gives a second record), and
+#             it goes on and is asked again; some, and it gets SIGKILL. Its
+#             wait status must be 137 and it must have held a lease, or the
+#             check fails as vacuous. Then the other two start and the gate
+#             opens. They exit 0; the union of all
 #             outputs, the victim's included (every line of it a whole
 #             record), is the reachable set, one record per URL; the access
 #             log shows each URL, and a URL requested twice only if it was
@@ -263,21 +266,28 @@ lines() { if [[ -e $1 ]]; then wc -l <"$1"; else echo 0; fi; }
 # The site's server: static files, and the path of each request appended
 # to the access log when its head has arrived (flushed at once, so a
 # request of a fetch killed a moment later is in it); with a third
-# argument, it waits that many seconds before each answer.
+# argument GATE N, a request that arrives after its first N answers waits
+# while the file GATE exists, before it is answered.
 cat >"$tmp/site.py" <<'PY'
-import functools, http.server, sys, threading, time
+import functools, http.server, os, sys, threading, time
 site, log_path = sys.argv[1], sys.argv[2]
-delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+gate = sys.argv[3] if len(sys.argv) > 4 else None
+free = int(sys.argv[4]) if gate else 0
+answered = 0
 log = open(log_path, "a", buffering=1)
 lock = threading.Lock()
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
+        global answered
         with lock:
             log.write(self.path + "\n")
-        if delay:
-            time.sleep(delay)
+            held = gate is not None and answered >= free
+        while held and os.path.exists(gate):
+            time.sleep(0.01)
         super().do_GET()
+        with lock:
+            answered += 1
 
     def log_message(self, *args):
         pass
@@ -622,10 +632,11 @@ for ((i = 0; i < 100 * scale; i++)); do
 done
 [[ -n $refused ]] || { say "polite.py did not print its refused port"; exit 1; }
 
-# The same site, each answer 30 ms late: the leases of the kill check
-# last long enough that the victim holds some when it is stopped.
+# The same site behind a gate: while $tmp/gate exists, a request after the
+# first 20 answers is held, so the kill check's victim holds leases it
+# cannot complete when it is stopped, however fast the machine.
 : >"$tmp/slow.log"
-start_server slow "$py" -S "$tmp/site.py" "$tmp/site" "$tmp/slow.log" 0.03
+start_server slow "$py" -S "$tmp/site.py" "$tmp/site" "$tmp/slow.log" "$tmp/gate" 20
 sport=$srv_port
 
 start_server httpd "$httpd" -p 0 "$tmp/site"
@@ -716,29 +727,22 @@ check_kill() {
     outs+=("$tmp/kill.$i.jsonl")
   done
   : >"$tmp/kill.claimed"
-  # The victim is the process that seeds the crawl.
+  # The victim seeds the crawl and runs alone until the server holds its
+  # requests (the gate is closed from the start).
+  : >"$tmp/gate"
   fetch_bg kill.1 "${redis[@]}" --crawl kill "${opts[@]}" -o "${outs[0]}" "$origin_s/"
   victim=$fpid
-  fetch_bg kill.2 "${redis[@]}" --crawl kill "${opts[@]}" -o "${outs[1]}"
-  p+=("$fpid")
-  fetch_bg kill.3 "${redis[@]}" --crawl kill "${opts[@]}" -o "${outs[2]}"
-  p+=("$fpid")
+  # Stop it, and kill it if Redis shows it holding a lease and none of
+  # its leases is of a URL it has already recorded; otherwise let it go on
+  # and try again. This ends: once the server holds every request it
+  # sends, the leases it holds are of URLs it cannot record, and the crawl
+  # cannot end. Once every thread is stopped, all it sent is in Redis's
+  # socket before redis-cli connects, and Redis runs it first; its output
+  # no longer changes. A lease of a recorded URL is one stopped between
+  # writing the record and completing the lease: killed there, its URL
+  # would be recorded again by the process that takes it over, the one
+  # duplicate fetch --redis allows (docs/redis.md, Limits).
   for ((i = 0; i < 600 * scale; i++)); do
-    n=$(lines "${outs[0]}")
-    ((n >= 20)) && break
-    kill -0 "$victim" 2>/dev/null || break
-    sleep 0.05
-  done
-  # Stop it, and kill it if Redis shows it holding a lease (so the crawl
-  # has not ended: nobody sees it finished while a lease is live) and
-  # none of its leases is of a URL it has already recorded; otherwise let
-  # it go on and try again. Once every thread is stopped, all it sent is
-  # in Redis's socket before redis-cli connects, and Redis runs it first;
-  # its output no longer changes. A lease of a recorded URL is one
-  # stopped between writing the record and completing the lease: killed
-  # there, its URL would be recorded again by the process that takes it
-  # over, the one duplicate fetch --redis allows (docs/redis.md, Limits).
-  for ((i = 0; i < 200 * scale; i++)); do
     kill -STOP "$victim" 2>/dev/null || break
     stopped "$victim" || break
     victim_leases "$victim" kill >"$tmp/kill.claimed"
@@ -748,12 +752,19 @@ check_kill() {
     fi
     held=0
     kill -CONT "$victim"
-    sleep 0.02
+    sleep 0.05
   done
+  n=$(lines "${outs[0]}")
   kill -KILL "$victim" 2>/dev/null
   rc=0
   wait "$victim" 2>/dev/null || rc=$?
   forget "$victim"
+  # The other two join the crawl, and the server answers again.
+  fetch_bg kill.2 "${redis[@]}" --crawl kill "${opts[@]}" -o "${outs[1]}"
+  p+=("$fpid")
+  fetch_bg kill.3 "${redis[@]}" --crawl kill "${opts[@]}" -o "${outs[2]}"
+  p+=("$fpid")
+  rm -f "$tmp/gate"
   if [[ $rc != 137 ]] || ((held == 0)); then
     wait_all $((60 * scale)) "${p[@]}"
     fail "kill: vacuous: the victim was not killed mid-crawl holding a lease ($n records," \
