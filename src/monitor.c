@@ -55,12 +55,6 @@
 #include <string.h>
 #include <time.h>
 
-int64_t weft__coarse_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void weft__monitor_config(weft_rt *rt) {
   const char *s = getenv("WEFT_WARN_BLOCKING_MS");
   char *end;

@@ -33,12 +33,6 @@ const char *weft_version(void) {
   return "0.1.0";
 }
 
-int64_t weft_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Parse a decimal count with an optional k/m/g suffix; -1 when malformed. */
 static long long env_size(const char *name) {
   const char *s = getenv(name);

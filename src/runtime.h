@@ -9,10 +9,12 @@
 #define WEFT_RUNTIME_H
 
 #include <limits.h>
+#include "clock.h"
 #include "context/context.h"
 #include "deque.h"
 #include "stack.h"
 #include "weft-int.h"
+#include "worker.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -110,10 +112,6 @@ static inline bool weft__cancel_pending(const weft_task *t) {
   return atomic_load(&t->cancel_req) && !atomic_load_explicit(&t->shield, memory_order_relaxed);
 }
 
-/* A coarse monotonic clock in ms (a few ms of resolution, a few ns to
- * read): for the dump's "waiting for" and the blocking monitor. */
-int64_t weft__coarse_ms(void);
-
 /* Say what the calling task is about to wait on (see struct weft_task).
  * Task only; cheap: three relaxed stores. */
 static inline void weft__wait_note(weft_task *t, const char *what, uintptr_t detail,
@@ -135,7 +133,7 @@ struct weft__shard {
   weft_task *head; /* under lock */
 };
 
-typedef struct weft__worker {
+struct weft__worker {
   weft__deque dq;           /* owner pushes/pops; thieves steal */
   _Atomic(weft_task *) runnext; /* sched.c, "runnext": owner stores and takes; thieves take
                                  * only from a worker that has not switched for a while */
@@ -176,11 +174,46 @@ typedef struct weft__worker {
   size_t stack_size;
   void *altstack;           /* signal stack for overflow reports */
   struct weft__counters n;
-} weft__worker;
+};
 
 struct weft__io;
 
 #define WEFT_RT_MAGIC 0x77656674u /* "weft": a live runtime */
+
+/*
+ * A deadline on a parked wait whose waker is not the I/O thread (a
+ * channel, select, lock, join, scope): protocol "deadline" (deadline.c,
+ * docs/design.md 5.15). The task layer owns the protocol; the timer that
+ * ends the wait belongs to whoever registered rt->deadline_ops (the I/O
+ * layer, io/timer.c), which embeds this struct in its own.
+ */
+typedef struct weft__deadline {
+  weft_task *task;          /* immutable */
+  int64_t when;             /* weft_now() ms; immutable */
+  weft__publish_fn publish; /* the wait's own publish step; immutable */
+  void *arg;
+  bool armed; /* ops->arm was called; in the publish step, read under task->wait_lock */
+  bool fired; /* the timer fired or was disarmed; the timer's thread only, under
+               * task->wait_lock when firing */
+} weft__deadline;
+
+/* The timer side of protocol "deadline", registered in rt->deadline_ops
+ * before the workers start. */
+typedef struct weft__deadline_ops {
+  /* A deadline with its fields zeroed, holding the task's reference, or
+   * NULL when out of memory. Task. */
+  weft__deadline *(*alloc)(struct weft__io *io);
+  /* Start d's timer: at d->when it calls weft__deadline_fire(d) once,
+   * unless disarm came first. Takes the timer's own reference. Called in
+   * the publish step of the task's park, on its worker. */
+  void (*arm)(struct weft__io *io, weft__deadline *d);
+  /* Stop d's timer if it has not fired (set fired) and return once the
+   * timer's thread will never touch d or its task again. Task; parks,
+   * not cancellably. */
+  void (*disarm)(struct weft__io *io, weft__deadline *d);
+  /* Drop the task's reference. */
+  void (*release)(weft__deadline *d);
+} weft__deadline_ops;
 
 struct weft_rt {
   uint32_t magic;           /* WEFT_RT_MAGIC until weft_rt_free */
@@ -192,6 +225,9 @@ struct weft_rt {
    * or -1 when no task waits on a socket.
    * Immutable once the workers run; NULL: none. */
   int (*idle_poll)(struct weft__io *io);
+  /* The timers of protocol "deadline" (deadline.c), registered by the I/O
+   * layer before the workers start; immutable then. */
+  const weft__deadline_ops *deadline_ops;
   unsigned nworkers;        /* immutable */
   bool oversubscribed;      /* more workers than online CPUs; immutable (sched.c, linger) */
   size_t stack_size;        /* default, rounded; immutable */
@@ -232,7 +268,6 @@ static inline bool weft__rt_valid(const weft_rt *rt) {
 }
 
 /* sched.c */
-weft__worker *weft__worker_current(void);
 void weft__ready(weft_task *t);
 void weft__switch_out(weft__worker *w, weft_task *t, bool exiting);
 bool weft__sched_yield(weft__worker *w, weft_task *t);
@@ -269,6 +304,16 @@ void weft__task_cache_drain(weft__worker *w);
 void weft__task_end(weft_task *t); /* on t's stack, after fn returned */
 int weft__park(weft__publish_fn publish, void *arg, bool cancellable);
 void weft__wake(weft_task *t, int result);
+
+/* deadline.c: weft__park with an absolute deadline on weft_now()'s clock
+ * (-1: none): the wait ends with WEFT_ETIMEDOUT when it passes first.
+ * The publish step must set t->withdraw when the task is left waiting.
+ * Task only. */
+int weft__park_until(weft__publish_fn publish, void *arg, int64_t deadline);
+/* The timer of d fired: wake its task with WEFT_ETIMEDOUT if it still
+ * waits. True the first time (the wait is over for the timer's count);
+ * false once fired or disarmed. The timer's thread. */
+bool weft__deadline_fire(weft__deadline *d);
 int weft__spawn(weft_rt *rt, weft__worker *w, weft_task **out, const weft_spawn_attr *attr,
                 void *(*fn)(void *), void *arg);
 

@@ -148,21 +148,6 @@
 #define RUNNEXT_GRACE_NS 50000
 #define RUNNEXT_POLL_NS 5000 /* how often a searcher looks for work meanwhile */
 
-static _Thread_local weft__worker *tls_worker;
-
-/*
- * The current thread's worker, or NULL. Tasks migrate between threads and
- * the compiler may keep a thread-local address in a register across a call
- * that switches; reading through this function, which is never inlined and
- * whose asm barrier hides the load from the optimiser, gives the thread
- * the task is running on now (tasks migrate between workers). Any thread.
- */
-__attribute__((noinline)) weft__worker *weft__worker_current(void) {
-  weft__worker *w = tls_worker;
-  __asm__ volatile("" : "+r"(w)::"memory");
-  return w;
-}
-
 static void futex_wait(atomic_uint *word, unsigned val) {
   syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 }
@@ -716,7 +701,7 @@ void *weft__worker_main(void *arg) {
   weft__worker *w = arg;
   weft_task *t;
 
-  tls_worker = w;
+  weft__worker_set_current(w);
   thread_stack(w);
   w->tsan_fiber = weft__tsan_current();
   weft__altstack_start(w);
@@ -725,6 +710,6 @@ void *weft__worker_main(void *arg) {
   weft__altstack_stop(w);
   weft__stack_cache_drain(&w->stacks);
   weft__task_cache_drain(w);
-  tls_worker = NULL;
+  weft__worker_set_current(NULL);
   return NULL;
 }

@@ -42,8 +42,6 @@
  */
 #include "runtime.h"
 
-#include "io/io.h"
-
 #include <stdlib.h>
 
 #define WEFT_SCOPE_MAGIC 0x73636f70u /* "scop" */

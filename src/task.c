@@ -102,7 +102,6 @@
 #include "runtime.h"
 
 #include "sanitizer.h"
-#include "io/io.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -69,11 +69,11 @@ _Noreturn void weft__fatal(const char *file, int line, const char *what);
  * cores the holder may be preempted, so a waiter that keeps failing gives
  * its core away.
  */
+#include "cpu.h"
+
 #include <sched.h>
 #include <stdbool.h>
 typedef atomic_bool weft__spinlock;
-
-void weft__cpu_relax(void);
 
 static inline void weft__spin_init(weft__spinlock *l) {
   atomic_init(l, false);

@@ -42,8 +42,4 @@ void weft__ctx_init(weft_ctx *ctx, void *lo, size_t size, void (*entry)(void *),
  */
 void weft__ctx_switch(weft_ctx *from, const weft_ctx *to);
 
-/* A spin-wait hint to the CPU (pause, yield), for the scheduler's search
- * loop; it lives with the per-architecture code. */
-void weft__cpu_relax(void);
-
 #endif /* WEFT_CONTEXT_H */

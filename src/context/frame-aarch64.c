@@ -30,7 +30,3 @@ void weft__ctx_init(weft_ctx *ctx, void *lo, size_t size, void (*entry)(void *),
   frame[SLOT_FPCR] = 0;
   ctx->sp = frame;
 }
-
-void weft__cpu_relax(void) {
-  __asm__ volatile("yield");
-}

@@ -38,7 +38,3 @@ void weft__ctx_init(weft_ctx *ctx, void *lo, size_t size, void (*entry)(void *),
   frame[SLOT_RET] = (uint64_t)(uintptr_t)weft__ctx_start;
   ctx->sp = frame;
 }
-
-void weft__cpu_relax(void) {
-  __asm__ volatile("pause");
-}

@@ -31,7 +31,3 @@ void weft__ctx_init(weft_ctx *ctx, void *lo, size_t size, void (*entry)(void *),
 void weft__ctx_switch(weft_ctx *from, const weft_ctx *to) {
   swapcontext(&from->uc, &to->uc);
 }
-
-void weft__cpu_relax(void) {
-  /* no portable hint: spinning just spins */
-}

@@ -23,33 +23,6 @@ struct dns_op {
   struct addrinfo *result;  /* handed to the task when it finished normally */
 };
 
-int weft__uv_error(int uv_code) {
-  switch (uv_code) {
-  case UV_EAI_NONAME:
-  case UV_EAI_NODATA:
-  case UV_EAI_SERVICE:
-    return WEFT_EAI_NONAME;
-  case UV_EAI_AGAIN:
-    return WEFT_EAI_AGAIN;
-  case UV_EAI_MEMORY:
-    return WEFT_ENOMEM;
-  case UV_EAI_FAIL:
-  case UV_EAI_ADDRFAMILY:
-  case UV_EAI_BADFLAGS:
-  case UV_EAI_BADHINTS:
-  case UV_EAI_FAMILY:
-  case UV_EAI_OVERFLOW:
-  case UV_EAI_PROTOCOL:
-  case UV_EAI_SOCKTYPE:
-    return WEFT_EAI_FAIL;
-  case UV_EAI_CANCELED:
-  case UV_ECANCELED:
-    return WEFT_ECANCELED;
-  default:
-    return uv_code; /* -errno on Unix, as WEFT_E* */
-  }
-}
-
 static void destroy(weft__io_op *op) {
   struct dns_op *d = container_of(op, struct dns_op, op);
   if (d->result)

@@ -13,7 +13,7 @@
  * outlive the job (see weft.h).
  */
 #define _GNU_SOURCE
-#include "io/sock.h"
+#include "io/io.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

@@ -60,11 +60,6 @@ int weft__io_wait(weft__io *io, weft__io_op *op, bool cancellable);
 void weft__io_finish(weft__io_op *op, int result);
 void weft__io_op_unref(weft__io_op *op);
 
-/* weft__park with an absolute deadline (-1: none): the wait ends with
- * WEFT_ETIMEDOUT when it passes (protocol "deadline", timer.c). The
- * publish step must set t->withdraw when the task is left waiting. */
-int weft__park_until(weft__publish_fn publish, void *arg, int64_t deadline);
-
 /* The I/O thread's count of tasks' waits it holds (deadlock detection):
  * add delta. I/O thread only. */
 void weft__io_waits_add(weft__io *io, int delta);
@@ -90,6 +85,13 @@ void weft__signals_stop(weft__io *io);
  * (netpoll.c); the tasks it wakes are readied on this worker. Returns how
  * many events it read, or -1 when no task waits there. Worker only. */
 int weft__netpoll_poll(weft__io *io);
+
+/* protocol "deadline"'s timers (timer.c), for rt->deadline_ops. */
+extern const weft__deadline_ops weft__io_deadline_ops;
+
+/* libuv's error codes as WEFT_E* codes; errno codes pass through
+ * (uverr.c). Any thread. */
+int weft__uv_error(int uv_code);
 
 /* The libuv loop; I/O thread only (returned as void * to keep uv.h out). */
 void *weft__io_loop(weft__io *io);

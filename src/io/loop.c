@@ -281,6 +281,7 @@ int weft__io_start(weft_rt *rt, weft__io **out) {
     return WEFT_ENOMEM;
   io->rt = rt;
   rt->idle_poll = weft__netpoll_poll; /* before the workers start (rt.c) */
+  rt->deadline_ops = &weft__io_deadline_ops;
   io->stop_msg.run = stop;
   weft__spin_init(&io->np_lock);
   if ((rc = uv_loop_init(&io->loop)))

@@ -72,7 +72,4 @@ struct weft__watch **weft__io_watches(weft__io *io);
  * to libuv's resolver on the I/O thread. passive: for bind. Task only. */
 int weft__resolve(const char *host, const char *port, int passive, struct addrinfo **out);
 
-/* libuv's error codes as WEFT_E* codes (errno codes pass through). */
-int weft__uv_error(int uv_code);
-
 #endif /* WEFT_IO_SOCK_H */

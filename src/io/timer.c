@@ -7,6 +7,9 @@
  * of weft_now() and of every deadline. So the timer callback checks
  * weft_now() against the deadline and, if the loop clock woke it early,
  * starts the timer again for what is left.
+ *
+ * It also keeps the timers of protocol "deadline" (deadline.c), which it
+ * registers as rt->deadline_ops.
  */
 #include "io/io.h"
 
@@ -91,35 +94,15 @@ int weft_sleep(int64_t ms) {
   return weft_sleep_until(ms > INT64_MAX - now ? -1 : now + ms);
 }
 
-/* ---- deadlines for waits that are not io ops ---- */
+/* ---- protocol "deadline"'s timers (deadline.c) ---- */
 
-/*
- * weft__park_until: weft__park with a deadline, for waits whose waker is
- * not the I/O thread (channels). Protocol "deadline":
- *  1. The publish wrapper runs the wait's own publish; if that left the task
- *     waiting (withdraw set), it sends the arm message and the I/O thread
- *     starts a timer.
- *  2. When the timer fires, the I/O thread takes the task's wait_lock and,
- *     if the task is still waiting and withdraw takes it back, wakes it
- *     with WEFT_ETIMEDOUT; either way it marks the deadline fired. This is
- *     the "cancel" protocol of task.c with another result, so a real wakeup
- *     and the deadline cannot both wake the task.
- *  3. The task, resumed for whatever reason, reads `fired` under wait_lock.
- *     If the timer has not fired it waits for a disarm op, after which the
- *     I/O thread will never touch the task again; only then does it return.
- * The deadline is reference-counted: the task, the armed timer until its
- * close callback. See docs/design.md, section 5.15.
- */
+/* A deadline with its timer; the timer side of the protocol that
+ * deadline.c describes. */
 struct deadline {
+  weft__deadline d;
   weft__io_msg arm_msg;
-  atomic_int refs;
+  atomic_int refs; /* the task's, and the armed timer's until closed */
   weft__io *io;
-  weft_task *task;
-  int64_t when;
-  weft__publish_fn publish;
-  void *arg;
-  bool armed;       /* the arm message was sent; under task->wait_lock */
-  bool fired;       /* I/O thread, under task->wait_lock */
   uv_timer_t timer; /* I/O thread only */
 };
 
@@ -139,42 +122,39 @@ static void dl_closed(uv_handle_t *h) {
 
 static void dl_fire(uv_timer_t *tm) {
   struct deadline *d = tm->data;
-  weft_task *t = d->task;
-  weft__spin_lock(&t->wait_lock);
-  if (!d->fired) {
-    d->fired = true;
+  if (weft__deadline_fire(&d->d))
     weft__io_waits_add(d->io, -1);
-    if (t->withdraw && t->withdraw(t)) {
-      t->withdraw = NULL;
-      weft__wake(t, WEFT_ETIMEDOUT);
-    }
-  }
-  weft__spin_unlock(&t->wait_lock);
   uv_close((uv_handle_t *)&d->timer, dl_closed);
 }
 
-static void dl_arm(weft__io_msg *m) {
+static void dl_arm_msg(weft__io_msg *m) {
   struct deadline *d = container_of(m, struct deadline, arm_msg);
   weft__io_waits_add(d->io, 1);
   uv_timer_init(weft__io_loop(d->io), &d->timer);
   d->timer.data = d;
-  uv_timer_start(&d->timer, dl_fire, weft__io_timeout(d->io, d->when), 0);
+  uv_timer_start(&d->timer, dl_fire, weft__io_timeout(d->io, d->d.when), 0);
 }
 
-static void dl_publish(weft_task *t, void *arg) {
-  struct deadline *d = arg;
-  d->publish(t, d->arg);
-  if (!t->withdraw)
-    return; /* the wait is over already: no timer needed */
-  d->armed = true;
+static weft__deadline *dl_alloc(weft__io *io) {
+  struct deadline *d = calloc(1, sizeof *d);
+  if (!d)
+    return NULL;
+  atomic_init(&d->refs, 1); /* the task's */
+  d->io = io;
+  d->arm_msg.run = dl_arm_msg;
+  return &d->d;
+}
+
+static void dl_arm(weft__io *io, weft__deadline *dd) {
+  struct deadline *d = container_of(dd, struct deadline, d);
   atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed); /* the timer's */
-  weft__io_send(d->io, &d->arm_msg);
+  weft__io_send(io, &d->arm_msg);
 }
 
 static void disarm_start(weft__io_op *op) {
   struct deadline *d = container_of(op, struct disarm_op, op)->d;
-  if (!d->fired) { /* the same thread as dl_fire: no race here */
-    d->fired = true;
+  if (!d->d.fired) { /* the same thread as dl_fire: no race here */
+    d->d.fired = true;
     weft__io_waits_add(d->io, -1);
     uv_timer_stop(&d->timer);
     uv_close((uv_handle_t *)&d->timer, dl_closed);
@@ -192,42 +172,25 @@ static void disarm_destroy(weft__io_op *op) {
 }
 
 /* Stop d's timer and wait until the I/O thread has let go of the task. */
-static void disarm(struct deadline *d) {
+static void dl_disarm(weft__io *io, weft__deadline *dd) {
   struct disarm_op *x;
   while (!(x = calloc(1, sizeof *x))) /* tiny and rare: wait for memory */
     sched_yield();
-  x->d = d;
+  x->d = container_of(dd, struct deadline, d);
   x->op.start = disarm_start;
   x->op.cancel = disarm_cancel;
   x->op.destroy = disarm_destroy;
-  weft__io_wait(d->io, &x->op, false);
+  weft__io_wait(io, &x->op, false);
   weft__io_op_unref(&x->op);
 }
 
-int weft__park_until(weft__publish_fn publish, void *arg, int64_t when) {
-  weft_task *t = weft_self();
-  struct deadline *d;
-  bool fired, armed;
-  int rc;
-
-  if (when < 0)
-    return weft__park(publish, arg, true);
-  if (!(d = calloc(1, sizeof *d)))
-    return WEFT_ENOMEM;
-  atomic_init(&d->refs, 1); /* the task's */
-  d->io = t->rt->io;
-  d->task = t;
-  d->when = when;
-  d->publish = publish;
-  d->arg = arg;
-  d->arm_msg.run = dl_arm;
-  rc = weft__park(dl_publish, d, true);
-  weft__spin_lock(&t->wait_lock);
-  fired = d->fired;
-  armed = d->armed;
-  weft__spin_unlock(&t->wait_lock);
-  if (armed && !fired)
-    disarm(d);
-  dl_unref(d);
-  return rc;
+static void dl_release(weft__deadline *dd) {
+  dl_unref(container_of(dd, struct deadline, d));
 }
+
+const weft__deadline_ops weft__io_deadline_ops = {
+    .alloc = dl_alloc,
+    .arm = dl_arm,
+    .disarm = dl_disarm,
+    .release = dl_release,
+};

@@ -34,7 +34,6 @@
  * thread is inside a call on it is a use-after-free whatever we count, and
  * the fast path stays free of two contended atomic operations.
  */
-#include "io/io.h"
 #include "list.h"
 #include "runtime.h"
 

@@ -18,7 +18,6 @@
  * unlock hands the lock to it directly, so no waiter starves (Go's
  * starvation mode, simplified).
  */
-#include "io/io.h"
 #include "list.h"
 #include "runtime.h"
 
