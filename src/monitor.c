@@ -19,14 +19,14 @@
  *
  * Blocking monitor
  * ----------------
- * Every WEFT__MONITOR_MS the I/O thread samples each worker's progress
+ * Every WEFT__TICK_MS the I/O thread samples each worker's progress
  * (switch and yield counters) and running task. A worker whose counters
  * have not moved while it has a running task has been running that one
  * task since the first such sample; past WEFT_WARN_BLOCKING_MS it gets one
- * warning per run. If tasks wait in its deque or the injection queue
- * meanwhile and a worker is idle, the tick wakes it to take them: the
- * safety net behind the yield path's cheaper wakeup (sched.c). Nothing is
- * added to the switch path besides the `running` store.
+ * warning per run. The monitor only reports: rescuing the tasks queued
+ * behind such a worker is the scheduler's (sched.c, weft__sched_rescue),
+ * on the same tick. Nothing is added to the switch path besides the
+ * `running` store.
  *
  * Deadlock detection
  * ------------------
@@ -55,21 +55,6 @@
 #include <string.h>
 #include <time.h>
 
-void weft__monitor_config(weft_rt *rt) {
-  const char *s = getenv("WEFT_WARN_BLOCKING_MS");
-  char *end;
-  long long v;
-
-  rt->warn_blocking_ms = 500;
-  if (s && *s) {
-    v = strtoll(s, &end, 10);
-    if (*end == '\0' && v >= 0)
-      rt->warn_blocking_ms = v;
-  }
-  s = getenv("WEFT_DEADLOCK_CHECK");
-  rt->deadlock_check = !(s && strcmp(s, "0") == 0);
-}
-
 static void lock_shards(weft_rt *rt) {
   for (unsigned i = 0; i <= rt->nworkers; i++)
     weft__spin_lock(&rt->shards[i].lock);
@@ -82,19 +67,12 @@ static void unlock_shards(weft_rt *rt) {
 
 /* ---- the blocking monitor ---- */
 
-/* Progress of a worker: task switches and weft_yield calls (a yield with
- * nothing else ready switches nothing, yet the task did yield). */
-static uint64_t progress(weft__worker *w) {
-  return atomic_load_explicit(&w->n.switches, memory_order_relaxed) +
-         atomic_load_explicit(&w->n.yields, memory_order_relaxed);
-}
-
 
 static void warn_blocking(weft_rt *rt, weft__worker *w, uint64_t switches, int64_t ms) {
   weft_task *t;
   lock_shards(rt);
   t = atomic_load_explicit(&w->running, memory_order_relaxed);
-  if (t && progress(w) == switches)
+  if (t && weft__worker_progress(w) == switches)
     fprintf(stderr,
             "weft: task %" PRIu64 " '%s' has run for %" PRId64
             " ms without yielding, blocking worker %u (WEFT_WARN_BLOCKING_MS=%" PRId64 ")\n",
@@ -106,22 +84,13 @@ void weft__monitor_tick(weft_rt *rt) {
   int64_t now = weft__coarse_ms();
   for (unsigned i = 0; i < rt->nworkers; i++) {
     weft__worker *w = &rt->workers[i];
-    uint64_t sw = progress(w);
+    uint64_t sw = weft__worker_progress(w);
     if (!atomic_load_explicit(&w->running, memory_order_relaxed) || sw != w->mon_switches) {
       w->mon_switches = sw;
       w->mon_since = now;
       w->mon_warned = false;
       continue;
     }
-    /* Stuck on one task since the last tick. Tasks queued behind it must
-     * not wait for it: a worker that parked without seeing them (a yield
-     * skips the "park" fence, and "park" K4 ignores runnext slots,
-     * sched.c) is woken to steal them. */
-    if ((weft__deque_size(&w->dq) > 0 ||
-         atomic_load_explicit(&w->runnext, memory_order_relaxed) != NULL ||
-         atomic_load_explicit(&rt->inj_len, memory_order_relaxed) > 0) &&
-        atomic_load_explicit(&rt->nidle, memory_order_relaxed) > 0)
-      weft__sched_notify(rt);
     if (rt->warn_blocking_ms > 0 && !w->mon_warned &&
         now - w->mon_since >= rt->warn_blocking_ms) {
       w->mon_warned = true;

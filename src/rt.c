@@ -21,6 +21,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -66,6 +68,64 @@ void weft_config_init(weft_config *cfg) {
     cfg->workers = (unsigned)v;
   if ((v = env_size("WEFT_STACK_SIZE")) > 0 && (unsigned long long)v <= WEFT_STACK_MAX)
     cfg->stack_size = (size_t)v;
+}
+
+/* WEFT_DUMP_SIGNAL: a signal name (SIGUSR1 or USR1) or number; 0 if unset
+ * or not understood. Opt-in: without it weft installs no such handler. */
+static int dump_signal_number(void) {
+  static const struct { const char *name; int num; } names[] = {
+      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"HUP", SIGHUP}, {"QUIT", SIGQUIT},
+      {"INT", SIGINT},   {"TERM", SIGTERM}, {"WINCH", SIGWINCH},
+  };
+  const char *s = getenv("WEFT_DUMP_SIGNAL");
+  char *end;
+  long n;
+  if (!s || !*s)
+    return 0;
+  if (strncmp(s, "SIG", 3) == 0)
+    s += 3;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(s, names[i].name) == 0)
+      return names[i].num;
+  n = strtol(s, &end, 10);
+  return *end == '\0' && n > 0 && n < NSIG && n != SIGKILL && n != SIGSTOP && n != SIGSEGV
+             ? (int)n
+             : 0;
+}
+
+/*
+ * The runtime's settings from the environment, read here and nowhere else
+ * in the library but WEFT_STACK_GUARD (stack.c: process-wide, read once
+ * when the first stack is made): WEFT_WORKERS and WEFT_STACK_SIZE in
+ * weft_config_init; WEFT_WARN_BLOCKING_MS, WEFT_DEADLOCK_CHECK and
+ * WEFT_DUMP_SIGNAL here, for each runtime.
+ */
+static void env_config(weft_rt *rt, int *dump_signal) {
+  const char *s = getenv("WEFT_WARN_BLOCKING_MS");
+  char *end;
+  long long v;
+
+  rt->warn_blocking_ms = 500;
+  if (s && *s) {
+    v = strtoll(s, &end, 10);
+    if (*end == '\0' && v >= 0)
+      rt->warn_blocking_ms = v;
+  }
+  s = getenv("WEFT_DEADLOCK_CHECK");
+  rt->deadlock_check = !(s && strcmp(s, "0") == 0);
+  *dump_signal = dump_signal_number();
+}
+
+/* The I/O thread's periodic hook: the scheduler's rescue of tasks queued
+ * behind a stuck worker, then the blocking monitor, which only reports. */
+static void on_tick(weft_rt *rt) {
+  weft__sched_rescue(rt);
+  weft__monitor_tick(rt);
+}
+
+static void on_dump_signal(weft_rt *rt, int signum) {
+  (void)signum;
+  weft_rt_dump(rt, stderr);
 }
 
 static unsigned online_cpus(void) {
@@ -164,6 +224,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
   weft_rt *rt;
   int rc;
   unsigned started = 0;
+  weft__io_hooks hooks = {.tick = on_tick, .tick_ms = WEFT__TICK_MS, .on_signal = on_dump_signal};
 
   if (!out)
     return WEFT_EINVAL;
@@ -184,7 +245,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
   pthread_mutex_init(&rt->wait_lock, NULL);
   monotonic_cond_init(&rt->wait_cv);
   atomic_init(&rt->next_id, 1);
-  weft__monitor_config(rt);
+  env_config(rt, &hooks.signum);
   rt->nworkers = cfg->workers ? cfg->workers : online_cpus();
   rt->oversubscribed = rt->nworkers > online_cpus();
   rt->stack_size = weft__stack_round(cfg->stack_size, DEFAULT_STACK);
@@ -193,7 +254,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
     goto out_destroy;
   }
   if ((rc = weft__stacks_init(&rt->stacks, rt->stack_size)) || (rc = workers_init(rt)) ||
-      (rc = weft__io_start(rt, &rt->io)))
+      (rc = weft__io_start(rt, &hooks, &rt->io)))
     goto out_destroy;
   weft__overflow_install();
   for (; started < rt->nworkers; started++) {

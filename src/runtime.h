@@ -146,6 +146,8 @@ struct weft__worker {
    * threads (relaxed; they read the task only under every registry shard
    * lock, which a task's release also takes: monitor.c). */
   _Atomic(weft_task *) running;
+  /* The liveness rescue's view of this worker (sched.c): I/O thread only. */
+  uint64_t rescue_progress; /* weft__worker_progress when last sampled */
   /* The blocking monitor's view of this worker: I/O thread only. */
   uint64_t mon_switches;    /* n.switches when last sampled */
   int64_t mon_since;        /* when that count was first seen */
@@ -290,6 +292,10 @@ static inline void weft__budget_spend_on(weft__worker *w) {
 
 void weft__resumed(void);
 void weft__sched_notify(weft_rt *rt);
+/* The liveness rescue: wake an idle worker to take tasks queued behind a
+ * worker that has run one task since the last call. I/O thread, every
+ * WEFT__TICK_MS. */
+void weft__sched_rescue(weft_rt *rt);
 void weft__sched_stop(weft_rt *rt);
 void *weft__worker_main(void *arg);
 void weft__inject(weft_rt *rt, weft_task *t);
@@ -327,10 +333,21 @@ void weft__cancel(weft_task *t);
 /* gen.c: close and free the generators t never freed; on t's stack. */
 void weft__gen_free_all(weft_task *t);
 
-/* monitor.c: the dump, the blocking monitor, deadlock detection */
-void weft__monitor_config(weft_rt *rt);
-void weft__monitor_tick(weft_rt *rt); /* I/O thread, every WEFT__MONITOR_MS */
-#define WEFT__MONITOR_MS 100
+/* The I/O thread's periodic hook, which rt.c registers: the scheduler's
+ * liveness rescue, then the blocking monitor. */
+#define WEFT__TICK_MS 100
+
+/* Progress of a worker: task switches and weft_yield calls (a yield with
+ * nothing else ready switches nothing, yet the task did yield). Any
+ * thread (relaxed: a sample). */
+static inline uint64_t weft__worker_progress(weft__worker *w) {
+  return atomic_load_explicit(&w->n.switches, memory_order_relaxed) +
+         atomic_load_explicit(&w->n.yields, memory_order_relaxed);
+}
+
+/* monitor.c: the dump, the blocking monitor, deadlock detection; they
+ * only observe. */
+void weft__monitor_tick(weft_rt *rt); /* I/O thread, every WEFT__TICK_MS */
 /* Deadlock detection: state carried between checks by the waiting thread. */
 struct weft__deadlock_probe {
   uint64_t epoch;

@@ -73,8 +73,8 @@
  *
  * An idle runtime uses next to no CPU: parked workers sleep in FUTEX_WAIT
  * with no timeout (after one timed wait that gives memory back, see
- * idle_trim); the only clock is the monitor's tick on the I/O thread, ten
- * times a second, a few microseconds each (monitor.c).
+ * idle_trim); the only clock is the I/O thread's tick, ten times a
+ * second, a few microseconds each (weft__sched_rescue and monitor.c).
  *
  * Protocol "runnext" (a woken task stays with its waker)
  * ------------------------------------------------------
@@ -112,9 +112,9 @@
  * is filled only by the owner itself, so it cannot fill while the owner
  * sleeps. The one case where the owner does not schedule again soon is a
  * task that holds its thread: then a searching worker takes the slot after
- * the grace period, and if every other worker sleeps, the monitor's tick
- * sees the stuck worker with its slot full and wakes one (monitor.c), as
- * it does for a deque behind a stuck task. "park" K4 does not count
+ * the grace period, and if every other worker sleeps, the liveness rescue
+ * sees the stuck worker with its slot full and wakes one
+ * (weft__sched_rescue), as it does for a deque behind a stuck task. "park" K4 does not count
  * runnext slots as visible work on purpose: a parker that saw its peer's
  * slot full would search again and again while the peer ping-pongs, and
  * burn its core for nothing.
@@ -279,6 +279,32 @@ void weft__sched_notify(weft_rt *rt) {
    * worker runs as a searcher: the nsearching we claimed is now its. */
   atomic_store_explicit(&w->park_word, 0, memory_order_release);
   futex_wake(&w->park_word);
+}
+
+/*
+ * The liveness rescue, on the I/O thread's tick (rt.c registers it). A
+ * worker whose progress has not moved since the last tick while it runs a
+ * task is stuck on that task (it blocks its thread, or computes without
+ * yielding). Tasks queued behind it must not wait for it: a worker that
+ * parked without seeing them (a yield skips the "park" fence, and "park"
+ * K4 ignores runnext slots) is woken to steal them, through
+ * weft__sched_notify and its fence. The reads are relaxed samples; a stale
+ * one is retried on the next tick.
+ */
+void weft__sched_rescue(weft_rt *rt) {
+  for (unsigned i = 0; i < rt->nworkers; i++) {
+    weft__worker *w = &rt->workers[i];
+    uint64_t p = weft__worker_progress(w);
+    if (!atomic_load_explicit(&w->running, memory_order_relaxed) || p != w->rescue_progress) {
+      w->rescue_progress = p;
+      continue;
+    }
+    if ((weft__deque_size(&w->dq) > 0 ||
+         atomic_load_explicit(&w->runnext, memory_order_relaxed) != NULL ||
+         atomic_load_explicit(&rt->inj_len, memory_order_relaxed) > 0) &&
+        atomic_load_explicit(&rt->nidle, memory_order_relaxed) > 0)
+      weft__sched_notify(rt);
+  }
 }
 
 /* Wake every parked worker to exit. Any thread. */
@@ -581,9 +607,10 @@ void weft__switch_out(weft__worker *w, weft_task *t, bool exiting) {
  * plain load of nidle can only miss a worker that parks at that moment;
  * then the yielder merely waits for its own worker. The one case where its
  * own worker never schedules again is a task that blocks the thread: the
- * monitor's tick (monitor.c) sees that worker stuck with tasks queued and
- * an idle worker, and wakes it through weft__sched_notify, fence included;
- * a stale view there is retried on the next tick, 100 ms later.
+ * liveness rescue (weft__sched_rescue) sees that worker stuck with tasks
+ * queued and an idle worker, and wakes it through weft__sched_notify,
+ * fence included; a stale view there is retried on the next tick, 100 ms
+ * later.
  */
 void weft__yield_enqueue(weft__worker *w, weft_task *t, bool behind_injected) {
   weft_rt *rt = w->rt;

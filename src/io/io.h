@@ -37,7 +37,17 @@ struct weft__io_op {
   bool cancellable;        /* immutable: false for waits that must run to their end */
 };
 
-int weft__io_start(weft_rt *rt, weft__io **out);
+/* What the runtime hangs on the I/O thread (rt.c), called there: a
+ * periodic hook, and one for a signal. The I/O thread knows nothing of
+ * what they do. */
+typedef struct weft__io_hooks {
+  void (*tick)(weft_rt *rt); /* every tick_ms; NULL: none */
+  unsigned tick_ms;
+  void (*on_signal)(weft_rt *rt, int signum); /* when signum arrives */
+  int signum;                                 /* 0: none */
+} weft__io_hooks;
+
+int weft__io_start(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out);
 /* Stop the thread once no op is pending; every handle is closed and the
  * loop closes cleanly. Foreign thread (weft_rt_free). */
 void weft__io_stop(weft__io *io);

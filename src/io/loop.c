@@ -90,8 +90,9 @@ struct weft__io {
   atomic_int_fast64_t netwaits; /* any thread (relaxed RMW) */
   atomic_int_fast64_t netsocks; /* sockets in the set and not yet freed (weft_rt_stats) */
   weft__spinlock np_lock;   /* whoever reads a batch of the set's events */
-  uv_timer_t monitor;       /* the blocking monitor's tick (when enabled) */
-  uv_signal_t dump_signal;  /* WEFT_DUMP_SIGNAL (when set) */
+  weft__io_hooks hooks;     /* immutable */
+  uv_timer_t tick;          /* hooks.tick's timer (when set) */
+  uv_signal_t hook_signal;  /* hooks.signum's watcher (when set) */
 };
 
 /* ---- the I/O thread's own counters (see struct weft__io) ---- */
@@ -145,8 +146,8 @@ struct handles_msg {
 static void count_handle(uv_handle_t *h, void *arg) {
   struct handles_msg *q = arg;
   weft__io *io = q->io;
-  if (!uv_is_closing(h) && h != (uv_handle_t *)&io->async && h != (uv_handle_t *)&io->monitor &&
-      h != (uv_handle_t *)&io->dump_signal && h != (uv_handle_t *)&io->netpoll)
+  if (!uv_is_closing(h) && h != (uv_handle_t *)&io->async && h != (uv_handle_t *)&io->tick &&
+      h != (uv_handle_t *)&io->hook_signal && h != (uv_handle_t *)&io->netpoll)
     q->count++;
 }
 
@@ -239,47 +240,24 @@ static void netpoll_cb(uv_poll_t *h, int status, int events) {
   weft__netpoll_dispatch(h->data);
 }
 
-static void monitor_cb(uv_timer_t *tm) {
+static void tick_cb(uv_timer_t *tm) {
   weft__io *io = tm->data;
-  weft__monitor_tick(io->rt);
+  io->hooks.tick(io->rt);
 }
 
-static void dump_cb(uv_signal_t *h, int signum) {
+static void signal_cb(uv_signal_t *h, int signum) {
   weft__io *io = h->data;
-  (void)signum;
-  weft_rt_dump(io->rt, stderr);
+  io->hooks.on_signal(io->rt, signum);
 }
 
-/* WEFT_DUMP_SIGNAL: a signal name (SIGUSR1 or USR1) or number; 0 if unset
- * or not understood. Opt-in: without it weft installs no such handler. */
-static int dump_signal_number(void) {
-  static const struct { const char *name; int num; } names[] = {
-      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"HUP", SIGHUP}, {"QUIT", SIGQUIT},
-      {"INT", SIGINT},   {"TERM", SIGTERM}, {"WINCH", SIGWINCH},
-  };
-  const char *s = getenv("WEFT_DUMP_SIGNAL");
-  char *end;
-  long n;
-  if (!s || !*s)
-    return 0;
-  if (strncmp(s, "SIG", 3) == 0)
-    s += 3;
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strcmp(s, names[i].name) == 0)
-      return names[i].num;
-  n = strtol(s, &end, 10);
-  return *end == '\0' && n > 0 && n < NSIG && n != SIGKILL && n != SIGSTOP && n != SIGSEGV
-             ? (int)n
-             : 0;
-}
-
-int weft__io_start(weft_rt *rt, weft__io **out) {
+int weft__io_start(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out) {
   weft__io *io = calloc(1, sizeof *io);
-  int rc, signum;
+  int rc;
 
   if (!io)
     return WEFT_ENOMEM;
   io->rt = rt;
+  io->hooks = *hooks;
   rt->idle_poll = weft__netpoll_poll; /* before the workers start (rt.c) */
   rt->deadline_ops = &weft__io_deadline_ops;
   io->stop_msg.run = stop;
@@ -299,13 +277,15 @@ int weft__io_start(weft_rt *rt, weft__io **out) {
   uv_poll_init(&io->loop, &io->netpoll, io->epfd);
   io->netpoll.data = io;
   uv_poll_start(&io->netpoll, UV_READABLE, netpoll_cb);
-  uv_timer_init(&io->loop, &io->monitor);
-  io->monitor.data = io;
-  uv_timer_start(&io->monitor, monitor_cb, WEFT__MONITOR_MS, WEFT__MONITOR_MS);
-  if ((signum = dump_signal_number()) > 0 && uv_signal_init(&io->loop, &io->dump_signal) == 0) {
-    io->dump_signal.data = io;
-    if (uv_signal_start(&io->dump_signal, dump_cb, signum) != 0)
-      uv_close((uv_handle_t *)&io->dump_signal, NULL);
+  if (hooks->tick) {
+    uv_timer_init(&io->loop, &io->tick);
+    io->tick.data = io;
+    uv_timer_start(&io->tick, tick_cb, hooks->tick_ms, hooks->tick_ms);
+  }
+  if (hooks->on_signal && hooks->signum > 0 && uv_signal_init(&io->loop, &io->hook_signal) == 0) {
+    io->hook_signal.data = io;
+    if (uv_signal_start(&io->hook_signal, signal_cb, hooks->signum) != 0)
+      uv_close((uv_handle_t *)&io->hook_signal, NULL);
   }
   if ((rc = -pthread_create(&io->thread, NULL, io_main, io)))
     goto out_async;
