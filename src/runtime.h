@@ -272,7 +272,7 @@ static inline bool weft__rt_valid(const weft_rt *rt) {
 /* sched.c */
 void weft__ready(weft_task *t);
 void weft__switch_out(weft__worker *w, weft_task *t, bool exiting);
-bool weft__sched_yield(weft__worker *w, weft_task *t);
+void weft__yield(weft__worker *w, weft_task *t);
 void weft__yield_enqueue(weft__worker *w, weft_task *t, bool behind_injected);
 void weft__budget_exhausted(weft__worker *w);
 
@@ -303,7 +303,11 @@ void weft__inject(weft_rt *rt, weft_task *t);
 /* task.c */
 void weft__task_run_first(weft_task *t);
 void weft__task_entry(void *arg);
-void weft__task_after_switch(weft__worker *w, weft_task *t);
+/* After t switched out (sched.c, after_switch), owner worker, off t's
+ * stack: "park" step 2; and everything after its function returned
+ * (release the stack, leave the registry, "join"). */
+void weft__task_parked(weft__worker *w, weft_task *t);
+void weft__task_exit(weft__worker *w, weft_task *t);
 void weft__task_cancel_all(weft_rt *rt);
 void weft__task_free_unjoined(weft_rt *rt);
 void weft__task_cache_drain(weft__worker *w);

@@ -17,7 +17,7 @@
  *    that yielded while others were ready; a mutex-guarded FIFO with a
  *    lock-free length for cheap emptiness checks.
  * A task that calls weft_yield lets the worker's other ready tasks run
- * first: the deque's, then the injection queue's oldest (weft__sched_yield
+ * first: the deque's, then the injection queue's oldest (sched_yield_fast
  * switches to that one and leaves the yielder in the then empty deque), and
  * when the deque still holds others, the yielder goes to the back of the
  * injection queue (Go's Gosched does the same). A task that loops on
@@ -657,7 +657,7 @@ static void switch_into(weft__worker *w, weft_task *t, weft_ctx *from, void **as
  * and weft__switch_out; a task's first run never follows a fast yield.
  * Task only; may switch.
  */
-bool weft__sched_yield(weft__worker *w, weft_task *t) {
+static bool sched_yield_fast(weft__worker *w, weft_task *t) {
   weft_task *next;
 
   WEFT_COUNT(w->n.yields);
@@ -683,10 +683,19 @@ bool weft__sched_yield(weft__worker *w, weft_task *t) {
   return true;
 }
 
+/* t, running on w, yields: the fast path, else through the scheduler
+ * context (ACT_YIELD). Task only; may switch. */
+void weft__yield(weft__worker *w, weft_task *t) {
+  if (sched_yield_fast(w, t))
+    return;
+  w->action = ACT_YIELD;
+  weft__switch_out(w, t, false);
+}
+
 /* The cooperative budget ran out (runtime.h): yield, then refill. */
 void weft__budget_exhausted(weft__worker *w) {
   w->budget = WEFT__BUDGET;
-  weft_yield();
+  weft__yield(w, w->current);
 }
 
 /* Queue the task that yielded straight to the one now running. */
@@ -696,6 +705,24 @@ void weft__resumed(void) {
   if (unlikely(y != NULL)) {
     w->pending_yield = NULL;
     weft__yield_enqueue(w, y, false);
+  }
+}
+
+/* What t asked for when it switched back to the scheduler context, done
+ * off its stack (its context is saved). Owner worker. */
+static void after_switch(weft__worker *w, weft_task *t) {
+  switch (w->action) {
+  case ACT_YIELD:
+    weft__yield_enqueue(w, t, true); /* the scheduler next takes injected tasks first */
+    break;
+  case ACT_PARK:
+    weft__task_parked(w, t); /* task.c, "park" step 2 */
+    break;
+  case ACT_EXIT:
+    weft__task_exit(w, t);
+    break;
+  default:
+    weft__fatal(__FILE__, __LINE__, "a task switched out with no action");
   }
 }
 
@@ -711,7 +738,7 @@ static void run(weft__worker *w, weft_task *t) {
   atomic_store_explicit(&w->running, NULL, memory_order_relaxed);
   if (unlikely(!weft__stack_intact(t->cur_stack)))
     weft__overflow_report(t);
-  weft__task_after_switch(w, t);
+  after_switch(w, t);
 }
 
 static void thread_stack(weft__worker *w) {

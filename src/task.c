@@ -271,7 +271,7 @@ void weft__task_entry(void *arg) {
 
 /* Everything after the task's last instruction: release the stack, leave the
  * registry, then the "join" exchange. Owner worker, off t's stack. */
-static void finish(weft__worker *w, weft_task *t) {
+void weft__task_exit(weft__worker *w, weft_task *t) {
   weft_rt *rt = t->rt;
   uintptr_t old;
 
@@ -306,27 +306,18 @@ void weft__task_run_first(weft_task *t) {
   t->cur_fiber = t->tsan_fiber;
 }
 
-void weft__task_after_switch(weft__worker *w, weft_task *t) {
-  switch (w->action) {
-  case ACT_YIELD: /* off t's stack: its context is saved */
-    weft__yield_enqueue(w, t, true); /* the scheduler next takes injected tasks first */
-    break;
-  case ACT_PARK: /* "park", step 2 */
-    weft__spin_lock(&t->wait_lock);
-    atomic_store_explicit(&t->state, TASK_PARKED, memory_order_relaxed);
-    w->publish(t, w->publish_arg);
-    if (t->withdraw && weft__cancel_pending(t) && t->withdraw(t)) {
-      t->withdraw = NULL;
-      weft__wake(t, WEFT_ECANCELED);
-    }
-    weft__spin_unlock(&t->wait_lock);
-    break;
-  case ACT_EXIT:
-    finish(w, t);
-    break;
-  default:
-    weft__fatal(__FILE__, __LINE__, "a task switched out with no action");
+/* "park", step 2: t switched out to park; publish it where its waker
+ * will find it, and take it back at once if a cancel is pending. Owner
+ * worker, off t's stack (its context is saved). */
+void weft__task_parked(weft__worker *w, weft_task *t) {
+  weft__spin_lock(&t->wait_lock);
+  atomic_store_explicit(&t->state, TASK_PARKED, memory_order_relaxed);
+  w->publish(t, w->publish_arg);
+  if (t->withdraw && weft__cancel_pending(t) && t->withdraw(t)) {
+    t->withdraw = NULL;
+    weft__wake(t, WEFT_ECANCELED);
   }
+  weft__spin_unlock(&t->wait_lock);
 }
 
 /* ---- park and wake ---- */
@@ -751,10 +742,8 @@ void weft__task_end(weft_task *t) {
 void weft_yield(void) {
   weft__worker *w;
   weft_task *t = self_in(&w);
-  if (!t || weft__sched_yield(w, t))
-    return;
-  w->action = ACT_YIELD;
-  weft__switch_out(w, t, false);
+  if (t)
+    weft__yield(w, t);
 }
 
 uint64_t weft_task_id(const weft_task *t) {
