@@ -419,12 +419,15 @@ static weft_task *linger(weft__worker *w, bool netpoll) {
       if (sw != seen[i]) {
         seen[i] = sw; /* it schedules: it will run the task itself */
         since[i] = now;
-      } else if (now - since[i] >= RUNNEXT_GRACE_NS &&
-                 atomic_compare_exchange_strong_explicit(&v->runnext, &t, NULL,
-                                                         memory_order_acquire,
-                                                         memory_order_relaxed)) {
-        WEFT_COUNT(w->n.steals);
-        return t;
+      } else if (now - since[i] >= RUNNEXT_GRACE_NS) {
+        /* An attempt, as steal_from counts one (weft_stats: steals never
+         * exceed steal_attempts). */
+        WEFT_COUNT(w->n.steal_attempts);
+        if (atomic_compare_exchange_strong_explicit(&v->runnext, &t, NULL, memory_order_acquire,
+                                                    memory_order_relaxed)) {
+          WEFT_COUNT(w->n.steals);
+          return t;
+        }
       }
     }
   }
