@@ -65,9 +65,15 @@ _Noreturn void weft__fatal(const char *file, int line, const char *what);
  * list links, a task's wait_lock, a channel or lock's queue). The
  * exchange's acquire pairs with the release store in weft__spin_unlock.
  * Waiters spin on a plain load (test and test-and-set), so a contended lock
- * does not bounce its cache line on every try; with more workers than
- * cores the holder may be preempted, so a waiter that keeps failing gives
- * its core away.
+ * does not bounce its cache line on every try, and back off exponentially
+ * between loads (1, 2, 4 ... WEFT__SPIN_PAUSE_MAX pause hints): each load
+ * pulls the line away from the holder, which writes the channel's or
+ * queue's fields beside the lock in its critical section, so a waiter that
+ * reads less often lets it finish sooner (a contended channel on two
+ * workers: 160 ns an element with one pause per load, 50 with backoff;
+ * bench/RESULTS.md). With more workers than cores the holder may be
+ * preempted, so a waiter that has paused WEFT__SPIN_YIELD_AFTER times
+ * without the lock gives its core away.
  */
 #include "cpu.h"
 
@@ -79,15 +85,25 @@ static inline void weft__spin_init(weft__spinlock *l) {
   atomic_init(l, false);
 }
 
+#define WEFT__SPIN_PAUSE_MAX 64
+#define WEFT__SPIN_YIELD_AFTER 512
+
 static inline void weft__spin_lock(weft__spinlock *l) {
-  unsigned spins = 0;
+  unsigned pause = 1, paused = 0;
   while (atomic_exchange_explicit(l, true, memory_order_acquire)) {
-    while (atomic_load_explicit(l, memory_order_relaxed)) {
-      if (++spins % 128 == 0)
+    do {
+      if (paused >= WEFT__SPIN_YIELD_AFTER) {
         sched_yield();
-      else
+        paused = 0;
+        pause = 1;
+        continue;
+      }
+      for (unsigned i = 0; i < pause; i++)
         weft__cpu_relax();
-    }
+      paused += pause;
+      if (pause < WEFT__SPIN_PAUSE_MAX)
+        pause *= 2;
+    } while (atomic_load_explicit(l, memory_order_relaxed));
   }
 }
 
