@@ -36,7 +36,7 @@
  *   RESULT wake_sock_p99 <us> us
  * Its twin is bench/peers/go/wake_latency/main.go.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* syscall */
 #define BENCH_NAME "wake_latency"
 
 #include "bench.h"
@@ -44,13 +44,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,7 +66,7 @@
 /* What the channel carries: when it was sent, and from which thread. */
 struct stamp {
   int64_t ns;       /* CLOCK_MONOTONIC right before weft_chan_send */
-  pthread_t thread; /* the sender's worker thread */
+  long thread;      /* the sender's worker thread (thread_id) */
 };
 
 /* The delays one part measured. */
@@ -84,6 +84,15 @@ struct chan_part {
   atomic_ulong received; /* messages the receiver has handled; any thread */
   struct samples result; /* the receiver's */
 };
+
+/* The kernel's id of the calling thread. Not pthread_self(): glibc
+ * declares it const, so the compiler may keep its first result in a loop
+ * after the task has moved to another thread (a sender that started on
+ * one worker and then ran on the other stamped every message with the
+ * first, and the receiver's messages all looked local). */
+static long thread_id(void) {
+  return syscall(SYS_gettid);
+}
 
 /* The monotonic clock in nanoseconds. Any thread. */
 static int64_t mono_ns(void) {
@@ -133,7 +142,7 @@ static void wait_for(struct chan_part *p, unsigned long n, int64_t deadline) {
 static void *sender(void *arg) {
   struct chan_part *p = arg;
   for (unsigned long i = 0; i < WARMUP + p->count; i++) {
-    struct stamp s = {.thread = pthread_self()};
+    struct stamp s = {.thread = thread_id()};
     s.ns = mono_ns();
     int err = weft_chan_send(p->c, &s, -1);
     if (err < 0)
@@ -147,7 +156,7 @@ static void *sender(void *arg) {
  * with one worker always, else when the sender was on another thread. */
 static void chan_record(struct chan_part *p, const struct stamp *s, int64_t now) {
   struct samples *r = &p->result;
-  if (!p->one_worker && pthread_equal(s->thread, pthread_self()))
+  if (!p->one_worker && s->thread == thread_id())
     r->dropped++;
   else
     r->us[r->kept++] = (double)(now - s->ns) / 1e3;
