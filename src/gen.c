@@ -64,7 +64,7 @@ struct weft_gen {
   struct weft_gen *prev_gen;
 };
 
-static bool valid(const weft_gen *g) {
+static bool gen_valid(const weft_gen *g) {
   return g && g->magic == WEFT_GEN_MAGIC;
 }
 
@@ -150,7 +150,7 @@ static void resume(weft_gen *g, void *in, int thrown) {
 /* The checks every resume makes. */
 static int check_resume(const weft_gen *g) {
   weft_task *t = weft_self();
-  if (!valid(g))
+  if (!gen_valid(g))
     return WEFT_EINVAL;
   if (!t)
     return WEFT_EPERM;
@@ -235,13 +235,13 @@ int weft_gen_close(weft_gen *g) {
 }
 
 int weft_gen_state(const weft_gen *g) {
-  return valid(g) ? g->state : WEFT_EINVAL;
+  return gen_valid(g) ? g->state : WEFT_EINVAL;
 }
 
 int weft_gen_free(weft_gen *g) {
   weft__worker *w;
   int rc;
-  if (!valid(g))
+  if (!gen_valid(g))
     return WEFT_EINVAL;
   if (g->owner != weft_self())
     return WEFT_EPERM;

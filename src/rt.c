@@ -308,7 +308,7 @@ int weft_rt_wait(weft_rt *rt) {
 
 /* Wait for every task after weft__task_cancel_all: no deadlock check, the
  * cancelled tasks are on their way out. */
-static void wait_all(weft_rt *rt) {
+static void rt_wait_all(weft_rt *rt) {
   pthread_mutex_lock(&rt->wait_lock);
   while (atomic_load(&rt->ntasks) > 0)
     pthread_cond_wait(&rt->wait_cv, &rt->wait_lock);
@@ -323,7 +323,7 @@ int weft_rt_free(weft_rt *rt) {
   debug_list_remove(rt);
   atomic_store(&rt->closing, true);
   weft__task_cancel_all(rt);
-  wait_all(rt);
+  rt_wait_all(rt);
   weft__io_stop(rt->io);
   workers_join(rt, rt->nworkers);
   weft__io_free(rt->io); /* idle workers read it until they are joined */

@@ -22,7 +22,7 @@
  * the list when the cancel walks it, or it links itself after and reads
  * `canceled` first. A scope is cancelled by weft_scope_cancel, by a
  * member's failure, by weft_scope_free, and by a cancel of its owner:
- * task.c's cancel() calls weft__scopes_cancel(t) under t->wait_lock, so a
+ * task.c's weft__cancel calls weft__scopes_cancel(t) under t->wait_lock, so a
  * cancel reaches the members of every scope the task owns, and theirs in
  * turn. Locks are taken down the tree only (an owner's wait_lock, its
  * scope's lock, a member's wait_lock, that member's scopes...), and a
@@ -68,7 +68,7 @@ struct weft_scope {
   weft_task *waiter;          /* the owner, parked in wait; under lock */
 };
 
-static bool valid(const weft_scope *s) {
+static bool scope_valid(const weft_scope *s) {
   return s && s->magic == WEFT_SCOPE_MAGIC;
 }
 
@@ -169,7 +169,7 @@ int weft_scope_go_ex(weft_scope *s, const weft_spawn_attr *attr, int (*fn)(void 
   struct member *m;
   int rc;
 
-  if (!valid(s) || !fn)
+  if (!scope_valid(s) || !fn)
     return WEFT_EINVAL;
   if (!w || !w->current)
     return WEFT_EPERM;
@@ -208,7 +208,7 @@ int weft_scope_go(weft_scope *s, int (*fn)(void *), void *arg) {
 }
 
 int weft_scope_cancel(weft_scope *s) {
-  if (!valid(s))
+  if (!scope_valid(s))
     return WEFT_EINVAL;
   weft__spin_lock(&s->lock);
   s->user_canceled = true;
@@ -229,7 +229,7 @@ static bool scope_withdraw(weft_task *self) {
   return mine;
 }
 
-static void publish(weft_task *self, weft_scope *s, bool withdrawable) {
+static void publish_members(weft_task *self, weft_scope *s, bool withdrawable) {
   bool done;
   weft__spin_lock(&s->lock);
   if (!(done = s->live == 0)) {
@@ -245,15 +245,15 @@ static void publish(weft_task *self, weft_scope *s, bool withdrawable) {
 }
 
 static void scope_publish(weft_task *self, void *arg) {
-  publish(self, arg, true);
+  publish_members(self, arg, true);
 }
 
 static void scope_publish_hard(weft_task *self, void *arg) {
-  publish(self, arg, false);
+  publish_members(self, arg, false);
 }
 
 /* Wait for every member, cancel or no cancel. */
-static void wait_all(weft_task *self, weft_scope *s) {
+static void scope_wait_all(weft_task *self, weft_scope *s) {
   weft__wait_note(self, "scope %#lx", (uintptr_t)s, -1);
   weft__park(scope_publish_hard, s, false);
 }
@@ -271,7 +271,7 @@ int weft_scope_wait(weft_scope *s, int64_t deadline) {
   long live;
   int rc;
 
-  if (!valid(s))
+  if (!scope_valid(s))
     return WEFT_EINVAL;
   if (!self)
     return WEFT_EPERM;
@@ -290,7 +290,7 @@ int weft_scope_wait(weft_scope *s, int64_t deadline) {
     /* The owner was cancelled: its members go with it, and the scope
      * returns only once they have finished. */
     scope_cancel(s);
-    wait_all(self, s);
+    scope_wait_all(self, s);
     return WEFT_ECANCELED;
   }
   if (rc)
@@ -301,7 +301,7 @@ int weft_scope_wait(weft_scope *s, int64_t deadline) {
 /* Cancel, wait without interruption, unlink from the owner, free. */
 static void scope_destroy(weft_task *self, weft_scope *s) {
   scope_cancel(s);
-  wait_all(self, s);
+  scope_wait_all(self, s);
   weft__spin_lock(&self->wait_lock);
   if (s->prev)
     s->prev->next = s->next;
@@ -316,7 +316,7 @@ static void scope_destroy(weft_task *self, weft_scope *s) {
 
 int weft_scope_free(weft_scope *s) {
   weft_task *self = weft_self();
-  if (!valid(s))
+  if (!scope_valid(s))
     return WEFT_EINVAL;
   if (!self || s->owner != self)
     return WEFT_EPERM;

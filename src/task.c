@@ -379,7 +379,7 @@ void weft_spawn_attr_init(weft_spawn_attr *attr) {
     memset(attr, 0, sizeof *attr);
 }
 
-static bool valid(const weft_task *t) {
+static bool task_valid(const weft_task *t) {
   return t && t->magic == WEFT_TASK_MAGIC;
 }
 
@@ -415,7 +415,7 @@ int weft_join_until(weft_task *t, void **result, int64_t deadline) {
 
   if (!self)
     return WEFT_EPERM;
-  if (!valid(t))
+  if (!task_valid(t))
     return WEFT_EINVAL;
   if (t == self)
     return WEFT_EDEADLK;
@@ -448,7 +448,7 @@ int weft_join_until(weft_task *t, void **result, int64_t deadline) {
 
 int weft_detach(weft_task *t) {
   uintptr_t expect = JOIN_NONE;
-  if (!valid(t) || atomic_exchange(&t->claimed, true))
+  if (!task_valid(t) || atomic_exchange(&t->claimed, true))
     return WEFT_EINVAL;
   if (!atomic_compare_exchange_strong_explicit(&t->join, &expect, JOIN_DETACHED,
                                                memory_order_acq_rel, memory_order_acquire))
@@ -475,7 +475,7 @@ void weft__cancel(weft_task *t) {
 }
 
 int weft_cancel(weft_task *t) {
-  if (!valid(t))
+  if (!task_valid(t))
     return WEFT_EINVAL;
   weft__cancel(t);
   return 0;
@@ -511,7 +511,7 @@ int weft_canceled(void) {
 }
 
 int weft_task_was_canceled(const weft_task *t) {
-  if (!valid(t))
+  if (!task_valid(t))
     return WEFT_EINVAL;
   return atomic_load(&t->cancel_req) ? 1 : 0;
 }
@@ -548,7 +548,7 @@ int weft_task_done(weft_task *t, weft_chan **out) {
   if (!out)
     return WEFT_EINVAL;
   *out = NULL;
-  if (!valid(t))
+  if (!task_valid(t))
     return WEFT_EINVAL;
   if (!(c = atomic_load(&t->done_chan))) {
     if ((rc = weft_chan_new(&c, 0, 0)))
@@ -664,7 +664,7 @@ int weft_task_on_done(weft_task *t, void (*fn)(weft_task *t, void *result, int c
   bool spawn;
   int rc;
 
-  if (!valid(t) || !fn)
+  if (!task_valid(t) || !fn)
     return WEFT_EINVAL;
   if (!self_in(&w))
     return WEFT_EPERM;

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 /* makecontext passes int arguments only: a pointer travels in two halves. */
-static void start(unsigned hi, unsigned lo, unsigned ehi, unsigned elo) {
+static void uc_start(unsigned hi, unsigned lo, unsigned ehi, unsigned elo) {
   void *arg = (void *)(((uintptr_t)hi << 16 << 16) | lo);
   void (*entry)(void *) = (void (*)(void *))(((uintptr_t)ehi << 16 << 16) | elo);
   entry(arg);
@@ -24,7 +24,7 @@ void weft__ctx_init(weft_ctx *ctx, void *lo, size_t size, void (*entry)(void *),
   ctx->uc.uc_stack.ss_sp = lo;
   ctx->uc.uc_stack.ss_size = size;
   ctx->uc.uc_link = NULL;
-  makecontext(&ctx->uc, (void (*)(void))start, 4, (unsigned)(a >> 16 >> 16), (unsigned)a,
+  makecontext(&ctx->uc, (void (*)(void))uc_start, 4, (unsigned)(a >> 16 >> 16), (unsigned)a,
               (unsigned)(e >> 16 >> 16), (unsigned)e);
 }
 

@@ -23,7 +23,7 @@ struct dns_op {
   struct addrinfo *result;  /* handed to the task when it finished normally */
 };
 
-static void destroy(weft__io_op *op) {
+static void dns_destroy(weft__io_op *op) {
   struct dns_op *d = container_of(op, struct dns_op, op);
   if (d->result)
     uv_freeaddrinfo(d->result);
@@ -43,7 +43,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   weft__io_op_unref(&d->op); /* the I/O thread's reference */
 }
 
-static void start(weft__io_op *op) {
+static void dns_start(weft__io_op *op) {
   struct dns_op *d = container_of(op, struct dns_op, op);
   int rc;
   d->req.data = d;
@@ -54,7 +54,7 @@ static void start(weft__io_op *op) {
   }
 }
 
-static void cancel(weft__io_op *op) {
+static void dns_cancel(weft__io_op *op) {
   struct dns_op *d = container_of(op, struct dns_op, op);
   /* Queued jobs are withdrawn (the callback then reports UV_EAI_CANCELED);
    * a running one is not, and its result is dropped when it arrives. */
@@ -116,9 +116,9 @@ int weft__resolve(const char *host, const char *port, int passive, struct addrin
   d->host = host;
   d->port = port;
   d->hints = hints;
-  d->op.start = start;
-  d->op.cancel = cancel;
-  d->op.destroy = destroy;
+  d->op.start = dns_start;
+  d->op.cancel = dns_cancel;
+  d->op.destroy = dns_destroy;
   weft__wait_note(weft_self(), "name resolution", 0, -1);
   rc = weft__io_wait(io, &d->op, true);
   if (rc == 0) {

@@ -50,7 +50,7 @@ struct poll_op {
 
 static void watch_update(struct weft__watch *w);
 
-static void op_destroy(weft__io_op *op) {
+static void poll_op_destroy(weft__io_op *op) {
   free(container_of(op, struct poll_op, op));
 }
 
@@ -201,7 +201,7 @@ static struct weft__watch *watch_for(struct poll_op *p, int *rc) {
   return w;
 }
 
-static void on_deadline(uv_timer_t *t) {
+static void poll_on_deadline(uv_timer_t *t) {
   struct poll_op *p = t->data, *wake = NULL;
   struct weft__watch *w = p->watch;
   complete(p, WEFT_ETIMEDOUT, &wake);
@@ -209,7 +209,7 @@ static void on_deadline(uv_timer_t *t) {
   wake_all(wake);
 }
 
-static void start(weft__io_op *op) {
+static void poll_start(weft__io_op *op) {
   struct poll_op *p = container_of(op, struct poll_op, op);
   int rc = 0;
 
@@ -225,10 +225,10 @@ static void start(weft__io_op *op) {
   p->watch->waiters = p;
   watch_update(p->watch);
   if (p->deadline >= 0)
-    uv_timer_start(&p->timer, on_deadline, weft__io_timeout(op->io, p->deadline), 0);
+    uv_timer_start(&p->timer, poll_on_deadline, weft__io_timeout(op->io, p->deadline), 0);
 }
 
-static void cancel(weft__io_op *op) {
+static void poll_cancel(weft__io_op *op) {
   struct poll_op *p = container_of(op, struct poll_op, op), *wake = NULL;
   struct weft__watch *w = p->watch;
   complete(p, WEFT_ECANCELED, &wake);
@@ -253,9 +253,9 @@ int weft__poll_wait(weft_sock *sock, int fd, int events, int64_t deadline) {
   p->fd = fd;
   p->events = events;
   p->deadline = deadline;
-  p->op.start = start;
-  p->op.cancel = cancel;
-  p->op.destroy = op_destroy;
+  p->op.start = poll_start;
+  p->op.cancel = poll_cancel;
+  p->op.destroy = poll_op_destroy;
   if (sock)
     atomic_store(&sock->watched, true);
   weft__wait_note(weft_self(),

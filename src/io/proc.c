@@ -51,7 +51,7 @@ struct proc_op {
   int result;
 };
 
-static void op_destroy(weft__io_op *op) {
+static void proc_op_destroy(weft__io_op *op) {
   free(container_of(op, struct proc_op, op));
 }
 
@@ -153,7 +153,7 @@ static void free_closed(uv_handle_t *h) {
   done(p, 0);
 }
 
-static void start(weft__io_op *op) {
+static void proc_start(weft__io_op *op) {
   struct proc_op *p = container_of(op, struct proc_op, op);
   switch (p->kind) {
   case PROC_SPAWN:
@@ -176,14 +176,14 @@ static void start(weft__io_op *op) {
   }
 }
 
-static void cancel(weft__io_op *op) {
+static void proc_cancel(weft__io_op *op) {
   struct proc_op *p = container_of(op, struct proc_op, op);
   if (p->kind == PROC_WAIT)
     wait_end(p, WEFT_ECANCELED);
   /* spawn, kill and free finish at once on the I/O thread anyway */
 }
 
-static int run(struct proc_op *tmpl, bool cancellable) {
+static int proc_run(struct proc_op *tmpl, bool cancellable) {
   weft__io *io = weft__io_current();
   struct proc_op *p;
   int rc;
@@ -192,9 +192,9 @@ static int run(struct proc_op *tmpl, bool cancellable) {
   if (!(p = malloc(sizeof *p)))
     return WEFT_ENOMEM;
   *p = *tmpl;
-  p->op.start = start;
-  p->op.cancel = cancel;
-  p->op.destroy = op_destroy;
+  p->op.start = proc_start;
+  p->op.cancel = proc_cancel;
+  p->op.destroy = proc_op_destroy;
   weft__wait_note(weft_self(), "process", 0, -1);
   rc = weft__io_wait(io, &p->op, cancellable);
   weft__io_op_unref(&p->op);
@@ -215,7 +215,7 @@ static void close_pipes(int fds[3][2]) {
 
 /* A handle weft_proc_spawn made and weft_proc_free has not freed (while
  * its memory is not reused). */
-static bool valid(const weft_proc *pr) {
+static bool proc_valid(const weft_proc *pr) {
   return pr && pr->magic == PROC_MAGIC;
 }
 
@@ -250,7 +250,7 @@ int weft_proc_spawn(weft_proc **out, const weft_proc_opts *o, weft_sock *pipes[3
     p.child_fd[i] = fds[i][1];
   }
   p.proc = pr;
-  if ((rc = run(&p, false)))
+  if ((rc = proc_run(&p, false)))
     goto out_fail;
   for (int i = 0; i < 3; i++) {
     if (fds[i][1] >= 0)
@@ -272,11 +272,11 @@ out_fail:
 int weft_proc_wait(weft_proc *pr, int64_t *exit_status, int *term_signal, int64_t deadline) {
   struct proc_op p = {.kind = PROC_WAIT, .proc = pr, .deadline = deadline};
   int rc;
-  if (!valid(pr))
+  if (!proc_valid(pr))
     return WEFT_EINVAL;
   if (weft_canceled())
     return weft_self() ? WEFT_ECANCELED : WEFT_EPERM;
-  if ((rc = run(&p, true)))
+  if ((rc = proc_run(&p, true)))
     return rc;
   if (exit_status)
     *exit_status = pr->exit_status;
@@ -287,21 +287,21 @@ int weft_proc_wait(weft_proc *pr, int64_t *exit_status, int *term_signal, int64_
 
 int weft_proc_kill(weft_proc *pr, int sig) {
   struct proc_op p = {.kind = PROC_KILL, .proc = pr, .sig = sig};
-  if (!valid(pr) || sig < 0 || sig >= NSIG)
+  if (!proc_valid(pr) || sig < 0 || sig >= NSIG)
     return WEFT_EINVAL;
-  return run(&p, false);
+  return proc_run(&p, false);
 }
 
 int weft_proc_pid(const weft_proc *pr) {
-  return valid(pr) ? pr->pid : WEFT_EINVAL;
+  return proc_valid(pr) ? pr->pid : WEFT_EINVAL;
 }
 
 int weft_proc_free(weft_proc *pr) {
   struct proc_op p = {.kind = PROC_FREE, .proc = pr};
   int rc;
-  if (!valid(pr))
+  if (!proc_valid(pr))
     return WEFT_EINVAL;
-  if ((rc = run(&p, false)))
+  if ((rc = proc_run(&p, false)))
     return rc;
   pr->magic = 0;
   free(pr);

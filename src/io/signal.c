@@ -78,7 +78,7 @@ struct sig_op {
   struct sig_link links[]; /* one per signal asked for */
 };
 
-static void destroy(weft__io_op *op) {
+static void sig_destroy(weft__io_op *op) {
   free(container_of(op, struct sig_op, op));
 }
 
@@ -150,7 +150,7 @@ static void op_closed(uv_handle_t *h) {
 }
 
 /* Wake s's task with result, once; drop the I/O thread's reference. */
-static void end(struct sig_op *s, int result) {
+static void sig_end(struct sig_op *s, int result) {
   struct weft__sigs *sg = *weft__io_sigs(s->op.io);
   if (s->done)
     return;
@@ -169,22 +169,22 @@ static void on_signal(uv_signal_t *h, int signum) {
   struct weft__sigs *sg = h->data;
   struct sig_link *l = sg->slot[signum].head;
   if (l)
-    end(l->op, signum);
+    sig_end(l->op, signum);
   else
     sg->slot[signum].pending = true; /* held: the next wait takes it */
 }
 
-static void on_deadline(uv_timer_t *tm) {
+static void sig_on_deadline(uv_timer_t *tm) {
   struct sig_op *s = tm->data;
   int64_t left = s->deadline - weft_now();
   if (left > 0) { /* the loop clock ran ahead of ours (timer.c) */
-    uv_timer_start(&s->timer, on_deadline, (uint64_t)left, 0);
+    uv_timer_start(&s->timer, sig_on_deadline, (uint64_t)left, 0);
     return;
   }
-  end(s, WEFT_ETIMEDOUT);
+  sig_end(s, WEFT_ETIMEDOUT);
 }
 
-static void start(weft__io_op *op) {
+static void sig_start(weft__io_op *op) {
   struct sig_op *s = container_of(op, struct sig_op, op);
   struct weft__sigs *sg = sigs_get(op->io);
   int rc = 0;
@@ -192,17 +192,17 @@ static void start(weft__io_op *op) {
   if (s->deadline >= 0) {
     uv_timer_init(weft__io_loop(op->io), &s->timer);
     s->timer.data = s;
-    uv_timer_start(&s->timer, on_deadline, weft__io_timeout(op->io, s->deadline), 0);
+    uv_timer_start(&s->timer, sig_on_deadline, weft__io_timeout(op->io, s->deadline), 0);
   }
   if (!sg) {
-    end(s, WEFT_ENOMEM);
+    sig_end(s, WEFT_ENOMEM);
     return;
   }
   for (size_t i = 0; i < s->n; i++) { /* one kept while held: no wait */
     struct sig_slot *sl = &sg->slot[s->links[i].signum];
     if (sl->pending) {
       sl->pending = false;
-      end(s, s->links[i].signum);
+      sig_end(s, s->links[i].signum);
       return;
     }
   }
@@ -220,11 +220,11 @@ static void start(weft__io_op *op) {
     sl->tail = l;
   }
   if (rc)
-    end(s, rc);
+    sig_end(s, rc);
 }
 
-static void cancel(weft__io_op *op) {
-  end(container_of(op, struct sig_op, op), WEFT_ECANCELED);
+static void sig_cancel(weft__io_op *op) {
+  sig_end(container_of(op, struct sig_op, op), WEFT_ECANCELED);
 }
 
 /* ---- hold and release ---- */
@@ -364,9 +364,9 @@ int weft_signal_wait(const int *signals, size_t n, int64_t deadline) {
   for (size_t i = 0; i < n; i++)
     s->links[i].signum = signals[i];
   weft__wait_note(weft_self(), "signal %lu", (uintptr_t)signals[0], deadline);
-  s->op.start = start;
-  s->op.cancel = cancel;
-  s->op.destroy = destroy;
+  s->op.start = sig_start;
+  s->op.cancel = sig_cancel;
+  s->op.destroy = sig_destroy;
   rc = weft__io_wait(io, &s->op, true);
   weft__io_op_unref(&s->op);
   return rc;

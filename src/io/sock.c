@@ -27,7 +27,7 @@
 _Static_assert(WEFT_READABLE == UV_READABLE && WEFT_WRITABLE == UV_WRITABLE,
                "weft's event bits are libuv's");
 
-static bool valid(const weft_sock *s) {
+static bool sock_valid(const weft_sock *s) {
   return s && s->magic == WEFT_SOCK_MAGIC;
 }
 
@@ -57,7 +57,7 @@ static int enter(const weft_sock *s) {
   weft__worker *w = weft__worker_current(); /* one call for the three checks */
   if (!w || !w->current)
     return WEFT_EPERM;
-  if (!valid(s))
+  if (!sock_valid(s))
     return WEFT_EBADF;
   if (weft__cancel_pending(w->current))
     return WEFT_ECANCELED;
@@ -264,7 +264,7 @@ int weft_send(weft_sock *s, const void *buf, size_t len, int64_t deadline) {
 }
 
 int weft_sock_shutdown(weft_sock *s, int how) {
-  if (!valid(s))
+  if (!sock_valid(s))
     return WEFT_EBADF;
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
     return WEFT_EINVAL;
@@ -273,7 +273,7 @@ int weft_sock_shutdown(weft_sock *s, int how) {
 
 int weft_sock_close(weft_sock *s) {
   int rc = 0;
-  if (!valid(s))
+  if (!sock_valid(s))
     return WEFT_EBADF;
   if ((atomic_load(&s->watched) || atomic_load(&s->pd.joined)) && !weft_self())
     return WEFT_EPERM; /* the I/O thread must let go first: from a task */
@@ -293,7 +293,7 @@ int weft_sock_close(weft_sock *s) {
 /* ---- addresses ---- */
 
 static int addr_of(weft_sock *s, struct sockaddr *addr, socklen_t *len, bool peer) {
-  if (!valid(s))
+  if (!sock_valid(s))
     return WEFT_EBADF;
   if (!addr || !len)
     return WEFT_EINVAL;
@@ -324,7 +324,7 @@ int weft_sock_port(weft_sock *s) {
 }
 
 int weft_sock_fd(weft_sock *s) {
-  return valid(s) ? s->fd : WEFT_EBADF;
+  return sock_valid(s) ? s->fd : WEFT_EBADF;
 }
 
 /* ---- any other fd ---- */

@@ -23,7 +23,7 @@ struct sleep_op {
   int64_t deadline; /* immutable */
 };
 
-static void destroy(weft__io_op *op) {
+static void sleep_destroy(weft__io_op *op) {
   free(container_of(op, struct sleep_op, op));
 }
 
@@ -32,7 +32,7 @@ static void closed(uv_handle_t *h) {
   weft__io_op_unref(&s->op); /* the I/O thread's reference */
 }
 
-static void end(struct sleep_op *s, int result) {
+static void sleep_end(struct sleep_op *s, int result) {
   weft__io_finish(&s->op, result);
   uv_close((uv_handle_t *)&s->timer, closed);
 }
@@ -44,20 +44,20 @@ static void fired(uv_timer_t *t) {
     uv_timer_start(&s->timer, fired, (uint64_t)left, 0);
     return;
   }
-  end(s, 0);
+  sleep_end(s, 0);
 }
 
-static void start(weft__io_op *op) {
+static void sleep_start(weft__io_op *op) {
   struct sleep_op *s = container_of(op, struct sleep_op, op);
   uv_timer_init(weft__io_loop(op->io), &s->timer);
   s->timer.data = s;
   uv_timer_start(&s->timer, fired, weft__io_timeout(op->io, s->deadline), 0);
 }
 
-static void cancel(weft__io_op *op) {
+static void sleep_cancel(weft__io_op *op) {
   struct sleep_op *s = container_of(op, struct sleep_op, op);
   uv_timer_stop(&s->timer);
-  end(s, WEFT_ECANCELED);
+  sleep_end(s, WEFT_ECANCELED);
 }
 
 int weft_sleep_until(int64_t deadline) {
@@ -78,9 +78,9 @@ int weft_sleep_until(int64_t deadline) {
     return WEFT_ENOMEM;
   s->deadline = deadline;
   weft__wait_note(weft_self(), "sleep", 0, deadline == INT64_MAX ? -1 : deadline);
-  s->op.start = start;
-  s->op.cancel = cancel;
-  s->op.destroy = destroy;
+  s->op.start = sleep_start;
+  s->op.cancel = sleep_cancel;
+  s->op.destroy = sleep_destroy;
   rc = weft__io_wait(io, &s->op, true);
   weft__io_op_unref(&s->op);
   return rc;

@@ -81,7 +81,7 @@ struct weft_chan {
   atomic_long users;
 };
 
-static bool valid(const weft_chan *c) {
+static bool chan_valid(const weft_chan *c) {
   return c && c->magic == WEFT_CHAN_MAGIC;
 }
 
@@ -193,7 +193,7 @@ static bool withdraw(weft_task *t) {
 }
 
 /* "chan wait", step 1's publish. */
-static void publish(weft_task *t, void *arg) {
+static void chan_publish(weft_task *t, void *arg) {
   struct waiter *w = arg, *other = NULL;
   weft_chan *c = w->chan;
   int rc;
@@ -221,7 +221,7 @@ static int op(weft_chan *c, bool send, void *elem, int64_t deadline) {
    * budget, which may make the task yield and move to another worker. */
   weft__worker *wk = weft__worker_current();
 
-  if (!valid(c) || (!elem && c->esize))
+  if (!chan_valid(c) || (!elem && c->esize))
     return WEFT_EINVAL;
   if (!wk || !(w.task = wk->current))
     return WEFT_EPERM;
@@ -237,7 +237,7 @@ static int op(weft_chan *c, bool send, void *elem, int64_t deadline) {
   if (rc == WEFT_EAGAIN) {
     weft__wait_note(w.task, send ? "chan send %#lx" : "chan recv %#lx", (uintptr_t)c, deadline);
     atomic_fetch_add(&c->users, 1);
-    rc = weft__park_until(publish, &w, deadline);
+    rc = weft__park_until(chan_publish, &w, deadline);
     atomic_fetch_sub(&c->users, 1);
   }
   return rc;
@@ -254,7 +254,7 @@ int weft_chan_recv(weft_chan *c, void *elem, int64_t deadline) {
 static int try_op(weft_chan *c, bool send, void *elem) {
   struct waiter *other = NULL;
   int rc;
-  if (!valid(c) || (!elem && c->esize))
+  if (!chan_valid(c) || (!elem && c->esize))
     return WEFT_EINVAL;
   rc = try_locked(c, send, elem, &other);
   wake(other);
@@ -293,7 +293,7 @@ int weft_chan_new(weft_chan **out, size_t elem_size, size_t capacity) {
 
 int weft_chan_close(weft_chan *c) {
   struct waiter *list = NULL, *w;
-  if (!valid(c))
+  if (!chan_valid(c))
     return WEFT_EINVAL;
   weft__spin_lock(&c->lock);
   if (c->closed) {
@@ -319,7 +319,7 @@ int weft_chan_close(weft_chan *c) {
 int weft_chan_free(weft_chan *c) {
   if (!c)
     return 0;
-  if (!valid(c))
+  if (!chan_valid(c))
     return WEFT_EINVAL;
   if (atomic_load(&c->users) > 0)
     return WEFT_EBUSY;
@@ -331,7 +331,7 @@ int weft_chan_free(weft_chan *c) {
 
 long weft_chan_len(weft_chan *c) {
   long n;
-  if (!valid(c))
+  if (!chan_valid(c))
     return WEFT_EINVAL;
   weft__spin_lock(&c->lock);
   n = (long)c->count;
@@ -340,7 +340,7 @@ long weft_chan_len(weft_chan *c) {
 }
 
 long weft_chan_cap(const weft_chan *c) {
-  return valid(c) ? (long)c->cap : WEFT_EINVAL;
+  return chan_valid(c) ? (long)c->cap : WEFT_EINVAL;
 }
 
 /* ---- select ---- */
@@ -460,7 +460,7 @@ static int select_check(weft_select_case *cases, size_t n) {
     weft_chan *c = cases[i].chan;
     if (!c)
       continue; /* never ready, as a nil channel in Go */
-    if (!valid(c) || (cases[i].op != WEFT_SELECT_SEND && cases[i].op != WEFT_SELECT_RECV) ||
+    if (!chan_valid(c) || (cases[i].op != WEFT_SELECT_SEND && cases[i].op != WEFT_SELECT_RECV) ||
         (!cases[i].elem && c->esize))
       return WEFT_EINVAL;
   }
