@@ -290,6 +290,23 @@ static inline void weft__budget_spend_on(weft__worker *w) {
     weft__budget_exhausted(w);
 }
 
+/*
+ * The prologue of every blocking call (docs/design.md, 6.5): the calling
+ * task, or NULL outside a task (the call answers WEFT_EPERM). It spends
+ * one unit of the cooperative budget, which may make the task yield and
+ * resume on another worker, so the caller keeps no worker pointer across
+ * it. Whether a pending cancel refuses the call at once or only refuses
+ * to wait (a channel still sends to room) is each call's own rule, which
+ * it reads from weft__cancel_pending. Task only; may switch.
+ */
+static inline weft_task *weft__blocking_enter(void) {
+  weft__worker *w = weft__worker_current(); /* one accessor call for both */
+  weft_task *t = w ? w->current : NULL;
+  if (t)
+    weft__budget_spend_on(w);
+  return t;
+}
+
 void weft__resumed(void);
 void weft__sched_notify(weft_rt *rt);
 /* The liveness rescue: wake an idle worker to take tasks queued behind a

@@ -102,14 +102,16 @@ static void fs_start(weft__io_op *op) {
 }
 
 static ssize_t fs_run(struct fs_op *tmpl) {
-  weft__io *io = weft__io_current();
+  weft_task *t = weft__blocking_enter();
+  weft__io *io;
   struct fs_op *f;
   int rc;
 
-  if (!io)
+  if (!t)
     return WEFT_EPERM;
-  if (weft_canceled())
+  if (weft__cancel_pending(t))
     return WEFT_ECANCELED;
+  io = t->rt->io;
   if (tmpl->deadline == 0)
     return WEFT_ETIMEDOUT;
   f = malloc(sizeof *f);
@@ -259,19 +261,21 @@ int weft_offload(void *(*fn)(void *), void *arg, void **result) {
 
 int weft_offload_ex(void *(*fn)(void *), void *arg, void **result,
                     void (*orphan)(void *arg, void *result, int ran)) {
-  weft__io *io = weft__io_current();
+  weft_task *t;
+  weft__io *io;
   struct work_op *o;
   int rc;
 
   if (!fn)
     return WEFT_EINVAL;
-  if (!io)
+  if (!(t = weft__blocking_enter()))
     return WEFT_EPERM;
-  if (weft_canceled()) {
+  if (weft__cancel_pending(t)) {
     if (orphan)
       orphan(arg, NULL, 0);
     return WEFT_ECANCELED;
   }
+  io = t->rt->io;
   if (!(o = calloc(1, sizeof *o)))
     return WEFT_ENOMEM;
   o->fn = fn;

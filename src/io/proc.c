@@ -271,11 +271,14 @@ out_fail:
 
 int weft_proc_wait(weft_proc *pr, int64_t *exit_status, int *term_signal, int64_t deadline) {
   struct proc_op p = {.kind = PROC_WAIT, .proc = pr, .deadline = deadline};
+  weft_task *t;
   int rc;
   if (!proc_valid(pr))
     return WEFT_EINVAL;
-  if (weft_canceled())
-    return weft_self() ? WEFT_ECANCELED : WEFT_EPERM;
+  if (!(t = weft__blocking_enter()))
+    return WEFT_EPERM;
+  if (weft__cancel_pending(t))
+    return WEFT_ECANCELED;
   if ((rc = proc_run(&p, true)))
     return rc;
   if (exit_status)

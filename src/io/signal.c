@@ -345,16 +345,18 @@ int weft_signal_release(const int *signals, size_t n) {
 }
 
 int weft_signal_wait(const int *signals, size_t n, int64_t deadline) {
-  weft__io *io = weft__io_current();
+  weft_task *t;
+  weft__io *io;
   struct sig_op *s;
   int rc;
 
   if ((rc = check_signals(signals, n)))
     return rc;
-  if (!io)
+  if (!(t = weft__blocking_enter()))
     return WEFT_EPERM;
-  if (weft_canceled())
+  if (weft__cancel_pending(t))
     return WEFT_ECANCELED;
+  io = t->rt->io;
   /* A deadline already past still goes to the I/O thread: a signal kept
    * by a hold is taken before the timer, which fires at once, is seen. */
   if (!(s = calloc(1, sizeof *s + n * sizeof s->links[0])))

@@ -54,14 +54,13 @@ static void nodelay(int fd) {
 
 /* Common entry checks of a blocking socket call. */
 static int enter(const weft_sock *s) {
-  weft__worker *w = weft__worker_current(); /* one call for the three checks */
-  if (!w || !w->current)
+  weft_task *t = weft__blocking_enter();
+  if (!t)
     return WEFT_EPERM;
   if (!sock_valid(s))
     return WEFT_EBADF;
-  if (weft__cancel_pending(w->current))
+  if (weft__cancel_pending(t))
     return WEFT_ECANCELED;
-  weft__budget_spend_on(w);
   return 0;
 }
 
@@ -181,14 +180,15 @@ out_close:
 
 int weft_tcp_connect(weft_sock **out, const char *host, const char *port, int64_t deadline) {
   struct addrinfo *ai, *a;
+  weft_task *t;
   int rc, fd = -1;
 
   if (!out)
     return WEFT_EINVAL;
   *out = NULL;
-  if (!weft_self())
+  if (!(t = weft__blocking_enter()))
     return WEFT_EPERM;
-  if (weft_canceled())
+  if (weft__cancel_pending(t))
     return WEFT_ECANCELED;
   if (!host || !*host)
     return WEFT_EINVAL;
@@ -330,13 +330,14 @@ int weft_sock_fd(weft_sock *s) {
 /* ---- any other fd ---- */
 
 int weft_fd_wait(int fd, int events, int64_t deadline) {
-  if (!weft_self())
+  weft_task *t = weft__blocking_enter();
+  if (!t)
     return WEFT_EPERM;
   if (fd < 0)
     return WEFT_EBADF;
   if (!events || (events & ~(WEFT_READABLE | WEFT_WRITABLE)))
     return WEFT_EINVAL;
-  if (weft_canceled())
+  if (weft__cancel_pending(t))
     return WEFT_ECANCELED;
   return weft__poll_wait(NULL, fd, events, deadline);
 }

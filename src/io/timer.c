@@ -61,13 +61,13 @@ static void sleep_cancel(weft__io_op *op) {
 }
 
 int weft_sleep_until(int64_t deadline) {
-  weft__io *io = weft__io_current();
+  weft_task *t = weft__blocking_enter();
   struct sleep_op *s;
   int rc;
 
-  if (!io)
+  if (!t)
     return WEFT_EPERM;
-  if (weft_canceled())
+  if (weft__cancel_pending(t))
     return WEFT_ECANCELED;
   if (deadline >= 0 && deadline <= weft_now())
     return 0;
@@ -77,11 +77,11 @@ int weft_sleep_until(int64_t deadline) {
   if (!s)
     return WEFT_ENOMEM;
   s->deadline = deadline;
-  weft__wait_note(weft_self(), "sleep", 0, deadline == INT64_MAX ? -1 : deadline);
+  weft__wait_note(t, "sleep", 0, deadline == INT64_MAX ? -1 : deadline);
   s->op.start = sleep_start;
   s->op.cancel = sleep_cancel;
   s->op.destroy = sleep_destroy;
-  rc = weft__io_wait(io, &s->op, true);
+  rc = weft__io_wait(t->rt->io, &s->op, true);
   weft__io_op_unref(&s->op);
   return rc;
 }

@@ -217,15 +217,10 @@ static int op(weft_chan *c, bool send, void *elem, int64_t deadline) {
   struct waiter w = {.send = send, .elem = elem, .chan = c}, *other = NULL;
   int rc;
 
-  /* One accessor call for the three checks; wk is not used after the
-   * budget, which may make the task yield and move to another worker. */
-  weft__worker *wk = weft__worker_current();
-
   if (!chan_valid(c) || (!elem && c->esize))
     return WEFT_EINVAL;
-  if (!wk || !(w.task = wk->current))
+  if (!(w.task = weft__blocking_enter()))
     return WEFT_EPERM;
-  weft__budget_spend_on(wk);
   rc = try_locked(c, send, elem, &other);
   wake(other);
   if (rc == WEFT_EAGAIN && deadline == 0)
@@ -540,19 +535,14 @@ static void select_teardown(struct select_call *s) {
 }
 
 int weft_select(weft_select_case *cases, size_t n, int64_t deadline) {
-  /* One accessor call for the three checks. w is stale once the budget
-   * has made the task yield (it may resume on another worker): only self
-   * is used after that. */
-  weft__worker *w = weft__worker_current();
-  weft_task *self = w ? w->current : NULL;
+  weft_task *self;
   struct select_call s;
   int rc, fired;
 
   if ((rc = select_check(cases, n)))
     return rc;
-  if (!self)
+  if (!(self = weft__blocking_enter()))
     return WEFT_EPERM;
-  weft__budget_spend_on(w);
   if ((rc = select_setup(&s, cases, n)))
     goto out;
   if ((rc = select_try_all(&s)) >= 0)

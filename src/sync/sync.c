@@ -119,7 +119,7 @@ static void wq_publish(weft_task *t, void *arg) {
  * may park. */
 static int wq_wait(struct waiter *w, int64_t deadline, bool cancellable, const char *what) {
   bool done;
-  if (!(w->task = weft_self()))
+  if (!(w->task = weft__blocking_enter()))
     return WEFT_EPERM;
   weft__wait_note(w->task, what, (uintptr_t)w->q, deadline);
   w->cancellable = cancellable;
@@ -132,7 +132,7 @@ static int wq_wait(struct waiter *w, int64_t deadline, bool cancellable, const c
     if (deadline == 0)
       return WEFT_ETIMEDOUT;
   }
-  if (cancellable && weft_canceled())
+  if (cancellable && weft__cancel_pending(w->task))
     return WEFT_ECANCELED;
   if (!cancellable) /* used without a deadline: relocking after a condition wait */
     return weft__park(wq_publish, w, false);
