@@ -8,6 +8,17 @@
  * 414 even before its line ends; then the header block is looked for up
  * to its blank line within HTTPD_HEADERS_MAX bytes (431 beyond), and only
  * a whole block is parsed.
+ *
+ * Why by hand, when fetch reads responses with Debian's http-parser:
+ * httpd is built in every configuration, with weft and libuv alone, while
+ * http-parser is one of fetch's optional dependencies (configure builds
+ * fetch only when they are all there). And http-parser bounds the whole
+ * head by one compile-time size (HTTP_MAX_HEADER_SIZE, 80 KiB in
+ * Debian's build) with one error, where httpd answers an overlong target
+ * with 414 and an overlong header block with 431 under limits of its own
+ * (parse.h). What is parsed is small: a request line and header fields,
+ * and no bodies: a request that announces one is answered and its
+ * connection closed (conn.c).
  */
 #define _GNU_SOURCE
 #include "parse.h"
