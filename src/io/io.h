@@ -87,8 +87,10 @@ uint64_t weft__io_timeout(weft__io *io, int64_t deadline);
  * thread only. */
 struct weft__sigs;
 struct weft__sigs **weft__io_sigs(weft__io *io);
-/* Disarm every signal the program still holds (weft_rt_free). I/O thread. */
-void weft__signals_stop(weft__io *io);
+/* A hook the I/O thread runs once when it stops, before it closes its
+ * handles: signal.c sets it with its table, to give the signals the
+ * program still holds their dispositions back. One slot. I/O thread. */
+void weft__io_at_stop(weft__io *io, void (*fn)(weft__io *io));
 
 /* A worker about to go idle reads one batch of the sockets' readiness
  * events if tasks wait there and no other thread is reading them

@@ -77,6 +77,7 @@ struct weft__io {
   weft__io_msg stop_msg;
   struct weft__watch *watches; /* every fd watch (poll.c); I/O thread only */
   struct weft__sigs *sigs;  /* weft_signal_wait's table (signal.c); I/O thread only */
+  void (*at_stop)(weft__io *io); /* weft__io_at_stop; I/O thread only */
   /* For deadlock detection (monitor.c): written by the I/O thread only,
    * read by anyone (relaxed). */
   atomic_uint_fast64_t waits; /* tasks' waits it holds: ops started and not
@@ -222,7 +223,8 @@ static void close_any(uv_handle_t *h, void *arg) {
 static void stop(weft__io_msg *m) {
   weft__io *io = container_of(m, weft__io, stop_msg);
   weft__poll_close_all(io); /* sockets the program never closed */
-  weft__signals_stop(io);   /* signals it still holds: their dispositions back */
+  if (io->at_stop)
+    io->at_stop(io); /* signal.c: the signals it still holds */
   uv_walk(&io->loop, close_any, NULL);
 }
 
@@ -314,6 +316,10 @@ void weft__io_stop(weft__io *io) {
  * worker going idle may still read netwaits (rt->idle_poll). */
 void weft__io_free(weft__io *io) {
   free(io);
+}
+
+void weft__io_at_stop(weft__io *io, void (*fn)(weft__io *io)) {
+  io->at_stop = fn;
 }
 
 struct weft__sigs **weft__io_sigs(weft__io *io) {

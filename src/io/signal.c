@@ -30,7 +30,7 @@
  *    kernel keeps one) and taken by the next wait. A hold or release is
  *    itself an io op the caller waits for, so when it returns the I/O
  *    thread has armed (or disarmed) the slot. weft_rt_free disarms what
- *    the program still holds (weft__signals_stop).
+ *    the program still holds (sigs_stop, the I/O thread's stop hook).
  *  - A deadline is a timer in the op; a cancel (loop.c, "io op") unlinks
  *    the op like an arrival does. Everything here runs on the I/O thread,
  *    so the FIFOs and the `done` flag need no lock; the io op protocol
@@ -88,6 +88,7 @@ static void handle_closed(uv_handle_t *h) {
 
 static void on_signal(uv_signal_t *h, int signum);
 static struct weft__sigs *sigs_get(weft__io *io);
+static void sigs_stop(weft__io *io);
 
 /* Start watching signum: save its disposition and start a handle. */
 static int arm(struct weft__sigs *sg, struct sig_slot *sl, int signum) {
@@ -246,8 +247,10 @@ static void hold_cancel(weft__io_op *op) {
 
 static struct weft__sigs *sigs_get(weft__io *io) {
   struct weft__sigs **sgp = weft__io_sigs(io);
-  if (!*sgp && (*sgp = calloc(1, sizeof **sgp)))
+  if (!*sgp && (*sgp = calloc(1, sizeof **sgp))) {
     (*sgp)->io = io;
+    weft__io_at_stop(io, sigs_stop); /* the table's signals go back at the end */
+  }
   return *sgp;
 }
 
@@ -288,7 +291,9 @@ static void hold_start(weft__io_op *op) {
 }
 
 /* weft_rt_free: put back what the program still holds. I/O thread. */
-void weft__signals_stop(weft__io *io) {
+/* Disarm every signal the program still holds (weft_rt_free): the I/O
+ * thread's stop hook, set with the table. */
+static void sigs_stop(weft__io *io) {
   struct weft__sigs *sg = *weft__io_sigs(io);
   for (int i = 1; sg && i < NSIG; i++) {
     struct sig_slot *sl = &sg->slot[i];
