@@ -81,8 +81,17 @@ struct weft_chan {
   atomic_long users;
 };
 
+/* c is a live channel. magic is the first member; it is read without
+ * assuming the channel's cache-line alignment, since c may be another
+ * kind of object handed in by mistake, with only malloc's alignment
+ * (tests/check_badinput.c), and reading c->magic through a weft_chan
+ * pointer would already claim 64. */
 static bool chan_valid(const weft_chan *c) {
-  return c && c->magic == WEFT_CHAN_MAGIC;
+  uint32_t magic;
+  if (!c)
+    return false;
+  memcpy(&magic, (const void *)c, sizeof magic);
+  return magic == WEFT_CHAN_MAGIC;
 }
 
 static void q_push(struct queue *q, struct waiter *w) {
