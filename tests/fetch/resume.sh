@@ -8,8 +8,11 @@
 # gensite.py writes a site of RESUME_PAGES pages (default 400) and the set
 # of URLs a crawl that obeys robots.txt must record. A Python server (on a
 # port the kernel picks, stopped by its PID) serves it, waits RESUME_DELAY
-# seconds (default 0.01) before each answer so that the kills land inside
-# the crawl, and logs the path of every request it receives. The crawl is
+# seconds (default 0.01) before each answer, and logs the path of every
+# request it receives. It also has a gate (kill_when): while the file
+# $tmp/gate names a number N, every request after the first N it has
+# received waits until the file is gone, so that each kill lands inside
+# the crawl however fast the crawl runs. The crawl is
 #
 #   fetch -d 50 -c 4 -q --retries 0 -t 30000 --state DIR -o FILE
 #         http://127.0.0.1:PORT/
@@ -91,15 +94,30 @@ check_tools() {
 start_server() {
   local i
   python3 -u -c '
-import functools, http.server, sys, threading, time
-site, log_path, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+import functools, http.server, os, sys, threading, time
+site, log_path, delay, gate = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 log = open(log_path, "a", buffering=1)
 lock = threading.Lock()
+arrived = 0
+
+def gate_at():
+    try:
+        with open(gate) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
+        global arrived
         with lock:
             log.write(self.path + "\n")
+            index = arrived
+            arrived += 1
+        n = gate_at()
+        while n is not None and index >= n:
+            time.sleep(0.005)
+            n = gate_at()
         time.sleep(delay)
         super().do_GET()
 
@@ -113,7 +131,7 @@ class Server(http.server.ThreadingHTTPServer):
 server = Server(("127.0.0.1", 0), functools.partial(Handler, directory=site))
 print("listening on 127.0.0.1:%d" % server.server_address[1])
 server.serve_forever()
-' "$tmp/site" "$tmp/requests.log" "$delay" >"$tmp/server.out" 2>"$tmp/server.err" &
+' "$tmp/site" "$tmp/requests.log" "$delay" "$tmp/gate" >"$tmp/server.out" 2>"$tmp/server.err" &
   server_pid=$!
   for ((i = 0; i < 100; i++)); do
     port=$(grep -oE '[0-9]+$' "$tmp/server.out" 2>/dev/null | head -n 1 || true)
@@ -142,10 +160,17 @@ run_fetch() {
 
 # Start the crawl on state $1 and output $2 (and any more arguments) in
 # the background, wait until `$3` (a shell condition) holds, then SIGKILL
-# it. Fails if the crawl ends first.
+# it. The kill lands inside the crawl by construction, not by timing:
+# before the crawl starts the server's gate is closed after $4 more
+# requests than it has seen (the server holds each request from there on
+# until the gate opens), so the crawl cannot end before the kill at any
+# speed, and $4 is chosen so that the condition can become true within
+# the requests the gate lets through. The gate opens after the kill.
+# Fails if the crawl ends first or the condition does not come to hold.
 kill_when() {
-  local state=$1 out=$2 cond=$3 i
-  shift 3
+  local state=$1 out=$2 cond=$3 free=$4 i
+  shift 4
+  echo $(($(requests) + free)) >"$tmp/gate"
   # shellcheck disable=SC2086 # crawl_opts are words
   FETCH_QUEUE_MEM=64 "$fetch" --state "$state" -o "$out" "$@" $crawl_opts \
     "http://127.0.0.1:$port/" 2>>"$tmp/fetch.err" &
@@ -155,18 +180,31 @@ kill_when() {
       kill -KILL "$fetch_pid" 2>/dev/null || true
       wait "$fetch_pid" 2>/dev/null || true
       fetch_pid=
+      rm -f "$tmp/gate"
       return 0
     fi
     if ! kill -0 "$fetch_pid" 2>/dev/null; then
       wait "$fetch_pid" 2>/dev/null || true
       fetch_pid=
+      rm -f "$tmp/gate"
       fail "the crawl ended before the kill ($cond)"
       return 1
     fi
     sleep 0.002
   done
+  rm -f "$tmp/gate"
   fail "timed out waiting for: $cond"
   return 1
+}
+
+# The requests the gate must let through for the output $1 to reach $2
+# lines: each answer but /robots.txt's is one record, and a few more
+# leave room for the output's writer (a record is written once the
+# crawler that fetched it hands it over).
+free_for() {
+  local have
+  have=$(lines "$1")
+  echo $((1 + conc + ($2 > have ? $2 - have : 0)))
 }
 
 # Check a crawl's records: each expected URL once, nothing else.
@@ -257,11 +295,12 @@ test_kills() {
   third=$((total / 3))
   say "kills: $total URLs to record, -c $conc"
   # shellcheck disable=SC2016 # evaluated in kill_when
-  kill_when "$st" "$out" '(($(requests) >= 1))' || return 0
+  kill_when "$st" "$out" '(($(requests) >= 1))' $((1 + conc)) || return 0
   say "kills: early kill: $(lines "$out") records"
-  kill_when "$st" "$out" "((\$(lines $out) >= $third))" || return 0
+  kill_when "$st" "$out" "((\$(lines $out) >= $third))" "$(free_for "$out" "$third")" || return 0
   say "kills: middle kill: $(lines "$out") records"
-  kill_when "$st" "$out" "((\$(lines $out) >= 2 * $third))" || return 0
+  kill_when "$st" "$out" "((\$(lines $out) >= 2 * $third))" "$(free_for "$out" $((2 * third)))" ||
+    return 0
   say "kills: kill while writing: $(lines "$out") records"
   tear_output "$out"
   run_fetch --state "$st" -o "$out" 2>"$tmp/last.err" || rc=$?
@@ -319,7 +358,8 @@ test_torn() {
   local snap=$tmp/snap i offset rc
   say "torn: seed $seed"
   mkdir -p "$snap"
-  kill_when "$snap/state" "$snap/out.jsonl" "((\$(lines $snap/out.jsonl) >= 60))" || return 0
+  kill_when "$snap/state" "$snap/out.jsonl" "((\$(lines $snap/out.jsonl) >= 60))" \
+    "$(free_for "$snap/out.jsonl" 60)" || return 0
   cp -r "$snap" "$tmp/snap.orig"
   for ((i = 0; i < torn_runs; i++)); do
     rm -rf "$snap"
@@ -360,7 +400,8 @@ test_warc() {
   local name w st out rc
   for name in a.warc b.warc.gz; do
     w=$tmp/$name st=$tmp/warc-state-$name out=$tmp/warc-out-$name.jsonl
-    kill_when "$st" "$out" "((\$(lines $out) >= 100))" --warc "$w" || return 0
+    kill_when "$st" "$out" "((\$(lines $out) >= 100))" "$(free_for "$out" 100)" --warc "$w" ||
+      return 0
     python3 - "$w" <<'PY'
 import gzip, sys
 path = sys.argv[1]
@@ -399,8 +440,8 @@ sys.exit(1 if missing or infos != 2 else 0)
     say "warc $name: ok"
   done
   # A crawl resumed with --warc naming a file that is not an archive.
-  kill_when "$tmp/warc-state-x" "$tmp/warc-out-x.jsonl" "((\$(lines $tmp/warc-out-x.jsonl) >= 20))" ||
-    return 0
+  kill_when "$tmp/warc-state-x" "$tmp/warc-out-x.jsonl" "((\$(lines $tmp/warc-out-x.jsonl) >= 20))" \
+    "$(free_for "$tmp/warc-out-x.jsonl" 20)" || return 0
   cp "$tmp/expect.json" "$tmp/not-a-warc"
   # shellcheck disable=SC2086 # crawl_opts are words
   refused "warc not ours" "does not begin with a whole WARC record" --state "$tmp/warc-state-x" \
