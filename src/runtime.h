@@ -167,6 +167,7 @@ struct weft__worker {
   weft__stack_cache stacks; /* owner only */
   /* Parking (sched.c, "park"): */
   atomic_uint park_word;    /* 1: asleep or about to; 0: woken */
+  atomic_bool in_poll;      /* about to sleep on the sockets' set, or asleep there */
   bool idle;                /* on rt->idle_list; under rt->idle_lock */
   struct weft__worker *idle_next; /* under rt->idle_lock */
   pthread_t thread;
@@ -227,6 +228,14 @@ struct weft_rt {
    * or -1 when no task waits on a socket.
    * Immutable once the workers run; NULL: none. */
   int (*idle_poll)(struct weft__io *io);
+  /* And the two that let a parked worker sleep on the sockets' set
+   * itself (sched.c, "park" K5 by polling): block until the set has
+   * events, the kick is written or ms pass (-1 then), then read a batch
+   * of the set's events (how many); and the kick.
+   * Immutable once the workers run; NULL: parked workers sleep on their
+   * futex only. */
+  int (*idle_block)(struct weft__io *io, int ms);
+  void (*idle_kick)(struct weft__io *io);
   /* The timers of protocol "deadline" (deadline.c), registered by the I/O
    * layer before the workers start; immutable then. */
   const weft__deadline_ops *deadline_ops;
@@ -244,6 +253,7 @@ struct weft_rt {
   weft__worker *idle_list;  /* under idle_lock */
   atomic_uint nidle;        /* written under idle_lock; read by anyone */
   atomic_uint nsearching;   /* workers looking for work to steal */
+  _Atomic(weft__worker *) poller; /* the parked worker that sleeps on the sockets' set */
   atomic_bool stop;         /* workers exit */
   atomic_long fence;        /* weft__fence_sc's word for "park" (ThreadSanitizer) */
   /* Task accounting (task.c, rt.c): */

@@ -71,10 +71,12 @@
  * a release, and FUTEX_WAIT rechecks it in the kernel, so a wake between K4
  * and the sleep is not lost.
  *
- * An idle runtime uses next to no CPU: parked workers sleep in FUTEX_WAIT
- * with no timeout (after one timed wait that gives memory back, see
- * idle_trim); the only clock is the I/O thread's tick, ten times a
- * second, a few microseconds each (weft__sched_rescue and monitor.c).
+ * An idle runtime uses next to no CPU: parked workers sleep in FUTEX_WAIT,
+ * and one of them in epoll_wait on the sockets' set (see "park" K5 by
+ * polling, at park_poll), with no timeout (after one timed wait that
+ * gives memory back, see idle_trim); the only clock is the I/O thread's
+ * tick, ten times a second, a few microseconds each (weft__sched_rescue,
+ * monitor.c and the netpoll backstop).
  *
  * Protocol "runnext" (a woken task stays with its waker)
  * ------------------------------------------------------
@@ -251,6 +253,20 @@ static weft_task *runnext_take(weft__worker *w) {
   return atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
 }
 
+/* Wake parked worker w, taken off the idle list: "park" P3's wake, on
+ * whichever it sleeps on (K5). The store is seq_cst, and so is the load
+ * of in_poll: with K5-by-polling's store of in_poll and load of park_word
+ * (Q1, Q2), at least one side sees the other's store, so a worker that
+ * saw park_word 1 and went to sleep on the sockets' set is kicked. The
+ * store also releases to K5's acquire loads. Any thread. */
+static void unpark(weft_rt *rt, weft__worker *w) {
+  atomic_store(&w->park_word, 0);
+  if (atomic_load(&w->in_poll))
+    rt->idle_kick(rt->io);
+  else
+    futex_wake(&w->park_word);
+}
+
 /* Wake one idle worker as a searcher if nobody is searching ("park", P2-P3).
  * Any thread. */
 void weft__sched_notify(weft_rt *rt) {
@@ -275,10 +291,9 @@ void weft__sched_notify(weft_rt *rt) {
     atomic_fetch_sub(&rt->nsearching, 1);
     return;
   }
-  /* Release; pairs with the acquire load in park()'s sleep loop. The woken
-   * worker runs as a searcher: the nsearching we claimed is now its. */
-  atomic_store_explicit(&w->park_word, 0, memory_order_release);
-  futex_wake(&w->park_word);
+  /* The woken worker runs as a searcher: the nsearching we claimed is
+   * now its. */
+  unpark(rt, w);
 }
 
 /*
@@ -317,8 +332,7 @@ void weft__sched_stop(weft_rt *rt) {
     rt->idle_list = w->idle_next;
     w->idle = false;
     atomic_fetch_sub(&rt->nidle, 1);
-    atomic_store_explicit(&w->park_word, 0, memory_order_release);
-    futex_wake(&w->park_word);
+    unpark(rt, w);
   }
   pthread_mutex_unlock(&rt->idle_lock);
 }
@@ -487,9 +501,84 @@ static void idle_trim(weft__worker *w) {
 #endif
 }
 
+/* Leave the idle list if still on it ("park" K4, and K5 by polling).
+ * Returns false when a producer took the worker off it first: then its
+ * wakeup, and the search count it claimed for the worker, are on their
+ * way. Owner worker. */
+static bool idle_leave(weft__worker *w) {
+  weft_rt *rt = w->rt;
+  bool was_idle;
+  pthread_mutex_lock(&rt->idle_lock);
+  was_idle = w->idle;
+  if (was_idle) {
+    weft__worker **p = &rt->idle_list;
+    while (*p != w)
+      p = &(*p)->idle_next;
+    *p = w->idle_next;
+    w->idle = false;
+    atomic_fetch_sub(&rt->nidle, 1);
+  }
+  pthread_mutex_unlock(&rt->idle_lock);
+  return was_idle;
+}
+
+/* "park" K5 by polling: the parked worker that holds rt->poller sleeps on
+ * the sockets' epoll set (io/netpoll.c) instead of its futex, so a socket
+ * that becomes ready wakes it straight from the kernel, with no trip
+ * through the I/O thread. Go's scheduler and Tokio's workers park the
+ * same way, one thread at a time on the poller.
+ *
+ *   Q1 in_poll = 1 (seq_cst)
+ *   Q2 if park_word == 1 (seq_cst): sleep on the waiting set (the epoll
+ *      set and the kick, level-triggered), then read a batch of the
+ *      set's events, its tasks readied on this worker (idle_block)
+ *   Q3 in_poll = 0 (seq_cst)
+ *   Q4 if the batch readied tasks here, leave the idle list and search
+ *
+ * Why no wakeup is lost. Work pushed while it sleeps: the producer that
+ * takes this worker off the idle list stores park_word = 0 and then loads
+ * in_poll (unpark, S and L), all seq_cst. If Q2 read 1, S follows Q2 in
+ * the total order, so L follows Q1 and reads 1 (the producer kicks,
+ * which the sleep sees, or will see on entry: the kick is level-
+ * triggered until read), or reads a Q3 of a sleep that has ended, after
+ * which the next Q2 follows S and reads 0. A socket that becomes ready:
+ * its event stays in the set until someone reads it; the waiting set is
+ * readable meanwhile, so the sleep does not start or ends. Stop: as a
+ * producer (weft__sched_stop unparks every idle worker).
+ * Who reads the set when no worker sleeps on it: searching workers
+ * (search, linger), busy workers every FAIR_TICKS ticks (next_task), the
+ * next worker to park, and the I/O thread's tick as a backstop. A poller
+ * that readies tasks starts searching; the last searcher to find work
+ * wakes another (stop_searching), which parks again and takes the role
+ * when it finds nothing, so a worker that then runs a long task does not
+ * leave the set unread while others sleep on their futexes.
+ *
+ * Returns true when it readied tasks and left the idle list itself (the
+ * caller counts it as searching); false when it was woken (park_word is
+ * 0) or a producer took it off the list (its wakeup is on its way: the
+ * futex loop accepts it). Owner worker. */
+static bool park_poll(weft__worker *w) {
+  weft_rt *rt = w->rt;
+  while (atomic_load_explicit(&w->park_word, memory_order_acquire) == 1) {
+    bool trim = w->trim_switches != atomic_load_explicit(&w->n.switches, memory_order_relaxed);
+    int events = 0;
+    atomic_store(&w->in_poll, true);         /* Q1 */
+    if (atomic_load(&w->park_word) == 1)     /* Q2, and the sleep */
+      events = rt->idle_block(rt->io, trim ? IDLE_TRIM_MS : -1);
+    atomic_store(&w->in_poll, false);        /* Q3 */
+    if (events < 0 && atomic_load_explicit(&w->park_word, memory_order_acquire) == 1)
+      idle_trim(w);
+    if (events > 0 && /* Q4: idle_block read the batch */
+        (atomic_load_explicit(&w->runnext, memory_order_relaxed) || weft__deque_size(&w->dq) > 0))
+      return idle_leave(w);
+  }
+  return false;
+}
+
 /* "park", K1-K5. Returns when there may be work (or on stop). */
 static void park(weft__worker *w) {
   weft_rt *rt = w->rt;
+  weft__worker *none = NULL;
 
   atomic_store_explicit(&w->park_word, 1, memory_order_relaxed); /* K1 */
   pthread_mutex_lock(&rt->idle_lock);                             /* K2 */
@@ -500,24 +589,19 @@ static void park(weft__worker *w) {
   pthread_mutex_unlock(&rt->idle_lock);
   weft__fence_sc(&rt->fence); /* K3; pairs with P2 */
   if (work_visible(rt) || atomic_load(&rt->stop)) { /* K4 */
-    bool was_idle;
-    pthread_mutex_lock(&rt->idle_lock);
-    was_idle = w->idle;
-    if (was_idle) {
-      weft__worker **p = &rt->idle_list;
-      while (*p != w)
-        p = &(*p)->idle_next;
-      *p = w->idle_next;
-      w->idle = false;
-      atomic_fetch_sub(&rt->nidle, 1);
-    }
-    pthread_mutex_unlock(&rt->idle_lock);
-    if (was_idle)
+    if (idle_leave(w))
       return;
-    /* A producer took us off the list: its wakeup (and the search
-     * count it claimed for us) is on its way; accept it below. */
+    /* A producer took us off the list: accept its wakeup below. */
   }
   WEFT_COUNT(w->n.parks);
+  if (rt->idle_block && atomic_compare_exchange_strong(&rt->poller, &none, w)) {
+    bool left = park_poll(w);
+    atomic_store_explicit(&rt->poller, NULL, memory_order_release);
+    if (left) {
+      start_searching(w);
+      return;
+    }
+  }
   while (atomic_load_explicit(&w->park_word, memory_order_acquire) == 1) { /* K5 */
     if (w->trim_switches == atomic_load_explicit(&w->n.switches, memory_order_relaxed)) {
       futex_wait(&w->park_word, 1);
@@ -573,6 +657,10 @@ static weft_task *next_task(weft__worker *w) {
   bool lost = false;
 
   if (++w->tick % FAIR_TICKS == 0) {
+    /* A busy worker reads the sockets' events too ("park", K5 by
+     * polling: who reads the set); their tasks queue here. */
+    if (w->rt->idle_poll)
+      w->rt->idle_poll(w->rt->io);
     if ((t = inject_take(w)) || (t = weft__deque_steal(&w->dq, &lost)))
       return t;
   }

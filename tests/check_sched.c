@@ -302,13 +302,6 @@ END_TEST
 
 /* ---- idle workers sleep ---- */
 
-static double cpu_seconds(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 START_TEST(test_sched_idle_runtime_uses_no_cpu) {
   weft_config cfg;
   weft_rt *rt;

@@ -417,6 +417,16 @@ static void *blocked_send(void *arg) {
   return (void *)(intptr_t)rc;
 }
 
+/* A listener on a port the kernel picks, a client socket connected to it
+ * (*a) and the server's end (*b). Task only. */
+static void connected_pair(weft_sock **l, weft_sock **a, weft_sock **b) {
+  char port[16];
+  ck_assert_int_eq(weft_tcp_listen(l, "127.0.0.1", "0", 8), 0);
+  snprintf(port, sizeof port, "%d", weft_sock_port(*l));
+  ck_assert_int_eq(weft_tcp_connect(a, "127.0.0.1", port, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_tcp_accept(*l, b, SECONDS(10)), 0);
+}
+
 /* A reader and a writer parked in untimed waits on one socket (the
  * writer once the peer, which never reads, has let the buffers fill):
  * closing the socket wakes both with WEFT_EBADF, and the socket's memory
@@ -424,13 +434,9 @@ static void *blocked_send(void *arg) {
 static int close_wakes_body(void *arg) {
   weft_sock *l, *a, *b;
   weft_task *r, *w;
-  char port[16];
   void *res;
   (void)arg;
-  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 8), 0);
-  snprintf(port, sizeof port, "%d", weft_sock_port(l));
-  ck_assert_int_eq(weft_tcp_connect(&a, "127.0.0.1", port, SECONDS(10)), 0);
-  ck_assert_int_eq(weft_tcp_accept(l, &b, SECONDS(10)), 0);
+  connected_pair(&l, &a, &b);
   ck_assert_int_eq(weft_spawn(&r, blocked_recv, a), 0);
   ck_assert_int_eq(weft_spawn(&w, blocked_send, a), 0);
   ck_assert(wait_parked(r, SECONDS(60)));
@@ -459,13 +465,10 @@ static void *read_one_byte(void *arg) {
 static int many_readers_body(void *arg) {
   weft_sock *l, *a, *b;
   weft_task *r[SHARED_READERS];
-  char port[16], bytes[SHARED_READERS];
+  char bytes[SHARED_READERS];
   void *res;
   (void)arg;
-  ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 8), 0);
-  snprintf(port, sizeof port, "%d", weft_sock_port(l));
-  ck_assert_int_eq(weft_tcp_connect(&a, "127.0.0.1", port, SECONDS(10)), 0);
-  ck_assert_int_eq(weft_tcp_accept(l, &b, SECONDS(10)), 0);
+  connected_pair(&l, &a, &b);
   for (int i = 0; i < SHARED_READERS; i++) {
     ck_assert_int_eq(weft_spawn(&r[i], read_one_byte, a), 0);
     ck_assert(wait_parked(r[i], SECONDS(60)));
@@ -481,6 +484,44 @@ static int many_readers_body(void *arg) {
   ck_assert_int_eq(weft_sock_close(l), 0);
   return 0;
 }
+
+/* A runtime whose only socket of the set is readable with nobody waiting
+ * on it sleeps. The parked worker that sleeps on the sockets' set ("park"
+ * K5 by polling, sched.c) must read such an event even though no task
+ * waits: left in the set it keeps the set readable, and the sleeper would
+ * wake again at once, forever. CPU time measures it (a spin burns the
+ * whole second), as test_sched_idle_runtime_uses_no_cpu does. */
+static int unread_socket_body(void *arg) {
+  weft_sock *l, *a, *b;
+  weft_task *r;
+  char bytes[100] = {0};
+  void *res;
+  double before, used, bound = WEFT_ON_VALGRIND() ? 0.250 : 0.020;
+  (void)arg;
+  connected_pair(&l, &a, &b);
+  /* An untimed receive that parks: a joins the set. */
+  ck_assert_int_eq(weft_spawn(&r, read_one_byte, a), 0);
+  ck_assert(wait_parked(r, SECONDS(60)));
+  ck_assert_int_eq(weft_send(b, bytes, 1, SECONDS(10)), 0);
+  ck_assert_int_eq(weft_join(r, &res), 0);
+  ck_assert_int_eq((int)(intptr_t)res, 1);
+  /* Now bytes nobody reads: a's readiness event sits in the set. */
+  ck_assert_int_eq(weft_send(b, bytes, sizeof bytes, SECONDS(10)), 0);
+  before = cpu_seconds();
+  ck_assert_int_eq(weft_sleep(1000), 0);
+  used = cpu_seconds() - before;
+  ck_assert_msg(used < bound, "the runtime used %.1f ms of CPU in 1 s asleep (bound %.0f ms)",
+                used * 1e3, bound * 1e3);
+  ck_assert_int_eq(weft_sock_close(a), 0);
+  ck_assert_int_eq(weft_sock_close(b), 0);
+  ck_assert_int_eq(weft_sock_close(l), 0);
+  return 0;
+}
+
+START_TEST(test_sock_idle_with_an_unread_socket_uses_no_cpu) {
+  ck_assert_int_eq(run_in_task(2, unread_socket_body, NULL), 0);
+}
+END_TEST
 
 START_TEST(test_sock_many_readers_of_one_socket) {
   ck_assert_int_eq(run_in_task(2, many_readers_body, NULL), 0);
@@ -899,6 +940,7 @@ static Suite *sock_suite(void) {
   tcase_add_test(core, test_sock_cancel_during_recv_and_connect);
   tcase_add_test(core, test_sock_close_wakes_tasks_waiting_on_it);
   tcase_add_test(core, test_sock_many_readers_of_one_socket);
+  tcase_add_test(core, test_sock_idle_with_an_unread_socket_uses_no_cpu);
   tcase_add_test(core, test_sock_fd_wait_on_a_pipe);
   tcase_add_test(core, test_sock_fd_wait_on_a_sockets_own_fd_shares_its_watch);
   tcase_add_test(core, test_sock_cancel_connect_while_resolving);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <weft.h>
 
 #include "runtime.h" /* white-box: a task's state, for wait_parked */
@@ -62,6 +63,16 @@ static inline bool wait_parked(weft_task *t, int64_t deadline) {
     if (weft_now() >= deadline || weft_sleep(1) != 0)
       return false;
   }
+}
+
+/* The CPU time this process has used, user and system, in seconds: the
+ * measure of the idle tests (a spinning thread burns its wall time, a
+ * sleeping one next to nothing, however busy the machine). */
+static inline double cpu_seconds(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* An assertion for hot loops: Check's own ck_assert records every passing

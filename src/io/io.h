@@ -97,6 +97,15 @@ void weft__io_at_stop(weft__io *io, void (*fn)(weft__io *io));
  * (netpoll.c); the tasks it wakes are readied on this worker. Returns how
  * many events it read, or -1 when no task waits there. Worker only. */
 int weft__netpoll_poll(weft__io *io);
+/* An idle worker blocks until the epoll set has events or the kick is
+ * written, or ms milliseconds pass (-1: no limit); then drains the kick
+ * and reads a batch of the set's events, as weft__netpoll_poll does but
+ * whether or not tasks wait there (netpoll.c). Returns how many events it
+ * read, or -1 when the time ran out. Worker only. */
+int weft__netpoll_block(weft__io *io, int ms);
+/* Wake the worker blocked in weft__netpoll_block, or the next one to
+ * block. Any thread. */
+void weft__netpoll_kick(weft__io *io);
 
 /* protocol "deadline"'s timers (timer.c), for rt->deadline_ops. */
 extern const weft__deadline_ops weft__io_deadline_ops;

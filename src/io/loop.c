@@ -65,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -85,9 +86,12 @@ struct weft__io {
                                * fired or disarmed */
   atomic_uint_fast64_t turns; /* inbox drains: it did something */
   /* Protocol "netpoll" (netpoll.c): the epoll set of sockets' untimed
-   * waits, watched here as one fd; and the tasks waiting in it. */
+   * waits, read by the workers (and by the tick, as a backstop); the
+   * waiting set an idle worker blocks on (the set and the kick); and the
+   * tasks waiting in the set. */
   int epfd;                 /* immutable */
-  uv_poll_t netpoll;        /* I/O thread only */
+  int waitfd;               /* epoll of {epfd, kickfd}, level-triggered; immutable */
+  int kickfd;               /* eventfd: wakes the worker blocked on waitfd; immutable */
   atomic_int_fast64_t netwaits; /* any thread (relaxed RMW) */
   atomic_int_fast64_t netsocks; /* sockets in the set and not yet freed (weft_rt_stats) */
   weft__spinlock np_lock;   /* whoever reads a batch of the set's events */
@@ -124,6 +128,14 @@ int weft__io_epfd(weft__io *io) {
   return io->epfd;
 }
 
+int weft__io_waitfd(weft__io *io) {
+  return io->waitfd;
+}
+
+int weft__io_kickfd(weft__io *io) {
+  return io->kickfd;
+}
+
 bool weft__io_quiet(weft__io *io, uint64_t *epoch) {
   *epoch += atomic_load_explicit(&io->turns, memory_order_relaxed);
   return atomic_load_explicit(&io->waits, memory_order_relaxed) == 0 &&
@@ -148,7 +160,7 @@ static void count_handle(uv_handle_t *h, void *arg) {
   struct handles_msg *q = arg;
   weft__io *io = q->io;
   if (!uv_is_closing(h) && h != (uv_handle_t *)&io->async && h != (uv_handle_t *)&io->tick &&
-      h != (uv_handle_t *)&io->hook_signal && h != (uv_handle_t *)&io->netpoll)
+      h != (uv_handle_t *)&io->hook_signal)
     q->count++;
 }
 
@@ -236,15 +248,33 @@ static void *io_main(void *arg) {
   return NULL;
 }
 
-static void netpoll_cb(uv_poll_t *h, int status, int events) {
-  (void)status;
-  (void)events;
-  weft__netpoll_dispatch(h->data);
-}
-
 static void tick_cb(uv_timer_t *tm) {
   weft__io *io = tm->data;
+  /* The backstop of protocol "netpoll": events no worker has read yet
+   * (every worker ran tasks since they came) are read here, their tasks
+   * injected. */
+  weft__netpoll_dispatch(io);
   io->hooks.tick(io->rt);
+}
+
+/* The waiting set: the epoll set and the kick, both level-triggered, so
+ * that a worker blocked on it wakes while either has something. Returns 0
+ * or -errno. */
+static int waitfd_open(weft__io *io) {
+  struct epoll_event set = {.events = EPOLLIN, .data.u32 = 0};
+  struct epoll_event kick = {.events = EPOLLIN, .data.u32 = 1};
+  int rc = 0;
+  io->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  io->waitfd = epoll_create1(EPOLL_CLOEXEC);
+  if (io->kickfd < 0 || io->waitfd < 0 || epoll_ctl(io->waitfd, EPOLL_CTL_ADD, io->epfd, &set) < 0 ||
+      epoll_ctl(io->waitfd, EPOLL_CTL_ADD, io->kickfd, &kick) < 0) {
+    rc = -errno;
+    if (io->kickfd >= 0)
+      close(io->kickfd);
+    if (io->waitfd >= 0)
+      close(io->waitfd);
+  }
+  return rc;
 }
 
 static void signal_cb(uv_signal_t *h, int signum) {
@@ -261,6 +291,8 @@ int weft__io_start(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out) {
   io->rt = rt;
   io->hooks = *hooks;
   rt->idle_poll = weft__netpoll_poll; /* before the workers start (rt.c) */
+  rt->idle_block = weft__netpoll_block;
+  rt->idle_kick = weft__netpoll_kick;
   rt->deadline_ops = &weft__io_deadline_ops;
   io->stop_msg.run = stop;
   weft__spin_init(&io->np_lock);
@@ -269,16 +301,15 @@ int weft__io_start(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out) {
   if ((rc = uv_async_init(&io->loop, &io->async, drain)))
     goto out_loop;
   io->async.data = io;
-  if ((io->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-    rc = -errno;
+  if ((io->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (rc = waitfd_open(io)) < 0) {
+    rc = io->epfd < 0 ? -errno : rc;
+    if (io->epfd >= 0)
+      close(io->epfd);
     uv_close((uv_handle_t *)&io->async, NULL);
     uv_run(&io->loop, UV_RUN_NOWAIT);
     goto out_loop;
   }
   /* Before the thread starts: nobody else touches the loop yet. */
-  uv_poll_init(&io->loop, &io->netpoll, io->epfd);
-  io->netpoll.data = io;
-  uv_poll_start(&io->netpoll, UV_READABLE, netpoll_cb);
   if (hooks->tick) {
     uv_timer_init(&io->loop, &io->tick);
     io->tick.data = io;
@@ -298,6 +329,8 @@ out_async:
   uv_walk(&io->loop, close_any, NULL);
   uv_run(&io->loop, UV_RUN_NOWAIT);
   close(io->epfd);
+  close(io->waitfd);
+  close(io->kickfd);
 out_loop:
   uv_loop_close(&io->loop);
 out_free:
@@ -308,13 +341,16 @@ out_free:
 void weft__io_stop(weft__io *io) {
   weft__io_send(io, &io->stop_msg);
   pthread_join(io->thread, NULL);
-  close(io->epfd); /* after the loop let go of it */
   free(io->sigs);
 }
 
 /* After weft__io_stop and after the workers are joined: until then a
- * worker going idle may still read netwaits (rt->idle_poll). */
+ * worker going idle may still read the set, block on the waiting set or
+ * read netwaits (rt->idle_poll, idle_block). */
 void weft__io_free(weft__io *io) {
+  close(io->epfd);
+  close(io->waitfd);
+  close(io->kickfd);
   free(io);
 }
 

@@ -6,12 +6,15 @@
  * (weft__io's epfd), edge-triggered for reading and writing, and stays in
  * it until it is closed. Each socket carries a small waiting room
  * (struct weft__pd, sock.h): per direction, the list of tasks waiting
- * (several tasks may wait to read one socket) or a "ready" flag. A task that met EAGAIN parks straight into that room, on its own
- * worker; the I/O thread, which watches the epoll set's fd with one
- * uv_poll_t, reads the set's events in batches and wakes the tasks named
- * there. So a wait costs no message, no allocation, no timer and no
+ * (several tasks may wait to read one socket) or a "ready" flag. A task
+ * that met EAGAIN parks straight into that room, on its own worker; the
+ * workers read the set's events in batches and wake the tasks named there,
+ * one parked worker sleeping on the set itself (sched.c, "park" K5 by
+ * polling). So a wait costs no message, no allocation, no timer and no
  * epoll_ctl, where the io op path (poll.c) costs all four: a connection
- * that waits, reads, answers and waits again pays them on every request.
+ * that waits, reads, answers and waits again pays them on every request,
+ * and its readiness reaches a worker without passing through the I/O
+ * thread.
  *
  * Waits with a deadline and weft_fd_wait keep the io op path, whose timer
  * starts inside the same message; an fd may sit in both the epoll set here
@@ -28,7 +31,8 @@
  *     call); else puts it on the list waiters[d] (a node on its stack),
  *     sets withdraw, and counts the wait (netwaits, for deadlock
  *     detection).
- *  3. Notify (I/O thread): for each event of a batch, under pd.lock, for
+ *  3. Notify (a reader of the set, below): for each event of a batch,
+ *     under pd.lock, for
  *     each direction the event concerns (read: IN, RDHUP, HUP, ERR; write:
  *     OUT, HUP, ERR), take the whole list waiters[d] out if it is not
  *     empty, else set ready[d]. The taken tasks are woken with 0 after
@@ -52,19 +56,24 @@
  * list under pd.lock (clearing `queued`; steps 2-5), and only one can.
  * The taker reads a node's link before it wakes the node's task, whose
  * stack the node lives on.
- * Who reads the set: the I/O thread, when libuv finds the set's fd
- * readable, and a worker about to go idle while some task waits here
- * (weft__netpoll_poll, called from sched.c's search), whose batch then
- * readies the tasks on that worker without a trip through the injection
+ * Who reads the set (weft__netpoll_poll, through rt->idle_poll): the
+ * parked worker that sleeps on the waiting set (the epoll set and a kick
+ * eventfd, weft__netpoll_block) when it wakes; a worker searching for
+ * work; a busy worker every few dozen switches (sched.c, "park" K5 by
+ * polling, says why that leaves no event unread for long); and the I/O
+ * thread's tick, as a backstop (weft__netpoll_dispatch). A worker's batch
+ * readies the tasks on that worker, without a trip through the injection
  * queue and a futex wake. Each event goes to one reader (edge-triggered),
  * and a batch is read and handled under the set's lock (np_lock below),
- * taken with a try-lock: whoever holds it is reading already, and libuv
- * calls the I/O thread again while the set's fd stays readable.
+ * taken with a try-lock: whoever holds it is reading already. Nobody
+ * blocks while holding np_lock: the sleeper blocks on the waiting set,
+ * whose level-triggered readiness only says the set has events, and reads
+ * them after, non-blocking, under the lock.
  * Memory: pd.refs (under pd.lock) counts the socket's own reference,
  * dropped by the closer, and one per task left waiting in step 2, dropped
  * by that task once weft__park has returned: after its step 4 cleared
  * withdraw, so no canceller can still be in np_withdraw reading the
- * socket. The last one sends the free message. The notifier holds
+ * socket. The last one sends the free message. A reader holds
  * pointers to sockets only within one batch, under np_lock; after
  * epoll_ctl(DEL) returns no later batch names the socket, and the free
  * message takes np_lock before it frees, so it runs after any batch that
@@ -264,6 +273,8 @@ static int np_try_batch(weft__io *io) {
 }
 
 void weft__netpoll_dispatch(weft__io *io) {
+  if (weft__io_netwaits(io) == 0)
+    return;
   while (np_try_batch(io) == NP_BATCH)
     ;
 }
@@ -272,6 +283,37 @@ int weft__netpoll_poll(weft__io *io) {
   if (weft__io_netwaits(io) == 0)
     return -1; /* nobody waits: not worth a system call */
   return np_try_batch(io);
+}
+
+int weft__netpoll_block(weft__io *io, int ms) {
+  struct epoll_event evs[2];
+  bool set = false;
+  int n;
+  do
+    n = epoll_wait(weft__io_waitfd(io), evs, 2, ms);
+  while (n < 0 && errno == EINTR);
+  if (n == 0)
+    return -1;
+  for (int i = 0; i < n; i++) {
+    uint64_t count;
+    if (evs[i].data.u32 == 0)
+      set = true;
+    else if (read(weft__io_kickfd(io), &count, sizeof count) < 0) {
+      /* EAGAIN: drained already. Nothing else can fail on an eventfd
+       * of ours. */
+    }
+  }
+  /* Read the set whether or not a task waits there: events of sockets
+   * nobody waits on (they set ready[d]) would otherwise keep the waiting
+   * set readable, and the sleeper would spin. */
+  return set ? np_try_batch(io) : 0;
+}
+
+void weft__netpoll_kick(weft__io *io) {
+  uint64_t one = 1;
+  /* Cannot fail but at a counter of 2^64 - 2, which a read resets. */
+  if (write(weft__io_kickfd(io), &one, sizeof one) < 0) {
+  }
 }
 
 /* Step 5. s is invalid already (magic cleared). Returns 0 or -errno of

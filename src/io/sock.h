@@ -50,7 +50,8 @@ int weft__poll_wait(weft_sock *sock, int fd, int events, int64_t deadline);
  * epoll set (netpoll.c, protocol "netpoll"). Task only. */
 int weft__netpoll_wait(weft_sock *s, int events);
 int weft__netpoll_close(weft_sock *s);
-/* The I/O thread's side: read the epoll set's events and wake their tasks. */
+/* The tick's backstop: read the epoll set's events, if tasks wait there,
+ * and wake their tasks. I/O thread. */
 void weft__netpoll_dispatch(weft__io *io);
 /* The set's lock: held while a batch of its events is read and handled. */
 weft__spinlock *weft__io_np_lock(weft__io *io);
@@ -58,6 +59,10 @@ weft__spinlock *weft__io_np_lock(weft__io *io);
 long weft__io_netwaits(weft__io *io);
 /* The runtime's epoll set (loop.c); any thread. */
 int weft__io_epfd(weft__io *io);
+/* The waiting set (the epoll set and the kick) and the kick's eventfd
+ * (loop.c); any thread. */
+int weft__io_waitfd(weft__io *io);
+int weft__io_kickfd(weft__io *io);
 /* Count tasks waiting in netpoll rooms (deadlock detection); any thread. */
 void weft__io_netwaits_add(weft__io *io, int delta);
 /* Count sockets in the set (weft_rt_stats's io_handles); any thread. */
