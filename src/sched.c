@@ -410,11 +410,18 @@ static weft_task *linger(weft__worker *w, bool netpoll) {
   while (now < end) {
     int64_t poll = now + RUNNEXT_POLL_NS;
     /* With more workers than cores, the busy worker we wait for may need
-     * this core: give way while spinning. Otherwise keep it: a yield to
-     * another program can cost milliseconds on a loaded machine, and the
-     * woken task would wait that long. */
+     * this core: give way while spinning. So too while tasks wait on
+     * sockets: what makes them ready is the other end of a connection,
+     * often a program on this machine and always the kernel's network
+     * path, which need the core more than a spin does, and a sleeper on
+     * the sockets' set is woken by the kernel anyway ("park" K5 by
+     * polling). On two cores, echo at 2 workers served about 1.4 times
+     * the requests with the yield as without (bench/RESULTS.md). Otherwise
+     * keep the core: a yield to another program can cost milliseconds on a
+     * loaded machine, and a task woken by a channel send would wait that
+     * long. */
     while ((now = monotonic_ns()) < poll) {
-      if (rt->oversubscribed)
+      if (rt->oversubscribed || netpoll)
         sched_yield();
       else
         weft__cpu_relax();
