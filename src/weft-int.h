@@ -70,8 +70,8 @@ _Noreturn void weft__fatal(const char *file, int line, const char *what);
  * pulls the line away from the holder, which writes the channel's or
  * queue's fields beside the lock in its critical section, so a waiter that
  * reads less often lets it finish sooner (a contended channel on two
- * workers: 160 ns an element with one pause per load, 50 with backoff;
- * bench/RESULTS.md). With more workers than cores the holder may be
+ * workers: 160 ns an element with one pause per load, 50 with backoff to
+ * 64 pauses, 43 to 128; bench/RESULTS.md). With more workers than cores the holder may be
  * preempted, so a waiter that has paused WEFT__SPIN_YIELD_AFTER times
  * without the lock gives its core away.
  */
@@ -85,7 +85,7 @@ static inline void weft__spin_init(weft__spinlock *l) {
   atomic_init(l, false);
 }
 
-#define WEFT__SPIN_PAUSE_MAX 64
+#define WEFT__SPIN_PAUSE_MAX 128
 #define WEFT__SPIN_YIELD_AFTER 512
 
 static inline void weft__spin_lock(weft__spinlock *l) {
