@@ -128,114 +128,19 @@ forget() {
   for i in "${!pids[@]}"; do [[ ${pids[$i]} == "$1" ]] && unset "pids[$i]"; done
 }
 
-conf_get() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
-
-# redis-cli for the server of CONF, with its password if it has one.
-cli() {
-  local conf=$1 pw
-  shift
-  pw=$(conf_get "$conf" requirepass)
-  if [[ -n $pw ]]; then
-    REDISCLI_AUTH=$pw redis-cli -p "$(conf_get "$conf" port)" "$@"
-  else
-    env -u REDISCLI_AUTH redis-cli -p "$(conf_get "$conf" port)" "$@"
-  fi
-}
-
-redis_pid() {
-  local f
-  f=$(conf_get "$1" pidfile)
-  [[ -s $f ]] && cat "$f" 2>/dev/null
-}
+# shellcheck source=tests/fetch/redislib.sh
+. "$here/redislib.sh"
 
 cleanup() {
-  local p c pid
+  local p
   for p in "${pids[@]}"; do
     kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
   done
-  for c in "$tmp"/redis-*/redis.conf; do
-    [[ -e $c ]] || continue
-    pid=$(redis_pid "$c")
-    [[ -n $pid ]] && kill "$pid" 2>/dev/null
-  done
-  for c in "$tmp"/redis-*/redis.conf; do
-    [[ -e $c ]] || continue
-    pid=$(redis_pid "$c")
-    [[ -n $pid ]] || continue
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.05
-    done
-  done
+  redis_kill_all "$tmp"/redis-*/redis.conf
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
-
-# Start the server of CONF; wait up to 20 s (scaled) for its PING. A port
-# still held by the previous process is retried.
-redis_start() {
-  local conf=$1 i
-  for ((i = 1; i <= 200 * scale; i++)); do
-    if ((i % 20 == 1)); then
-      rm -f "$(conf_get "$conf" pidfile)"
-      redis-server "$conf" >/dev/null
-    fi
-    if cli "$conf" ping 2>/dev/null | grep -q -E 'PONG|NOAUTH'; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  say "redis-server $conf did not start; its log:"
-  tail -n 20 "$(conf_get "$conf" logfile)" >&2
-  return 1
-}
-
-# Stop the server of CONF with SHUTDOWN and wait for its process to end.
-redis_stop() {
-  local conf=$1 pid i
-  pid=$(redis_pid "$conf")
-  cli "$conf" shutdown >/dev/null 2>&1
-  [[ -n $pid ]] || return 0
-  for ((i = 0; i < 400 * scale; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.05
-  done
-  say "redis-server $pid did not stop on SHUTDOWN"
-  kill -9 "$pid" 2>/dev/null
-  return 1
-}
-
-free_port() {
-  pyrun -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# make_redis NAME [CONFIG LINE]...: write NAME's config and start it; a
-# port taken meanwhile by someone else gets a new one.
-make_redis() {
-  local name=$1 dir=$tmp/redis-$1 line
-  shift
-  mkdir -p "$dir"
-  for _ in 1 2 3 4 5; do
-    {
-      echo "port $(free_port)"
-      echo "bind 127.0.0.1"
-      echo "dir $dir"
-      echo "appendonly yes"
-      echo "appendfsync always"
-      echo "save \"\""
-      echo "daemonize yes"
-      echo "pidfile $dir/redis.pid"
-      echo "logfile $dir/redis.log"
-      for line in "$@"; do echo "$line"; done
-    } >"$dir/redis.conf"
-    redis_start "$dir/redis.conf" 2>/dev/null && return 0
-    grep -q 'Address already in use' "$dir/redis.log" 2>/dev/null || break
-  done
-  say "cannot start redis-server ($name):"
-  tail -n 20 "$dir/redis.log" >&2
-  exit 1
-}
 
 # Start a server in the background; $1 names its files under $tmp, the
 # rest is the command. Sets srv_pid and srv_port from the last number of
@@ -608,10 +513,10 @@ say "generating a site of $pages pages"
 pyrun "$here/gensite.py" "$tmp/site" --pages "$pages" --seed 1 --reachable "$tmp/expect.json" ||
   { say "gensite.py failed"; exit 1; }
 
-make_redis plain
+make_redis "$tmp/redis-plain" "appendfsync always"
 rconf=$tmp/redis-plain/redis.conf
 rport=$(conf_get "$rconf" port)
-make_redis auth "requirepass weft-secret"
+make_redis "$tmp/redis-auth" "appendfsync always" "requirepass weft-secret"
 aport=$(conf_get "$tmp/redis-auth/redis.conf" port)
 unset REDISCLI_AUTH
 redis=(--redis "127.0.0.1:$rport")
