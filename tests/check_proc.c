@@ -97,7 +97,12 @@ START_TEST(test_proc_pipes_both_ways) {
 }
 END_TEST
 
-/* Several children at once, their output collected as each finishes. */
+/* Several children at once, their output collected as each finishes.
+ * "At once" by construction, not by the clock: each child waits for a line
+ * on its stdin, and none gets its line before all ten have been started
+ * (each task reports on `started`, then waits for `gate` to close). */
+static weft_chan *started, *gate;
+
 static void *run_child(void *arg) {
   long i = (long)(intptr_t)arg;
   char script[64], buf[64];
@@ -105,18 +110,25 @@ static void *run_child(void *arg) {
   weft_sock *io[3];
   ssize_t n;
   long got = -1;
-  snprintf(script, sizeof script, "sleep 0.%ld; echo %ld", (9 - i) % 10, i * i);
-  if (sh(&p, script, io, WEFT_STDIO_PIPE) != 0)
+  int one = 1, x;
+  snprintf(script, sizeof script, "read go; echo %ld", i * i);
+  int rc = sh(&p, script, io, WEFT_STDIO_PIPE);
+  weft_chan_send(started, &one, -1); /* a failed start too: the test ends */
+  if (rc != 0)
     return (void *)(intptr_t)-1;
-  n = weft_recv(io[1], buf, sizeof buf - 1, weft_now() + 10000);
-  if (n > 0) {
-    buf[n] = 0;
-    got = atol(buf);
+  while (weft_chan_recv(gate, &x, -1) == 0)
+    ;
+  if (weft_send(io[0], "go\n", 3, -1) == 0) {
+    n = weft_recv(io[1], buf, sizeof buf - 1, -1);
+    if (n > 0) {
+      buf[n] = 0;
+      got = atol(buf);
+    }
   }
   weft_sock_close(io[0]);
   weft_sock_close(io[1]);
   weft_sock_close(io[2]);
-  weft_proc_wait(p, NULL, NULL, weft_now() + 10000);
+  weft_proc_wait(p, NULL, NULL, -1);
   weft_proc_free(p);
   return (void *)(intptr_t)got;
 }
@@ -124,16 +136,22 @@ static void *run_child(void *arg) {
 static int many_body(void *arg) {
   weft_task *t[10];
   void *r;
-  int64_t t0 = weft_now();
+  int x;
   (void)arg;
+  ck_assert_int_eq(weft_chan_new(&started, sizeof(int), 10), 0);
+  ck_assert_int_eq(weft_chan_new(&gate, sizeof(int), 0), 0);
   for (long i = 0; i < 10; i++)
     ck_assert_int_eq(weft_spawn(&t[i], run_child, (void *)(intptr_t)i), 0);
+  /* Ten children alive, each blocked reading its stdin. */
+  for (long i = 0; i < 10; i++)
+    ck_assert_int_eq(weft_chan_recv(started, &x, -1), 0);
+  ck_assert_int_eq(weft_chan_close(gate), 0);
   for (long i = 0; i < 10; i++) {
     ck_assert_int_eq(weft_join(t[i], &r), 0);
     ck_assert_int_eq((long)(intptr_t)r, i * i);
   }
-  /* concurrently: about 0.9 s in all, not 4.5 (a loose bound, not timing) */
-  ck_assert_int_lt(weft_now() - t0, 4500);
+  ck_assert_int_eq(weft_chan_free(started), 0);
+  ck_assert_int_eq(weft_chan_free(gate), 0);
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -301,22 +302,39 @@ struct queue_fill {
   int n;
 };
 
-/* Connect to port, never accepting, until a connect times out: the queue is
- * then full, and Linux drops every further SYN. How many connections that
- * takes is the kernel's business (backlog+1 for Linux); this counts them
- * rather than assuming. The last connect must take its whole 300 ms. */
-static void fill_listen_queue(const char *port, struct queue_fill *f) {
+/* The listener's accept queue: how many connections wait in it, and
+ * whether it is full. For a listener, Linux's TCP_INFO gives the queue's
+ * length as tcpi_unacked and its limit (the backlog) as tcpi_sacked; the
+ * queue is full once the length exceeds the limit, and from then on every
+ * SYN is dropped, syncookies or not. */
+static unsigned listen_queued(weft_sock *l, bool *full) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  ck_assert_int_eq(getsockopt(weft_sock_fd(l), IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+  *full = ti.tcpi_unacked > ti.tcpi_sacked;
+  return ti.tcpi_unacked;
+}
+
+/* Connect to l, never accepting, until its accept queue is full, each
+ * connection seen in the queue before the next (by construction, not by a
+ * connect that happens to take long); then check that a connect times out.
+ * How many connections that takes is the kernel's business; this counts
+ * them rather than assuming. */
+static void fill_listen_queue(weft_sock *l, const char *port, struct queue_fill *f) {
   weft_sock *s;
   int64_t t0;
-  int rc;
-  for (f->n = 0;; f->n++) {
-    ck_assert_msg(f->n < FILL_MAX, "%d connects to a backlog of 1 all completed", FILL_MAX);
-    t0 = weft_now();
-    if ((rc = weft_tcp_connect(&s, "127.0.0.1", port, t0 + 300)) != 0)
-      break;
+  bool full;
+  unsigned before = listen_queued(l, &full);
+  for (f->n = 0; !full; f->n++) {
+    ck_assert_msg(f->n < FILL_MAX, "%d connects did not fill a backlog of 1", FILL_MAX);
+    ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", port, SECONDS(30)), 0);
     f->conn[f->n] = s;
+    for (t0 = weft_now(); listen_queued(l, &full) == before; weft_sleep(1))
+      ck_assert_msg(weft_now() < t0 + 30000, "a connection never reached the accept queue");
+    before = listen_queued(l, &full);
   }
-  ck_assert_int_eq(rc, WEFT_ETIMEDOUT);
+  t0 = weft_now();
+  ck_assert_int_eq(weft_tcp_connect(&s, "127.0.0.1", port, t0 + 300), WEFT_ETIMEDOUT);
   ck_assert_int_ge(weft_now(), t0 + 300);
 }
 
@@ -347,7 +365,7 @@ static int deadline_body(void *arg) {
   ck_assert_int_eq(weft_sock_close(s), 0);
   /* connect to a listener whose queue is full: SYNs go unanswered, and the
    * connect that finds it so times out (fill_listen_queue checks it) */
-  fill_listen_queue(port, &fill);
+  fill_listen_queue(l, port, &fill);
   drain_listen_queue(&fill);
   ck_assert_int_eq(weft_sock_close(l), 0);
   return 0;
@@ -396,7 +414,7 @@ static int cancel_body(void *arg) {
   /* cancel a connect stuck on a full listen queue */
   ck_assert_int_eq(weft_tcp_listen(&l, "127.0.0.1", "0", 1), 0);
   snprintf(port, sizeof port, "%d", weft_sock_port(l));
-  fill_listen_queue(port, &fill);
+  fill_listen_queue(l, port, &fill);
   ck_assert_int_eq(weft_spawn(&t, blocked_connect, port), 0);
   ck_assert(wait_parked(t, SECONDS(60)));
   ck_assert_int_eq(weft_cancel(t), 0);

@@ -638,15 +638,17 @@ def check_concurrent(port, files):
 
 def check_slow_head(port):
     """Half a request head, then nothing: closed at the request deadline."""
+    # The clock starts before the connect, the server's deadline at its
+    # accept: took is never short of the deadline, however slow this is.
+    start = time.monotonic()
     c = Client(port)
     try:
-        start = time.monotonic()
         c.send(b"GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         c.wait_closed(10 * SHORT_MS / 1000)
         took = time.monotonic() - start
     finally:
         c.close()
-    expect(0.95 * SHORT_MS / 1000 <= took <= 5 * SHORT_MS / 1000,
+    expect(0.95 * SHORT_MS / 1000 <= took <= 10 * SHORT_MS / 1000,
            "half a head: closed after %.2f s, want about %.1f s" % (took, SHORT_MS / 1000))
     return took
 
@@ -655,9 +657,9 @@ def check_drip(port):
     """A head trickling in a byte at a time: the deadline covers the whole
     head, so the client is cut off long before it would finish."""
     data = request("GET", "/a.txt", headers=[("X-Pad", "p" * 150)])
+    start = time.monotonic()  # before the connect, as in check_slow_head
     c = Client(port)
     try:
-        start = time.monotonic()
         c.sock.settimeout(0.05)
         for i in range(len(data)):
             try:
@@ -678,32 +680,36 @@ def check_drip(port):
         c.close()
     expect(took < full / 2, "drip-fed head: still open after %.2f s (sending all takes %.1f s)"
            % (took, full))
-    expect(0.95 * SHORT_MS / 1000 <= took <= 5 * SHORT_MS / 1000,
+    expect(0.95 * SHORT_MS / 1000 <= took <= 10 * SHORT_MS / 1000,
            "drip-fed head: closed after %.2f s, want about %.1f s" % (took, SHORT_MS / 1000))
 
 
 def check_silent(port):
+    start = time.monotonic()  # before the connect, as in check_slow_head
     c = Client(port)
     try:
-        start = time.monotonic()
         c.wait_closed(10 * SHORT_MS / 1000)
         took = time.monotonic() - start
     finally:
         c.close()
-    expect(0.95 * SHORT_MS / 1000 <= took <= 5 * SHORT_MS / 1000,
+    expect(0.95 * SHORT_MS / 1000 <= took <= 10 * SHORT_MS / 1000,
            "silent client: closed after %.2f s" % took)
 
 
 def check_idle(port, files):
     c = Client(port)
     try:
+        # From before the request: the server's idle deadline starts after
+        # its answer, so took is never short of it, however slow this is.
+        start = time.monotonic()
         c.send(request("GET", "/a.txt"))
         r = c.read_response()
         expect(r.body == files["a.txt"], "idle check: first answer wrong")
-        took = c.wait_closed(10 * SHORT_MS / 1000)
+        c.wait_closed(10 * SHORT_MS / 1000)
+        took = time.monotonic() - start
     finally:
         c.close()
-    expect(0.5 * SHORT_MS / 1000 <= took <= 5 * SHORT_MS / 1000,
+    expect(0.95 * SHORT_MS / 1000 <= took <= 10 * SHORT_MS / 1000,
            "idle kept-alive connection: closed after %.2f s, want about %.1f s"
            % (took, SHORT_MS / 1000))
 

@@ -363,7 +363,24 @@ crawl() {
     run=("$valgrind" "$fetch")
   fi
   timeout "$limit" "${run[@]}" -q -c 16 -o "$tmp/$name.jsonl" "$@" 2>"$tmp/$name.err" || rc=$?
-  sleep 0.2 # let nginx write its log
+  # nginx writes a request's log line after its answer has gone out: wait
+  # until the log holds a line for every record with a status (each one an
+  # answered request), not for a guessed while.
+  python3 - "$tmp/nginx/access.log" "$from" "$tmp/$name.jsonl" <<'PY' || true
+import json, sys, time
+log, start, records = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+try:
+    want = sum(1 for line in open(records, errors="replace")
+               if line.strip() and json.loads(line).get("status"))
+except (OSError, ValueError):
+    want = 0
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    with open(log, errors="replace") as f:
+        if sum(1 for _ in f) - start >= want:
+            break
+    time.sleep(0.02)
+PY
   tail -n +"$((from + 1))" "$tmp/nginx/access.log" >"$tmp/$name.log"
   if check_crawl --name "$name" --expect "$expect" --robots "$robots" --rc "$rc" \
     --records "$tmp/$name.jsonl" --err "$tmp/$name.err" --log "$tmp/$name.log" "${opts[@]}"; then
