@@ -319,12 +319,7 @@ START_TEST(test_sched_idle_runtime_uses_no_cpu) {
   /* The measured window itself: one second of wall time, nothing to do. */
   clock_nanosleep(CLOCK_MONOTONIC, 0, &window, NULL);
   used = cpu_seconds() - before;
-  /* A spinning worker burns the whole second (Valgrind runs one thread at
-   * a time, so a second at most there). Sleeping ones cost only the I/O
-   * thread's monitor ticks and the idle trim, which Valgrind's emulation
-   * makes some fifty times dearer: the bound is wider there, still far
-   * below a spin. */
-  double bound = WEFT_ON_VALGRIND() ? 0.250 : 0.020;
+  double bound = idle_cpu_bound();
   ck_assert_msg(used < bound, "idle runtime used %.1f ms of CPU in 1 s (bound %.0f ms)",
                 used * 1e3, bound * 1e3);
   ck_assert_int_eq(weft_rt_free(rt), 0);

@@ -514,7 +514,7 @@ static int unread_socket_body(void *arg) {
   weft_task *r;
   char bytes[100] = {0};
   void *res;
-  double before, used, bound = WEFT_ON_VALGRIND() ? 0.250 : 0.020;
+  double before, used, bound = idle_cpu_bound();
   (void)arg;
   connected_pair(&l, &a, &b);
   /* An untimed receive that parks: a joins the set. */

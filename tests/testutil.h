@@ -13,6 +13,7 @@
 #include <weft.h>
 
 #include "runtime.h" /* white-box: a task's state, for wait_parked */
+#include "sanitizer.h" /* WEFT_ASAN, WEFT_TSAN */
 
 /* Run body(arg) as the main task of a fresh runtime with n workers and
  * return what it returned. The runtime lives inside the forked test. */
@@ -73,6 +74,20 @@ static inline double cpu_seconds(void) {
   getrusage(RUSAGE_SELF, &ru);
   return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The CPU time an idle runtime may use in one second. A spinning worker
+ * burns the whole second (Valgrind runs one thread at a time, so a second
+ * at most there). Sleeping ones cost only the I/O thread's ticks and the
+ * idle trim, which Valgrind's emulation makes some fifty times dearer and
+ * the sanitizers' bookkeeping a few times: the bound is wider there,
+ * still far below a spin. */
+static inline double idle_cpu_bound(void) {
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+  return 0.100;
+#else
+  return WEFT_ON_VALGRIND() ? 0.250 : 0.020;
+#endif
 }
 
 /* An assertion for hot loops: Check's own ck_assert records every passing

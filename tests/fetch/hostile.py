@@ -22,7 +22,7 @@ example, and the runner that checks one fetch run against it.
     overlapping intervals is a lower bound on fetch's requests in flight.
 
   hostile.py run --port P --log FILE [--limit S] [--exit N] [--sigint S]
-                 [--stdin FILE] [--records FILE] [--name NAME]
+                 [--sigint-at-reqs N] [--stdin FILE] [--records FILE] [--name NAME]
                  [--expect EXPR]... -- FETCH ARG...
 
     Empties the log, runs fetch once (SIGINT default in the child, killed
@@ -34,7 +34,10 @@ example, and the runner that checks one fetch run against it.
     twice, and a record for every path served (but /robots.txt).  After
     exit 0, the summary line must be there and count the records and their
     errors; after any other exit, stderr must say why; after exit 2 (a
-    usage error) there must be no records.  Each --expect is Python run with the helpers below
+    usage error) there must be no records.  --sigint-at-reqs N sends
+    SIGINT once the log holds N requests (a state, not a guess at how
+    long fetch takes to send them), and the run must then end within
+    --limit of the signal.  Each --expect is Python run with the helpers below
     (one, absent, served, never, inflight_max, check, rss_below, ...).
 
 Paths served (a link page lists every hostile one):
@@ -679,9 +682,21 @@ def helpers(run, recs, reqs, extra):
     return names
 
 
-def execute(cmd, stdin_path, sigint, limit, out_path, err_path):
-    """Runs fetch. Returns (status, wall seconds, peak RSS in MB); status
-    is the exit code, or -signal."""
+def count_reqs(log_path):
+    """How many requests the log holds, /robots.txt's aside."""
+    try:
+        with open(log_path) as f:
+            return sum(1 for line in f
+                       if line.split()[1:2] == ["req"] and line.split()[4:5] != ["/robots.txt"])
+    except OSError:
+        return 0
+
+
+def execute(cmd, stdin_path, sigint, limit, out_path, err_path, sigint_reqs=None, log_path=None):
+    """Runs fetch. Returns (status, wall seconds, peak RSS in MB, killed);
+    status is the exit code, or -signal. With sigint_reqs, SIGINT goes
+    once the log holds that many requests, and the wall seconds count
+    from the signal."""
     def child_setup():
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -691,17 +706,24 @@ def execute(cmd, stdin_path, sigint, limit, out_path, err_path):
         start = time.monotonic()
         p = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=err,
                              preexec_fn=child_setup)
-    interrupted = sigint is None
+    interrupted = sigint is None and sigint_reqs is None
     killed = False
     while True:
         pid, status, usage = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
         elapsed = time.monotonic() - start
-        if not interrupted and elapsed >= sigint:
+        if not interrupted and (elapsed >= sigint if sigint_reqs is None
+                                else count_reqs(log_path) >= sigint_reqs):
             p.send_signal(signal.SIGINT)
             interrupted = True
-        if not killed and elapsed > limit + 15:
+            if sigint_reqs is not None:
+                start = time.monotonic()  # --limit counts from the signal
+                elapsed = 0
+        # Before a --sigint-at-reqs signal the wait is for fetch to get
+        # its requests out: a hang guard only.
+        guard = 120 if not interrupted and sigint_reqs is not None else limit + 15
+        if not killed and elapsed > guard:
             p.kill()
             killed = True
         time.sleep(0.01)
@@ -716,7 +738,7 @@ def execute(cmd, stdin_path, sigint, limit, out_path, err_path):
 
 def run_fetch(argv):
     opts = {"--port": None, "--log": None, "--limit": "10", "--exit": "0",
-            "--sigint": None, "--stdin": None, "--records": None,
+            "--sigint": None, "--sigint-at-reqs": None, "--stdin": None, "--records": None,
             "--name": "fetch"}
     expects = []
     while argv and argv[0] != "--":
@@ -740,7 +762,9 @@ def run_fetch(argv):
         code, wall, rss_mb, killed = execute(
             cmd, opts["--stdin"],
             None if opts["--sigint"] is None else float(opts["--sigint"]),
-            limit, out_path, err_path)
+            limit, out_path, err_path,
+            None if opts["--sigint-at-reqs"] is None else int(opts["--sigint-at-reqs"]),
+            opts["--log"])
         time.sleep(0.05)
         with open(out_path, "rb") as f:
             stdout = f.read().decode("utf-8", "replace")
