@@ -254,7 +254,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
     goto out_destroy;
   }
   if ((rc = weft__stacks_init(&rt->stacks, rt->stack_size)) || (rc = workers_init(rt)) ||
-      (rc = weft__io_start(rt, &hooks, &rt->io)))
+      (rc = weft__io_open(rt, &hooks, &rt->io)))
     goto out_destroy;
   weft__overflow_install();
   for (; started < rt->nworkers; started++) {

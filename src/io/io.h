@@ -38,15 +38,24 @@ struct weft__io_op {
 };
 
 /* What the runtime hangs on the I/O thread (rt.c), called there: a
- * periodic hook, and one for a signal. The I/O thread knows nothing of
- * what they do. */
+ * periodic hook, and one for a signal; and what the I/O layer's own parts
+ * hang on it (io.c): a periodic hook run before the runtime's, and one run
+ * first when it stops. The I/O thread knows nothing of what they do. */
 typedef struct weft__io_hooks {
   void (*tick)(weft_rt *rt); /* every tick_ms; NULL: none */
   unsigned tick_ms;
   void (*on_signal)(weft_rt *rt, int signum); /* when signum arrives */
   int signum;                                 /* 0: none */
+  void (*io_tick)(weft__io *io);              /* before tick; NULL: none */
+  void (*io_stop)(weft__io *io);              /* first at stop; NULL: none */
 } weft__io_hooks;
 
+/* The I/O layer put together (io.c): the I/O thread with the sockets'
+ * set, the fd watches and the timers hung on it, and the runtime's hooks
+ * into them (rt->idle_poll, idle_block, idle_kick, deadline_ops) set.
+ * Before the workers start. */
+int weft__io_open(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out);
+/* The host alone (loop.c): the thread, its loop and the hooks. */
 int weft__io_start(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out);
 /* Stop the thread once no op is pending; every handle is closed and the
  * loop closes cleanly. Foreign thread (weft_rt_free). */

@@ -234,7 +234,8 @@ static void close_any(uv_handle_t *h, void *arg) {
 
 static void stop(weft__io_msg *m) {
   weft__io *io = container_of(m, weft__io, stop_msg);
-  weft__poll_close_all(io); /* sockets the program never closed */
+  if (io->hooks.io_stop)
+    io->hooks.io_stop(io); /* io.c: the watches of sockets never closed */
   if (io->at_stop)
     io->at_stop(io); /* signal.c: the signals it still holds */
   uv_walk(&io->loop, close_any, NULL);
@@ -250,11 +251,10 @@ static void *io_main(void *arg) {
 
 static void tick_cb(uv_timer_t *tm) {
   weft__io *io = tm->data;
-  /* The backstop of protocol "netpoll": events no worker has read yet
-   * (every worker ran tasks since they came) are read here, their tasks
-   * injected. */
-  weft__netpoll_dispatch(io);
-  io->hooks.tick(io->rt);
+  if (io->hooks.io_tick)
+    io->hooks.io_tick(io); /* io.c: the netpoll backstop */
+  if (io->hooks.tick)
+    io->hooks.tick(io->rt);
 }
 
 /* The waiting set: the epoll set and the kick, both level-triggered, so
@@ -290,10 +290,6 @@ int weft__io_start(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out) {
     return WEFT_ENOMEM;
   io->rt = rt;
   io->hooks = *hooks;
-  rt->idle_poll = weft__netpoll_poll; /* before the workers start (rt.c) */
-  rt->idle_block = weft__netpoll_block;
-  rt->idle_kick = weft__netpoll_kick;
-  rt->deadline_ops = &weft__io_deadline_ops;
   io->stop_msg.run = stop;
   weft__spin_init(&io->np_lock);
   if ((rc = uv_loop_init(&io->loop)))
@@ -310,7 +306,7 @@ int weft__io_start(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out) {
     goto out_loop;
   }
   /* Before the thread starts: nobody else touches the loop yet. */
-  if (hooks->tick) {
+  if ((hooks->tick || hooks->io_tick) && hooks->tick_ms > 0) {
     uv_timer_init(&io->loop, &io->tick);
     io->tick.data = io;
     uv_timer_start(&io->tick, tick_cb, hooks->tick_ms, hooks->tick_ms);
