@@ -174,7 +174,7 @@ bool weft__deadlock_check(weft_rt *rt, struct weft__deadlock_probe *p) {
              atomic_load_explicit(&w->n.parks, memory_order_relaxed);
   }
   if (asleep)
-    asleep = weft__io_quiet(rt->io, &epoch);
+    asleep = weft__io_quiet(rt->io, &epoch) && weft__timers_quiet(rt, &epoch);
   if (!asleep) {
     p->quiet = 0;
     return false;

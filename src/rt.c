@@ -245,6 +245,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
   pthread_mutex_init(&rt->wait_lock, NULL);
   monotonic_cond_init(&rt->wait_cv);
   atomic_init(&rt->next_id, 1);
+  weft__timers_init(&rt->timers);
   env_config(rt, &hooks.signum);
   rt->nworkers = cfg->workers ? cfg->workers : online_cpus();
   rt->oversubscribed = rt->nworkers > online_cpus();

@@ -184,39 +184,31 @@ struct weft__io;
 #define WEFT_RT_MAGIC 0x77656674u /* "weft": a live runtime */
 
 /*
- * A deadline on a parked wait whose waker is not the I/O thread (a
- * channel, select, lock, join, scope): protocol "deadline" (deadline.c,
- * docs/design.md 5.15). The task layer owns the protocol; the timer that
- * ends the wait belongs to whoever registered rt->deadline_ops (the I/O
- * layer, io/timer.c), which embeds this struct in its own.
+ * A timer on the runtime's one timer heap (timers.c, protocol "timers";
+ * docs/design.md 5.15). Every deadline is one: a park's (deadline.c, for
+ * channels, select, locks, join, scopes and sleeps) and an I/O op's
+ * (io/loop.c). The owner embeds it and sets when and fire; the host
+ * fires it at `when` on its own thread unless weft__timer_del came first.
  */
-typedef struct weft__deadline {
-  weft_task *task;          /* immutable */
-  int64_t when;             /* weft_now() ms; immutable */
-  weft__publish_fn publish; /* the wait's own publish step; immutable */
-  void *arg;
-  bool armed; /* ops->arm was called; in the publish step, read under task->wait_lock */
-  bool fired; /* the timer fired or was disarmed; the timer's thread only, under
-               * task->wait_lock when firing */
-} weft__deadline;
+typedef struct weft__timer {
+  int64_t when;                        /* weft_now() ms; immutable while added */
+  void (*fire)(struct weft__timer *t); /* the host's thread; must not block */
+  struct weft__timer *child, *next, *prev; /* the heap's links; under the lock */
+  bool queued;                         /* in the heap; under the lock */
+  atomic_bool firing;                  /* popped, fire not yet returned (T2, T3) */
+} weft__timer;
 
-/* The timer side of protocol "deadline", registered in rt->deadline_ops
- * before the workers start. */
-typedef struct weft__deadline_ops {
-  /* A deadline with its fields zeroed, holding the task's reference, or
-   * NULL when out of memory. Task. */
-  weft__deadline *(*alloc)(struct weft__io *io);
-  /* Start d's timer: at d->when it calls weft__deadline_fire(d) once,
-   * unless disarm came first. Takes the timer's own reference. Called in
-   * the publish step of the task's park, on its worker. */
-  void (*arm)(struct weft__io *io, weft__deadline *d);
-  /* Stop d's timer if it has not fired (set fired) and return once the
-   * timer's thread will never touch d or its task again. Task; parks,
-   * not cancellably. */
-  void (*disarm)(struct weft__io *io, weft__deadline *d);
-  /* Drop the task's reference. */
-  void (*release)(weft__deadline *d);
-} weft__deadline_ops;
+typedef struct weft__timers {
+  weft__spinlock lock;
+  weft__timer *root;          /* the earliest timer; under lock */
+  int64_t host_when;          /* the host's alarm is set no later than this; under lock */
+  atomic_long count;          /* timers in the heap; written under lock */
+  atomic_uint_fast64_t turns; /* adds and fires, for the deadlock check's epoch */
+  /* The host's hook (io/timer.c), set before the workers start: the
+   * earliest timer moved earlier than host_when; run weft__timers_run
+   * soon on the host's thread. Any thread. */
+  void (*kick)(struct weft__io *io);
+} weft__timers;
 
 struct weft_rt {
   uint32_t magic;           /* WEFT_RT_MAGIC until weft_rt_free */
@@ -236,9 +228,9 @@ struct weft_rt {
    * futex only. */
   int (*idle_block)(struct weft__io *io, int ms);
   void (*idle_kick)(struct weft__io *io);
-  /* The timers of protocol "deadline" (deadline.c), registered by the I/O
-   * layer before the workers start; immutable then. */
-  const weft__deadline_ops *deadline_ops;
+  /* Every deadline (timers.c): its own cache line, since any worker
+   * takes its lock. */
+  _Alignas(WEFT_CACHELINE) weft__timers timers;
   unsigned nworkers;        /* immutable */
   bool oversubscribed;      /* more workers than online CPUs; immutable (sched.c, linger) */
   size_t stack_size;        /* default, rounded; immutable */
@@ -347,10 +339,22 @@ void weft__wake(weft_task *t, int result);
  * The publish step must set t->withdraw when the task is left waiting.
  * Task only. */
 int weft__park_until(weft__publish_fn publish, void *arg, int64_t deadline);
-/* The timer of d fired: wake its task with WEFT_ETIMEDOUT if it still
- * waits. True the first time (the wait is over for the timer's count);
- * false once fired or disarmed. The timer's thread. */
-bool weft__deadline_fire(weft__deadline *d);
+
+/* timers.c, protocol "timers". weft__timer_add: any thread; never fails.
+ * weft__timer_del: any thread; true if t was taken out before it fired,
+ * false once it fired or while it fires; then weft__timer_wait_fired
+ * returns once the host has let go of t. weft__timers_run: the host; fires
+ * what is due and returns the earliest time left (INT64_MAX: none), for
+ * the host's alarm. */
+void weft__timers_init(weft__timers *h);
+void weft__timer_add(weft_rt *rt, weft__timer *t);
+bool weft__timer_del(weft_rt *rt, weft__timer *t);
+void weft__timer_wait_fired(weft__timer *t);
+int64_t weft__timers_run(weft_rt *rt);
+/* The deadlock check: no timer is armed; adds the heap's activity to
+ * *epoch. And how many are armed (weft_rt_stats). Any thread. */
+bool weft__timers_quiet(weft_rt *rt, uint64_t *epoch);
+long weft__timers_count(weft_rt *rt);
 int weft__spawn(weft_rt *rt, weft__worker *w, weft_task **out, const weft_spawn_attr *attr,
                 void *(*fn)(void *), void *arg);
 

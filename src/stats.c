@@ -47,7 +47,8 @@ int weft_rt_stats(weft_rt *rt, weft_stats *total, weft_stats *per_worker, size_t
   sum.tasks_alive = (uint64_t)atomic_load(&rt->ntasks);
   weft__stacks_count(&rt->stacks, &sum.stacks_mapped, &sum.stacks_cached);
   if (total) {
-    sum.io_handles = weft__io_handles(rt->io);
+    /* An armed deadline is a timer on the heap, not a libuv handle. */
+    sum.io_handles = weft__io_handles(rt->io) + (uint64_t)weft__timers_count(rt);
     *total = sum;
   }
   return (int)rt->nworkers;

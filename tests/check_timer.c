@@ -1,9 +1,13 @@
 /*
- * check_timer.c - sleeping on the I/O thread: never early, many sleepers in
- * deadline order, cancellation during a sleep, shutdown with sleepers, and
- * the errors.
+ * check_timer.c - sleeping and deadlines: never early, many sleepers in
+ * deadline order, cancellation during a sleep, shutdown with sleepers, the
+ * errors; and the timer heap itself (timers.c): its order, deletes, the
+ * kicks it sends its host, and a timed wait that ends in time costing the
+ * I/O thread nothing.
  */
 #define _GNU_SOURCE
+#include "io/io.h"
+#include "runtime.h"
 #include "testutil.h"
 
 #include <pthread.h>
@@ -231,6 +235,165 @@ START_TEST(test_timer_errors) {
 }
 END_TEST
 
+/* ---- the heap (white box) ---- */
+
+#define HEAP_N 2000
+
+struct heap_timer {
+  weft__timer tm;
+  int id;
+};
+
+static int fired_ids[HEAP_N], nfired, nkicks;
+
+static void record_fire(weft__timer *tm) {
+  fired_ids[nfired++] = container_of(tm, struct heap_timer, tm)->id;
+}
+
+static void count_kick(struct weft__io *io) {
+  (void)io;
+  nkicks++;
+}
+
+/* A runtime with nothing but its heap, whose host is this thread. */
+static weft_rt *heap_only(void) {
+  weft_rt *rt = calloc(1, sizeof *rt);
+  ck_assert_ptr_nonnull(rt);
+  weft__timers_init(&rt->timers);
+  rt->timers.kick = count_kick;
+  nfired = nkicks = 0;
+  return rt;
+}
+
+START_TEST(test_timer_heap_fires_in_order_and_never_a_deleted_one) {
+  static struct heap_timer t[HEAP_N];
+  weft_rt *rt = heap_only();
+  unsigned seed = 12345;
+  bool deleted[HEAP_N] = {false};
+  int ndel = 0;
+
+  /* Due times in the past (so all are due), shuffled, with repeats. */
+  for (int i = 0; i < HEAP_N; i++) {
+    t[i].id = i;
+    t[i].tm.when = (int64_t)(rand_r(&seed) % 500);
+    t[i].tm.fire = record_fire;
+    weft__timer_add(rt, &t[i].tm);
+  }
+  ck_assert_int_eq(weft__timers_count(rt), HEAP_N);
+  /* Delete a third of them, at every depth of the heap. */
+  for (int i = 0; i < HEAP_N; i += 3) {
+    ck_assert(weft__timer_del(rt, &t[i].tm));
+    ck_assert(!weft__timer_del(rt, &t[i].tm)); /* gone already */
+    deleted[i] = true;
+    ndel++;
+  }
+  ck_assert_int_eq(weft__timers_count(rt), HEAP_N - ndel);
+  ck_assert_int_eq(weft__timers_run(rt), INT64_MAX); /* nothing left */
+  ck_assert_int_eq(nfired, HEAP_N - ndel);
+  for (int k = 0; k < nfired; k++) {
+    ck_assert(!deleted[fired_ids[k]]);
+    if (k > 0)
+      ck_assert_int_le(t[fired_ids[k - 1]].tm.when, t[fired_ids[k]].tm.when);
+  }
+  ck_assert_int_eq(weft__timers_count(rt), 0);
+  for (int i = 0; i < HEAP_N; i++) /* fired ones are out of the heap too */
+    ck_assert(!weft__timer_del(rt, &t[i].tm));
+  free(rt);
+}
+END_TEST
+
+START_TEST(test_timer_heap_kicks_its_host_only_for_an_earlier_deadline) {
+  static struct heap_timer t[4];
+  weft_rt *rt = heap_only();
+  int64_t far = weft_now() + 3600 * 1000;
+
+  for (int i = 0; i < 4; i++) {
+    t[i].id = i;
+    t[i].tm.fire = record_fire;
+  }
+  t[0].tm.when = far;
+  weft__timer_add(rt, &t[0].tm); /* the first: the host must hear */
+  ck_assert_int_eq(nkicks, 1);
+  t[1].tm.when = far + 10;
+  weft__timer_add(rt, &t[1].tm); /* later: the alarm rings early enough */
+  ck_assert_int_eq(nkicks, 1);
+  ck_assert(weft__timer_del(rt, &t[0].tm)); /* a delete never kicks */
+  ck_assert_int_eq(nkicks, 1);
+  t[2].tm.when = far - 10;
+  weft__timer_add(rt, &t[2].tm); /* earlier than the alarm: kick */
+  ck_assert_int_eq(nkicks, 2);
+  /* The host's run fires nothing yet and reports the earliest left. */
+  ck_assert_int_eq(weft__timers_run(rt), far - 10);
+  ck_assert_int_eq(nfired, 0);
+  t[3].tm.when = 0; /* already due: earlier, so a kick, and it fires */
+  weft__timer_add(rt, &t[3].tm);
+  ck_assert_int_eq(nkicks, 3);
+  ck_assert_int_eq(weft__timers_run(rt), far - 10);
+  ck_assert_int_eq(nfired, 1);
+  ck_assert_int_eq(fired_ids[0], 3);
+  ck_assert(weft__timer_del(rt, &t[1].tm));
+  ck_assert(weft__timer_del(rt, &t[2].tm));
+  free(rt);
+}
+END_TEST
+
+/* ---- a timed wait that ends in time ---- */
+
+#define TIMED_ROUNDS 20000
+
+static void *timed_echo(void *arg) {
+  weft_chan **c = arg;
+  int v;
+  for (long i = 0; i < scaled(TIMED_ROUNDS); i++) {
+    ck_assert_int_eq(weft_chan_recv(c[0], &v, weft_now() + 600000), 0);
+    ck_assert_int_eq(weft_chan_send(c[1], &v, weft_now() + 600000), 0);
+  }
+  return NULL;
+}
+
+static uint64_t io_turns(weft_rt *rt) {
+  uint64_t turns = 0;
+  weft__io_quiet(rt->io, &turns);
+  return turns;
+}
+
+/* Ping-pong on two unbuffered channels, every send and receive with a
+ * deadline ten minutes out, so every one of them parks with its deadline
+ * armed and ends in time. Each later deadline is later than the first,
+ * which the I/O thread's alarm is set for, so after the first the heap
+ * needs it no more: the I/O thread drains its inbox a handful of times,
+ * not once or twice per wait. */
+static int timed_in_time_body(void *arg) {
+  weft_rt *rt = weft_self()->rt;
+  weft_chan *c[2];
+  weft_task *t;
+  uint64_t before, after;
+  int v = 0;
+  (void)arg;
+  ck_assert_int_eq(weft_chan_new(&c[0], sizeof(int), 0), 0);
+  ck_assert_int_eq(weft_chan_new(&c[1], sizeof(int), 0), 0);
+  before = io_turns(rt);
+  ck_assert_int_eq(weft_spawn(&t, timed_echo, c), 0);
+  for (int i = 0; i < scaled(TIMED_ROUNDS); i++) {
+    ck_assert_int_eq(weft_chan_send(c[0], &i, weft_now() + 600000), 0);
+    ck_assert_int_eq(weft_chan_recv(c[1], &v, weft_now() + 600000), 0);
+    ck_assert_int_eq(v, i);
+  }
+  ck_assert_int_eq(weft_join(t, NULL), 0);
+  after = io_turns(rt);
+  ck_assert_uint_le(after - before, 8);
+  ck_assert_int_eq(weft__timers_count(rt), 0);
+  weft_chan_free(c[0]);
+  weft_chan_free(c[1]);
+  return 0;
+}
+
+START_TEST(test_timer_timed_waits_that_end_in_time_send_the_io_thread_nothing) {
+  ck_assert_int_eq(run_in_task(1, timed_in_time_body, NULL), 0);
+  ck_assert_int_eq(run_in_task(2, timed_in_time_body, NULL), 0);
+}
+END_TEST
+
 static Suite *timer_suite(void) {
   Suite *s = suite_create("timer");
   TCase *core = tcase_create("core"), *errors = tcase_create("errors"),
@@ -239,6 +402,9 @@ static Suite *timer_suite(void) {
   tcase_add_test(core, test_timer_cancel_during_sleep);
   tcase_add_test(core, test_timer_cancel_races_expiry);
   tcase_add_test(core, test_timer_shutdown_with_sleepers);
+  tcase_add_test(core, test_timer_heap_fires_in_order_and_never_a_deleted_one);
+  tcase_add_test(core, test_timer_heap_kicks_its_host_only_for_an_earlier_deadline);
+  tcase_add_test(core, test_timer_timed_waits_that_end_in_time_send_the_io_thread_nothing);
   tcase_set_timeout(core, 120);
   tcase_add_test(errors, test_timer_errors);
   tcase_add_test(stress, test_timer_many_sleepers_all_wake);

@@ -27,7 +27,6 @@ static void dns_destroy(weft__io_op *op) {
   struct dns_op *d = container_of(op, struct dns_op, op);
   if (d->result)
     uv_freeaddrinfo(d->result);
-  free(d);
 }
 
 static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
@@ -54,13 +53,21 @@ static void dns_start(weft__io_op *op) {
   }
 }
 
-static void dns_cancel(weft__io_op *op) {
+static void dns_cancel(weft__io_op *op, int result) {
   struct dns_op *d = container_of(op, struct dns_op, op);
   /* Queued jobs are withdrawn (the callback then reports UV_EAI_CANCELED);
    * a running one is not, and its result is dropped when it arrives. */
   uv_cancel((uv_req_t *)&d->req);
-  weft__io_finish(op, WEFT_ECANCELED);
+  weft__io_finish(op, result);
 }
+
+static const weft__io_op_kind dns_kind = {
+    .size = sizeof(struct dns_op),
+    .start = dns_start,
+    .cancel = dns_cancel,
+    .destroy = dns_destroy,
+};
+WEFT__IO_OP_FIRST(struct dns_op);
 
 /* Is host a numeric address (or empty, for a wildcard)? */
 static int numeric(const char *host, const char *port, const struct addrinfo *hints,
@@ -110,17 +117,14 @@ int weft__resolve(const char *host, const char *port, int passive, struct addrin
   }
   if (strlen(host) > 253 || strpbrk(host, " /\\\t\r\n"))
     return WEFT_EINVAL; /* not a host name at all */
-  d = calloc(1, sizeof *d);
+  d = (struct dns_op *)weft__io_op_new(&dns_kind);
   if (!d)
     return WEFT_ENOMEM;
   d->host = host;
   d->port = port;
   d->hints = hints;
-  d->op.start = dns_start;
-  d->op.cancel = dns_cancel;
-  d->op.destroy = dns_destroy;
   weft__wait_note(weft_self(), "name resolution", 0, -1);
-  rc = weft__io_wait(io, &d->op, true);
+  rc = weft__io_wait(&d->op, -1, true);
   if (rc == 0) {
     *out = d->result;
     d->result = NULL;

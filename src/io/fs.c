@@ -31,20 +31,9 @@ struct fs_op {
   int fd;                   /* FS_READ, FS_WRITE */
   uv_buf_t buf;             /* FS_READ, FS_WRITE */
   int64_t offset;           /* -1: the file position */
-  int64_t deadline;
   uv_fs_t req;              /* I/O thread only */
-  uv_timer_t timer;         /* I/O thread only */
   int stop;                 /* I/O thread: WEFT_ECANCELED or WEFT_ETIMEDOUT once asked */
 };
-
-static void fs_destroy(weft__io_op *op) {
-  free(container_of(op, struct fs_op, op));
-}
-
-static void fs_timer_closed(uv_handle_t *h) {
-  struct fs_op *f = h->data;
-  weft__io_op_unref(&f->op); /* the I/O thread's reference */
-}
 
 static void fs_done(uv_fs_t *req) {
   struct fs_op *f = req->data;
@@ -54,23 +43,16 @@ static void fs_done(uv_fs_t *req) {
   if (f->stop && f->kind == FS_OPEN && r >= 0)
     close((int)r); /* opened after all: nobody will use it */
   weft__io_finish(&f->op, f->stop ? f->stop : r < 0 ? weft__uv_error((int)r) : (int)r);
-  uv_timer_stop(&f->timer);
-  uv_close((uv_handle_t *)&f->timer, fs_timer_closed);
+  weft__io_op_unref(&f->op); /* the I/O thread's reference */
 }
 
-/* Ask the job to stop; fs_done still delivers the wakeup. */
-static void fs_stop(struct fs_op *f, int why) {
+/* Cancelled or past its deadline (loop.c): ask the job to stop; fs_done
+ * still delivers the wakeup, with the first reason. */
+static void fs_cancel(weft__io_op *op, int why) {
+  struct fs_op *f = container_of(op, struct fs_op, op);
   if (!f->stop)
     f->stop = why;
   uv_cancel((uv_req_t *)&f->req);
-}
-
-static void fs_deadline(uv_timer_t *t) {
-  fs_stop(t->data, WEFT_ETIMEDOUT);
-}
-
-static void fs_cancel(weft__io_op *op) {
-  fs_stop(container_of(op, struct fs_op, op), WEFT_ECANCELED);
 }
 
 static void fs_start(weft__io_op *op) {
@@ -78,8 +60,6 @@ static void fs_start(weft__io_op *op) {
   uv_loop_t *loop = weft__io_loop(op->io);
   int rc = 0;
 
-  uv_timer_init(loop, &f->timer);
-  f->timer.data = f;
   f->req.data = f;
   switch (f->kind) {
   case FS_OPEN:
@@ -94,16 +74,19 @@ static void fs_start(weft__io_op *op) {
   }
   if (rc) {
     weft__io_finish(op, weft__uv_error(rc));
-    uv_close((uv_handle_t *)&f->timer, fs_timer_closed);
-    return;
+    weft__io_op_unref(op); /* the I/O thread's reference */
   }
-  if (f->deadline >= 0)
-    uv_timer_start(&f->timer, fs_deadline, weft__io_timeout(op->io, f->deadline), 0);
 }
 
-static ssize_t fs_run(struct fs_op *tmpl) {
+static const weft__io_op_kind fs_kind = {
+    .size = sizeof(struct fs_op),
+    .start = fs_start,
+    .cancel = fs_cancel,
+};
+WEFT__IO_OP_FIRST(struct fs_op);
+
+static ssize_t fs_run(const struct fs_op *tmpl, int64_t deadline) {
   weft_task *t = weft__blocking_enter();
-  weft__io *io;
   struct fs_op *f;
   int rc;
 
@@ -111,34 +94,29 @@ static ssize_t fs_run(struct fs_op *tmpl) {
     return WEFT_EPERM;
   if (weft__cancel_pending(t))
     return WEFT_ECANCELED;
-  io = t->rt->io;
-  if (tmpl->deadline == 0)
+  if (deadline == 0)
     return WEFT_ETIMEDOUT;
-  f = malloc(sizeof *f);
+  f = (struct fs_op *)weft__io_op_new(&fs_kind);
   if (!f)
     return WEFT_ENOMEM;
-  *f = *tmpl;
-  f->op.start = fs_start;
-  f->op.cancel = fs_cancel;
-  f->op.destroy = fs_destroy;
-  weft__wait_note(weft_self(), "file operation", 0, -1);
-  rc = weft__io_wait(io, &f->op, true);
+  *f = *tmpl; /* its op is all zero but the kind */
+  f->op.kind = &fs_kind;
+  weft__wait_note(weft_self(), "file operation", 0, deadline);
+  rc = weft__io_wait(&f->op, deadline, true);
   weft__io_op_unref(&f->op);
   return rc;
 }
 
 int weft_file_open(const char *path, int flags, int mode, int64_t deadline) {
-  struct fs_op f = {.kind = FS_OPEN, .path = path, .flags = flags | O_CLOEXEC, .mode = mode,
-                    .deadline = deadline};
+  struct fs_op f = {.kind = FS_OPEN, .path = path, .flags = flags | O_CLOEXEC, .mode = mode};
   if (!path)
     return WEFT_EINVAL;
-  return (int)fs_run(&f);
+  return (int)fs_run(&f, deadline);
 }
 
 static ssize_t rw(enum fs_kind kind, int fd, void *buf, size_t len, int64_t offset,
                   int64_t deadline) {
-  struct fs_op f = {.kind = kind, .fd = fd, .offset = offset < 0 ? -1 : offset,
-                    .deadline = deadline};
+  struct fs_op f = {.kind = kind, .fd = fd, .offset = offset < 0 ? -1 : offset};
   if (fd < 0)
     return WEFT_EBADF;
   if (!buf && len)
@@ -146,7 +124,7 @@ static ssize_t rw(enum fs_kind kind, int fd, void *buf, size_t len, int64_t offs
   if (len > INT32_MAX)
     len = INT32_MAX; /* a short count, as read(2) may return */
   f.buf = uv_buf_init(buf, (unsigned)len);
-  return fs_run(&f);
+  return fs_run(&f, deadline);
 }
 
 ssize_t weft_file_read(int fd, void *buf, size_t len, int64_t offset, int64_t deadline) {
@@ -215,10 +193,6 @@ struct work_op {
   uv_work_t work;           /* I/O thread only */
 };
 
-static void work_destroy(weft__io_op *op) {
-  free(container_of(op, struct work_op, op));
-}
-
 static void work_run(uv_work_t *w) {
   struct work_op *o = w->data;
   o->result = o->fn(o->arg);
@@ -249,11 +223,18 @@ static void work_start(weft__io_op *op) {
   }
 }
 
-static void work_cancel(weft__io_op *op) {
+static void work_cancel(weft__io_op *op, int result) {
   struct work_op *o = container_of(op, struct work_op, op);
   if (uv_cancel((uv_req_t *)&o->work) != 0) /* running: let it run, drop its result */
-    weft__io_finish(op, WEFT_ECANCELED);
+    weft__io_finish(op, result);
 }
+
+static const weft__io_op_kind work_kind = {
+    .size = sizeof(struct work_op),
+    .start = work_start,
+    .cancel = work_cancel,
+};
+WEFT__IO_OP_FIRST(struct work_op);
 
 int weft_offload(void *(*fn)(void *), void *arg, void **result) {
   return weft_offload_ex(fn, arg, result, NULL);
@@ -262,7 +243,6 @@ int weft_offload(void *(*fn)(void *), void *arg, void **result) {
 int weft_offload_ex(void *(*fn)(void *), void *arg, void **result,
                     void (*orphan)(void *arg, void *result, int ran)) {
   weft_task *t;
-  weft__io *io;
   struct work_op *o;
   int rc;
 
@@ -275,17 +255,13 @@ int weft_offload_ex(void *(*fn)(void *), void *arg, void **result,
       orphan(arg, NULL, 0);
     return WEFT_ECANCELED;
   }
-  io = t->rt->io;
-  if (!(o = calloc(1, sizeof *o)))
+  if (!(o = (struct work_op *)weft__io_op_new(&work_kind)))
     return WEFT_ENOMEM;
   o->fn = fn;
   o->arg = arg;
   o->orphan = orphan;
-  o->op.start = work_start;
-  o->op.cancel = work_cancel;
-  o->op.destroy = work_destroy;
   weft__wait_note(weft_self(), "offloaded work", 0, -1);
-  rc = weft__io_wait(io, &o->op, true);
+  rc = weft__io_wait(&o->op, -1, true);
   if (rc == 0 && result)
     *result = o->result;
   /* Cancelled before it parked (a cancel from another thread since the

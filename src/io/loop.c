@@ -82,8 +82,7 @@ struct weft__io {
   /* For deadlock detection (monitor.c): written by the I/O thread only,
    * read by anyone (relaxed). */
   atomic_uint_fast64_t waits; /* tasks' waits it holds: ops started and not
-                               * finished, deadline timers armed and not
-                               * fired or disarmed */
+                               * finished */
   atomic_uint_fast64_t turns; /* inbox drains: it did something */
   /* Protocol "netpoll" (netpoll.c): the epoll set of sockets' untimed
    * waits, read by the workers (and by the tick, as a backstop); the
@@ -97,6 +96,9 @@ struct weft__io {
   weft__spinlock np_lock;   /* whoever reads a batch of the set's events */
   weft__io_hooks hooks;     /* immutable */
   uv_timer_t tick;          /* hooks.tick's timer (when set) */
+  uv_timer_t alarm;         /* hooks.io_alarm's timer (when set) */
+  weft__io_msg alarm_msg;   /* weft__io_alarm_kick's message */
+  atomic_bool alarm_kicked; /* alarm_msg is sent and not yet taken */
   uv_signal_t hook_signal;  /* hooks.signum's watcher (when set) */
 };
 
@@ -160,7 +162,7 @@ static void count_handle(uv_handle_t *h, void *arg) {
   struct handles_msg *q = arg;
   weft__io *io = q->io;
   if (!uv_is_closing(h) && h != (uv_handle_t *)&io->async && h != (uv_handle_t *)&io->tick &&
-      h != (uv_handle_t *)&io->hook_signal)
+      h != (uv_handle_t *)&io->alarm && h != (uv_handle_t *)&io->hook_signal)
     q->count++;
 }
 
@@ -277,6 +279,32 @@ static int waitfd_open(weft__io *io) {
   return rc;
 }
 
+static void alarm_cb(uv_timer_t *tm) {
+  weft__io *io = tm->data;
+  io->hooks.io_alarm(io);
+}
+
+/* The kick's acq_rel exchanges: a kick absorbed into one not yet taken
+ * happens before the take (an RMW reads the last write before it), so
+ * the hook sees what the kicker did before kicking. */
+static void alarm_take(weft__io_msg *m) {
+  weft__io *io = container_of(m, weft__io, alarm_msg);
+  atomic_exchange_explicit(&io->alarm_kicked, false, memory_order_acq_rel);
+  io->hooks.io_alarm(io);
+}
+
+void weft__io_alarm_kick(weft__io *io) {
+  if (!atomic_exchange_explicit(&io->alarm_kicked, true, memory_order_acq_rel))
+    weft__io_send(io, &io->alarm_msg);
+}
+
+void weft__io_alarm_at(weft__io *io, int64_t when) {
+  if (when == INT64_MAX)
+    uv_timer_stop(&io->alarm);
+  else
+    uv_timer_start(&io->alarm, alarm_cb, weft__io_timeout(io, when), 0);
+}
+
 static void signal_cb(uv_signal_t *h, int signum) {
   weft__io *io = h->data;
   io->hooks.on_signal(io->rt, signum);
@@ -310,6 +338,11 @@ int weft__io_start(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out) {
     uv_timer_init(&io->loop, &io->tick);
     io->tick.data = io;
     uv_timer_start(&io->tick, tick_cb, hooks->tick_ms, hooks->tick_ms);
+  }
+  if (hooks->io_alarm) {
+    uv_timer_init(&io->loop, &io->alarm);
+    io->alarm.data = io;
+    io->alarm_msg.run = alarm_take;
   }
   if (hooks->on_signal && hooks->signum > 0 && uv_signal_init(&io->loop, &io->hook_signal) == 0) {
     io->hook_signal.data = io;
@@ -358,6 +391,10 @@ struct weft__sigs **weft__io_sigs(weft__io *io) {
   return &io->sigs;
 }
 
+weft_rt *weft__io_rt(weft__io *io) {
+  return io->rt;
+}
+
 void *weft__io_loop(weft__io *io) {
   return &io->loop;
 }
@@ -378,20 +415,47 @@ weft__io *weft__io_current(void) {
 
 void weft__io_op_unref(weft__io_op *op) {
   /* acq_rel: the last owner sees every write the others made. */
-  if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1)
-    op->destroy(op);
+  if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1) {
+    if (op->kind->destroy)
+      op->kind->destroy(op);
+    free(op);
+  }
+}
+
+weft__io_op *weft__io_op_new_extra(const weft__io_op_kind *kind, size_t extra) {
+  weft__io_op *op = calloc(1, kind->size + extra);
+  if (op)
+    op->kind = kind;
+  return op;
+}
+
+weft__io_op *weft__io_op_new(const weft__io_op_kind *kind) {
+  return weft__io_op_new_extra(kind, 0);
+}
+
+/* The op's deadline, a timer on the runtime's heap (timers.c) fired here
+ * on the I/O thread: the op is asked to end as a cancel would, with
+ * WEFT_ETIMEDOUT. */
+static void op_timed_out(weft__timer *tm) {
+  weft__io_op *op = container_of(tm, weft__io_op, deadline);
+  if (!op->finished)
+    op->kind->cancel(op, WEFT_ETIMEDOUT);
 }
 
 static void run_start(weft__io_msg *m) {
   weft__io_op *op = container_of(m, weft__io_op, start_msg);
   weft__io_waits_add(op->io, 1);
-  op->start(op);
+  op->kind->start(op);
+  if (!op->finished && op->deadline.when >= 0) {
+    op->deadline.fire = op_timed_out;
+    weft__timer_add(op->task->rt, &op->deadline);
+  }
 }
 
 static void run_cancel(weft__io_msg *m) {
   weft__io_op *op = container_of(m, weft__io_op, cancel_msg);
   if (!op->finished)
-    op->cancel(op);
+    op->kind->cancel(op, WEFT_ECANCELED);
   weft__io_op_unref(op); /* the cancel message's reference */
 }
 
@@ -416,12 +480,14 @@ static void io_publish(weft_task *t, void *arg) {
   weft__io_send(op->io, &op->start_msg);
 }
 
-int weft__io_wait(weft__io *io, weft__io_op *op, bool cancellable) {
-  op->io = io;
-  op->task = weft_self();
+int weft__io_wait(weft__io_op *op, int64_t deadline, bool cancellable) {
+  weft_task *t = weft_self();
+  op->io = t->rt->io;
+  op->task = t;
   op->start_msg.run = run_start;
   op->cancel_msg.run = run_cancel;
   op->cancellable = cancellable;
+  op->deadline.when = deadline;
   atomic_init(&op->refs, 1); /* the task's */
   atomic_init(&op->cancel_sent, false);
   op->finished = false;
@@ -432,6 +498,10 @@ void weft__io_finish(weft__io_op *op, int result) {
   if (op->finished)
     return;
   op->finished = true;
+  /* On this thread, where the deadline fires: once it is out of the heap
+   * or fired, nothing touches it again. */
+  if (op->deadline.when >= 0)
+    weft__timer_del(op->task->rt, &op->deadline);
   weft__io_waits_add(op->io, -1);
   weft__wake(op->task, result);
 }

@@ -41,23 +41,12 @@ struct poll_op {
   int fd;
   int events;                 /* UV_READABLE | UV_WRITABLE wanted */
   int revents;                /* what was ready */
-  int64_t deadline;
-  uv_timer_t timer;
   struct weft__watch *watch;
   struct poll_op *next;       /* watch->waiters, then the list to wake */
   int rc;                     /* the result, between complete and wake_all */
 };
 
 static void watch_update(struct weft__watch *w);
-
-static void poll_op_destroy(weft__io_op *op) {
-  free(container_of(op, struct poll_op, op));
-}
-
-static void timer_closed(uv_handle_t *h) {
-  struct poll_op *p = h->data;
-  weft__io_op_unref(&p->op); /* the I/O thread's reference */
-}
 
 /* Take p off its watch and note its result; the caller wakes it with
  * wake_all after watch_update, so that libuv has let go of a one-wait
@@ -68,7 +57,6 @@ static void complete(struct poll_op *p, int rc, struct poll_op **wake) {
   while (*pp != p)
     pp = &(*pp)->next;
   *pp = p->next;
-  uv_timer_stop(&p->timer);
   p->rc = rc;
   p->next = *wake;
   *wake = p;
@@ -79,7 +67,7 @@ static void wake_all(struct poll_op *p) {
   for (; p; p = next) {
     next = p->next;
     weft__io_finish(&p->op, p->rc);
-    uv_close((uv_handle_t *)&p->timer, timer_closed);
+    weft__io_op_unref(&p->op); /* the I/O thread's reference */
   }
 }
 
@@ -201,61 +189,52 @@ static struct weft__watch *watch_for(struct poll_op *p, int *rc) {
   return w;
 }
 
-static void poll_on_deadline(uv_timer_t *t) {
-  struct poll_op *p = t->data, *wake = NULL;
-  struct weft__watch *w = p->watch;
-  complete(p, WEFT_ETIMEDOUT, &wake);
-  watch_update(w);
-  wake_all(wake);
-}
-
 static void poll_start(weft__io_op *op) {
   struct poll_op *p = container_of(op, struct poll_op, op);
   int rc = 0;
 
-  uv_timer_init(weft__io_loop(op->io), &p->timer);
-  p->timer.data = p;
   p->watch = watch_for(p, &rc);
   if (!p->watch) {
     weft__io_finish(op, rc);
-    uv_close((uv_handle_t *)&p->timer, timer_closed);
+    weft__io_op_unref(op); /* the I/O thread's reference */
     return;
   }
   p->next = p->watch->waiters;
   p->watch->waiters = p;
   watch_update(p->watch);
-  if (p->deadline >= 0)
-    uv_timer_start(&p->timer, poll_on_deadline, weft__io_timeout(op->io, p->deadline), 0);
 }
 
-static void poll_cancel(weft__io_op *op) {
+/* Cancelled, or past its deadline (loop.c). */
+static void poll_cancel(weft__io_op *op, int result) {
   struct poll_op *p = container_of(op, struct poll_op, op), *wake = NULL;
   struct weft__watch *w = p->watch;
-  complete(p, WEFT_ECANCELED, &wake);
+  complete(p, result, &wake);
   watch_update(w);
   wake_all(wake);
 }
+
+static const weft__io_op_kind poll_kind = {
+    .size = sizeof(struct poll_op),
+    .start = poll_start,
+    .cancel = poll_cancel,
+};
+WEFT__IO_OP_FIRST(struct poll_op);
 
 /* Wait until fd (of sock, or a foreign fd when sock is NULL) has one of
  * events (UV_READABLE, UV_WRITABLE). Returns the ready events, or an error.
  * Task only; parks. */
 int weft__poll_wait(weft_sock *sock, int fd, int events, int64_t deadline) {
-  weft__io *io = weft__io_current();
   struct poll_op *p;
   int rc;
 
   if (deadline == 0)
     return WEFT_ETIMEDOUT;
-  p = calloc(1, sizeof *p);
+  p = (struct poll_op *)weft__io_op_new(&poll_kind);
   if (!p)
     return WEFT_ENOMEM;
   p->sock = sock;
   p->fd = fd;
   p->events = events;
-  p->deadline = deadline;
-  p->op.start = poll_start;
-  p->op.cancel = poll_cancel;
-  p->op.destroy = poll_op_destroy;
   if (sock)
     atomic_store(&sock->watched, true);
   weft__wait_note(weft_self(),
@@ -263,7 +242,7 @@ int weft__poll_wait(weft_sock *sock, int fd, int events, int64_t deadline) {
                   : events == WEFT_WRITABLE ? "fd %lu writable"
                                             : "fd %lu readable or writable",
                   (uintptr_t)fd, deadline);
-  rc = weft__io_wait(io, &p->op, true);
+  rc = weft__io_wait(&p->op, deadline, true);
   if (rc == 0)
     rc = p->revents;
   weft__io_op_unref(&p->op);
@@ -291,27 +270,28 @@ static void close_start(weft__io_op *op) {
   weft__io_op_unref(op); /* finished, and done with, in watch_closed */
 }
 
-static void close_cancel(weft__io_op *op) {
-  (void)op; /* a close runs to its end: the watch's close callback finishes it */
+static void close_cancel(weft__io_op *op, int result) {
+  (void)op; /* a close runs to its end (and has no deadline): the */
+  (void)result; /* watch's close callback finishes it */
 }
 
-static void close_destroy(weft__io_op *op) {
-  free(op);
-}
+static const weft__io_op_kind close_kind = {
+    .size = sizeof(struct weft__sock_close_op),
+    .start = close_start,
+    .cancel = close_cancel,
+};
+WEFT__IO_OP_FIRST(struct weft__sock_close_op);
 
 /* Close the I/O thread's watch of s (waking its waiters with WEFT_EBADF)
  * and wait until libuv has let go of the fd. Task only; parks, not
  * cancellable. */
 int weft__poll_forget(weft_sock *s) {
-  struct weft__sock_close_op *c = calloc(1, sizeof *c);
+  struct weft__sock_close_op *c = (struct weft__sock_close_op *)weft__io_op_new(&close_kind);
   int rc;
   if (!c)
     return WEFT_ENOMEM;
   c->sock = s;
-  c->op.start = close_start;
-  c->op.cancel = close_cancel;
-  c->op.destroy = close_destroy;
-  rc = weft__io_wait(weft__io_current(), &c->op, false);
+  rc = weft__io_wait(&c->op, -1, false);
   weft__io_op_unref(&c->op);
   return rc;
 }

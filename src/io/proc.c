@@ -46,14 +46,8 @@ struct proc_op {
   int spawn_rc;                  /* PROC_SPAWN: the error, while the handle closes */
   int child_fd[3];               /* PROC_SPAWN: -1, or the child's end */
   int sig;                       /* PROC_KILL */
-  int64_t deadline;              /* PROC_WAIT */
-  uv_timer_t timer;              /* PROC_WAIT */
   int result;
 };
-
-static void proc_op_destroy(weft__io_op *op) {
-  free(container_of(op, struct proc_op, op));
-}
 
 /* Finish op now and drop the I/O thread's reference (no handle of its own). */
 static void done(struct proc_op *p, int rc) {
@@ -61,17 +55,10 @@ static void done(struct proc_op *p, int rc) {
   weft__io_op_unref(&p->op);
 }
 
-static void wait_timer_closed(uv_handle_t *h) {
-  struct proc_op *p = h->data;
-  weft__io_op_unref(&p->op);
-}
-
 static void wait_end(struct proc_op *p, int rc) {
   if (p->proc->waiter == p)
     p->proc->waiter = NULL;
-  uv_timer_stop(&p->timer);
-  weft__io_finish(&p->op, rc);
-  uv_close((uv_handle_t *)&p->timer, wait_timer_closed);
+  done(p, rc);
 }
 
 static void on_exit_cb(uv_process_t *h, int64_t status, int sig) {
@@ -127,25 +114,16 @@ static void spawn_now(struct proc_op *p) {
   uv_close((uv_handle_t *)&p->proc->handle, spawn_failed_closed);
 }
 
-static void wait_deadline(uv_timer_t *t) {
-  wait_end(t->data, WEFT_ETIMEDOUT);
-}
-
 static void wait_now(struct proc_op *p) {
-  uv_timer_init(weft__io_loop(p->op.io), &p->timer);
-  p->timer.data = p;
   if (p->proc->exited) {
     wait_end(p, 0);
     return;
   }
   if (p->proc->waiter) { /* one waiter at a time */
-    uv_close((uv_handle_t *)&p->timer, wait_timer_closed);
-    weft__io_finish(&p->op, WEFT_EBUSY);
+    done(p, WEFT_EBUSY);
     return;
   }
-  p->proc->waiter = p;
-  if (p->deadline >= 0)
-    uv_timer_start(&p->timer, wait_deadline, weft__io_timeout(p->op.io, p->deadline), 0);
+  p->proc->waiter = p; /* until the exit, a cancel or the deadline (loop.c) */
 }
 
 static void free_closed(uv_handle_t *h) {
@@ -176,27 +154,31 @@ static void proc_start(weft__io_op *op) {
   }
 }
 
-static void proc_cancel(weft__io_op *op) {
+static void proc_cancel(weft__io_op *op, int result) {
   struct proc_op *p = container_of(op, struct proc_op, op);
   if (p->kind == PROC_WAIT)
-    wait_end(p, WEFT_ECANCELED);
+    wait_end(p, result);
   /* spawn, kill and free finish at once on the I/O thread anyway */
 }
 
-static int proc_run(struct proc_op *tmpl, bool cancellable) {
-  weft__io *io = weft__io_current();
+static const weft__io_op_kind proc_kind = {
+    .size = sizeof(struct proc_op),
+    .start = proc_start,
+    .cancel = proc_cancel,
+};
+WEFT__IO_OP_FIRST(struct proc_op);
+
+static int proc_run(const struct proc_op *tmpl, int64_t deadline, bool cancellable) {
   struct proc_op *p;
   int rc;
-  if (!io)
+  if (!weft_self())
     return WEFT_EPERM;
-  if (!(p = malloc(sizeof *p)))
+  if (!(p = (struct proc_op *)weft__io_op_new(&proc_kind)))
     return WEFT_ENOMEM;
-  *p = *tmpl;
-  p->op.start = proc_start;
-  p->op.cancel = proc_cancel;
-  p->op.destroy = proc_op_destroy;
-  weft__wait_note(weft_self(), "process", 0, -1);
-  rc = weft__io_wait(io, &p->op, cancellable);
+  *p = *tmpl; /* its op is all zero but the kind */
+  p->op.kind = &proc_kind;
+  weft__wait_note(weft_self(), "process", 0, deadline);
+  rc = weft__io_wait(&p->op, deadline, cancellable);
   weft__io_op_unref(&p->op);
   return rc;
 }
@@ -250,7 +232,7 @@ int weft_proc_spawn(weft_proc **out, const weft_proc_opts *o, weft_sock *pipes[3
     p.child_fd[i] = fds[i][1];
   }
   p.proc = pr;
-  if ((rc = proc_run(&p, false)))
+  if ((rc = proc_run(&p, -1, false)))
     goto out_fail;
   for (int i = 0; i < 3; i++) {
     if (fds[i][1] >= 0)
@@ -270,7 +252,7 @@ out_fail:
 }
 
 int weft_proc_wait(weft_proc *pr, int64_t *exit_status, int *term_signal, int64_t deadline) {
-  struct proc_op p = {.kind = PROC_WAIT, .proc = pr, .deadline = deadline};
+  struct proc_op p = {.kind = PROC_WAIT, .proc = pr};
   weft_task *t;
   int rc;
   if (!proc_valid(pr))
@@ -279,7 +261,7 @@ int weft_proc_wait(weft_proc *pr, int64_t *exit_status, int *term_signal, int64_
     return WEFT_EPERM;
   if (weft__cancel_pending(t))
     return WEFT_ECANCELED;
-  if ((rc = proc_run(&p, true)))
+  if ((rc = proc_run(&p, deadline, true)))
     return rc;
   if (exit_status)
     *exit_status = pr->exit_status;
@@ -292,7 +274,7 @@ int weft_proc_kill(weft_proc *pr, int sig) {
   struct proc_op p = {.kind = PROC_KILL, .proc = pr, .sig = sig};
   if (!proc_valid(pr) || sig < 0 || sig >= NSIG)
     return WEFT_EINVAL;
-  return proc_run(&p, false);
+  return proc_run(&p, -1, false);
 }
 
 int weft_proc_pid(const weft_proc *pr) {
@@ -304,7 +286,7 @@ int weft_proc_free(weft_proc *pr) {
   int rc;
   if (!proc_valid(pr))
     return WEFT_EINVAL;
-  if ((rc = proc_run(&p, false)))
+  if ((rc = proc_run(&p, -1, false)))
     return rc;
   pr->magic = 0;
   free(pr);

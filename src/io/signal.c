@@ -31,7 +31,7 @@
  *    itself an io op the caller waits for, so when it returns the I/O
  *    thread has armed (or disarmed) the slot. weft_rt_free disarms what
  *    the program still holds (sigs_stop, the I/O thread's stop hook).
- *  - A deadline is a timer in the op; a cancel (loop.c, "io op") unlinks
+ *  - The deadline is the op's (loop.c, "io op"); it and a cancel unlink
  *    the op like an arrival does. Everything here runs on the I/O thread,
  *    so the FIFOs and the `done` flag need no lock; the io op protocol
  *    makes the wakeup happen exactly once.
@@ -71,16 +71,10 @@ struct weft__sigs {
 
 struct sig_op {
   weft__io_op op;
-  uv_timer_t timer;   /* the deadline, when there is one */
-  int64_t deadline;   /* -1: none */
   bool done;          /* finished; I/O thread only */
   size_t n;
   struct sig_link links[]; /* one per signal asked for */
 };
-
-static void sig_destroy(weft__io_op *op) {
-  free(container_of(op, struct sig_op, op));
-}
 
 static void handle_closed(uv_handle_t *h) {
   free(h);
@@ -145,11 +139,6 @@ static void unlink_all(struct weft__sigs *sg, struct sig_op *s) {
   }
 }
 
-static void op_closed(uv_handle_t *h) {
-  struct sig_op *s = h->data;
-  weft__io_op_unref(&s->op); /* the I/O thread's reference */
-}
-
 /* Wake s's task with result, once; drop the I/O thread's reference. */
 static void sig_end(struct sig_op *s, int result) {
   struct weft__sigs *sg = *weft__io_sigs(s->op.io);
@@ -158,12 +147,7 @@ static void sig_end(struct sig_op *s, int result) {
   s->done = true;
   unlink_all(sg, s);
   weft__io_finish(&s->op, result);
-  if (s->deadline >= 0) {
-    uv_timer_stop(&s->timer);
-    uv_close((uv_handle_t *)&s->timer, op_closed);
-  } else {
-    weft__io_op_unref(&s->op);
-  }
+  weft__io_op_unref(&s->op); /* the I/O thread's reference */
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -175,26 +159,11 @@ static void on_signal(uv_signal_t *h, int signum) {
     sg->slot[signum].pending = true; /* held: the next wait takes it */
 }
 
-static void sig_on_deadline(uv_timer_t *tm) {
-  struct sig_op *s = tm->data;
-  int64_t left = s->deadline - weft_now();
-  if (left > 0) { /* the loop clock ran ahead of ours (timer.c) */
-    uv_timer_start(&s->timer, sig_on_deadline, (uint64_t)left, 0);
-    return;
-  }
-  sig_end(s, WEFT_ETIMEDOUT);
-}
-
 static void sig_start(weft__io_op *op) {
   struct sig_op *s = container_of(op, struct sig_op, op);
   struct weft__sigs *sg = sigs_get(op->io);
   int rc = 0;
 
-  if (s->deadline >= 0) {
-    uv_timer_init(weft__io_loop(op->io), &s->timer);
-    s->timer.data = s;
-    uv_timer_start(&s->timer, sig_on_deadline, weft__io_timeout(op->io, s->deadline), 0);
-  }
   if (!sg) {
     sig_end(s, WEFT_ENOMEM);
     return;
@@ -224,9 +193,17 @@ static void sig_start(weft__io_op *op) {
     sig_end(s, rc);
 }
 
-static void sig_cancel(weft__io_op *op) {
-  sig_end(container_of(op, struct sig_op, op), WEFT_ECANCELED);
+/* Cancelled, or past its deadline (loop.c). */
+static void sig_cancel(weft__io_op *op, int result) {
+  sig_end(container_of(op, struct sig_op, op), result);
 }
+
+static const weft__io_op_kind sig_kind = {
+    .size = sizeof(struct sig_op),
+    .start = sig_start,
+    .cancel = sig_cancel,
+};
+WEFT__IO_OP_FIRST(struct sig_op);
 
 /* ---- hold and release ---- */
 
@@ -237,12 +214,9 @@ struct hold_op {
   int signals[];
 };
 
-static void hold_destroy(weft__io_op *op) {
-  free(container_of(op, struct hold_op, op));
-}
-
-static void hold_cancel(weft__io_op *op) {
-  (void)op; /* not cancellable: it ends in the same turn it starts */
+static void hold_cancel(weft__io_op *op, int result) {
+  (void)op; /* not cancellable and no deadline: it ends in the same */
+  (void)result; /* turn it starts */
 }
 
 static struct weft__sigs *sigs_get(weft__io *io) {
@@ -319,6 +293,13 @@ static int check_signals(const int *signals, size_t n) {
   return 0;
 }
 
+static const weft__io_op_kind hold_kind = {
+    .size = sizeof(struct hold_op),
+    .start = hold_start,
+    .cancel = hold_cancel,
+};
+WEFT__IO_OP_FIRST(struct hold_op);
+
 static int hold_or_release(const int *signals, size_t n, bool hold) {
   weft__io *io = weft__io_current();
   struct hold_op *h;
@@ -327,16 +308,13 @@ static int hold_or_release(const int *signals, size_t n, bool hold) {
     return rc;
   if (!io)
     return WEFT_EPERM;
-  if (!(h = calloc(1, sizeof *h + n * sizeof h->signals[0])))
+  if (!(h = (struct hold_op *)weft__io_op_new_extra(&hold_kind, n * sizeof h->signals[0])))
     return WEFT_ENOMEM;
   h->hold = hold;
   h->n = n;
   memcpy(h->signals, signals, n * sizeof signals[0]);
   weft__wait_note(weft_self(), hold ? "signal hold" : "signal release", 0, -1);
-  h->op.start = hold_start;
-  h->op.cancel = hold_cancel;
-  h->op.destroy = hold_destroy;
-  rc = weft__io_wait(io, &h->op, false);
+  rc = weft__io_wait(&h->op, -1, false);
   weft__io_op_unref(&h->op);
   return rc;
 }
@@ -351,7 +329,6 @@ int weft_signal_release(const int *signals, size_t n) {
 
 int weft_signal_wait(const int *signals, size_t n, int64_t deadline) {
   weft_task *t;
-  weft__io *io;
   struct sig_op *s;
   int rc;
 
@@ -361,20 +338,15 @@ int weft_signal_wait(const int *signals, size_t n, int64_t deadline) {
     return WEFT_EPERM;
   if (weft__cancel_pending(t))
     return WEFT_ECANCELED;
-  io = t->rt->io;
   /* A deadline already past still goes to the I/O thread: a signal kept
-   * by a hold is taken before the timer, which fires at once, is seen. */
-  if (!(s = calloc(1, sizeof *s + n * sizeof s->links[0])))
+   * by a hold is taken at the op's start, before its deadline is armed. */
+  if (!(s = (struct sig_op *)weft__io_op_new_extra(&sig_kind, n * sizeof s->links[0])))
     return WEFT_ENOMEM;
-  s->deadline = deadline;
   s->n = n;
   for (size_t i = 0; i < n; i++)
     s->links[i].signum = signals[i];
   weft__wait_note(weft_self(), "signal %lu", (uintptr_t)signals[0], deadline);
-  s->op.start = sig_start;
-  s->op.cancel = sig_cancel;
-  s->op.destroy = sig_destroy;
-  rc = weft__io_wait(io, &s->op, true);
+  rc = weft__io_wait(&s->op, deadline, true);
   weft__io_op_unref(&s->op);
   return rc;
 }
