@@ -219,6 +219,35 @@ static void monotonic_cond_init(pthread_cond_t *cv) {
   pthread_condattr_destroy(&a);
 }
 
+/* ---- what the layers above the task hang on its life (runtime.h) ---- */
+
+static void task_fn_returned(weft_task *t) {
+  if (t->scopes)
+    weft__scopes_free_all(t);
+  if (t->gens)
+    weft__gen_free_all(t);
+}
+
+static int done_new(weft_chan **out) {
+  return weft_chan_new(out, 0, 0);
+}
+
+static void done_close(weft_chan *c) {
+  weft_chan_close(c);
+}
+
+static void done_free(weft_chan *c) {
+  weft_chan_free(c);
+}
+
+static const weft__task_hooks task_hooks = {
+    .cancel_scopes = weft__scopes_cancel,
+    .fn_returned = task_fn_returned,
+    .done_new = done_new,
+    .done_close = done_close,
+    .done_free = done_free,
+};
+
 int weft_rt_new(weft_rt **out, const weft_config *cfg) {
   weft_config dflt;
   weft_rt *rt;
@@ -246,6 +275,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
   monotonic_cond_init(&rt->wait_cv);
   atomic_init(&rt->next_id, 1);
   weft__timers_init(&rt->timers);
+  rt->task_hooks = &task_hooks;
   env_config(rt, &hooks.signum);
   rt->nworkers = cfg->workers ? cfg->workers : online_cpus();
   rt->oversubscribed = rt->nworkers > online_cpus();

@@ -185,7 +185,7 @@ struct weft__io;
 
 /*
  * A timer on the runtime's one timer heap (timers.c, protocol "timers";
- * docs/design.md 5.15). Every deadline is one: a park's (deadline.c, for
+ * docs/design.md 5.15). Every deadline is one: a park's (task.c, weft__park_until, for
  * channels, select, locks, join, scopes and sleeps) and an I/O op's
  * (io/loop.c). The owner embeds it and sets when and fire; the host
  * fires it at `when` on its own thread unless weft__timer_del came first.
@@ -210,6 +210,22 @@ typedef struct weft__timers {
   void (*kick)(struct weft__io *io);
 } weft__timers;
 
+/*
+ * What the layers above the task hang on a task's life, wired by rt.c
+ * (the top) before the workers start, so that task.c calls none of them
+ * by name (docs/design.md, 2.2): a cancel reaching t's scopes (scope.c,
+ * under t->wait_lock, when t->scopes is set); the end of t's function,
+ * on its stack, for the scopes and generators it never freed (scope.c,
+ * gen.c); and the done channel's life (chan.c, protocol "done").
+ */
+typedef struct weft__task_hooks {
+  void (*cancel_scopes)(weft_task *t);
+  void (*fn_returned)(weft_task *t);
+  int (*done_new)(struct weft_chan **out);
+  void (*done_close)(struct weft_chan *c);
+  void (*done_free)(struct weft_chan *c);
+} weft__task_hooks;
+
 struct weft_rt {
   uint32_t magic;           /* WEFT_RT_MAGIC until weft_rt_free */
   weft__worker *workers;    /* immutable array */
@@ -231,6 +247,7 @@ struct weft_rt {
   /* Every deadline (timers.c): its own cache line, since any worker
    * takes its lock. */
   _Alignas(WEFT_CACHELINE) weft__timers timers;
+  const weft__task_hooks *task_hooks; /* rt.c; immutable once the workers run */
   unsigned nworkers;        /* immutable */
   bool oversubscribed;      /* more workers than online CPUs; immutable (sched.c, linger) */
   size_t stack_size;        /* default, rounded; immutable */
@@ -334,7 +351,7 @@ void weft__task_end(weft_task *t); /* on t's stack, after fn returned */
 int weft__park(weft__publish_fn publish, void *arg, bool cancellable);
 void weft__wake(weft_task *t, int result);
 
-/* deadline.c: weft__park with an absolute deadline on weft_now()'s clock
+/* weft__park with an absolute deadline on weft_now()'s clock
  * (-1: none): the wait ends with WEFT_ETIMEDOUT when it passes first.
  * The publish step must set t->withdraw when the task is left waiting.
  * Task only. */

@@ -137,7 +137,7 @@ static void task_free_parts(weft_task *t) {
   weft_chan *c = atomic_load_explicit(&t->done_chan, memory_order_relaxed);
   struct weft__ondone *od = atomic_load_explicit(&t->ondone, memory_order_relaxed);
   if (c)
-    weft_chan_free(c);
+    t->rt->task_hooks->done_free(c);
   if (od)
     ondone_unref(od);
 }
@@ -354,6 +354,77 @@ void weft__wake(weft_task *t, int result) {
   weft__ready(t);
 }
 
+/* ---- park with a deadline ----
+ *
+ * weft__park_until: weft__park with a deadline, for waits whose waker is
+ * not the I/O thread (channels, select, locks, join, scopes) and for
+ * sleeps. The deadline is a timer on the runtime's heap (timers.c), added
+ * and removed by the task's own worker with no message, so a timed wait
+ * that ends in time costs a lock and an unlink, and the I/O thread hears
+ * of it only when it became the earliest deadline.
+ *
+ * Protocol "deadline" (docs/design.md, section 5.16):
+ *  1. The publish wrapper runs the wait's own publish; if that left the
+ *     task waiting (withdraw set), it marks the deadline armed and adds
+ *     its timer (protocol "timers", T1). Still under the task's
+ *     wait_lock, so no waker can end the wait before `armed` is written.
+ *  2. When the timer fires, the host calls dl_fire, which takes the task's
+ *     wait_lock and, if the task is still waiting and withdraw takes it
+ *     back, wakes it with WEFT_ETIMEDOUT. This is the "cancel" protocol of
+ *     task.c with another result, so a real wakeup and the deadline cannot
+ *     both wake the task.
+ *  3. The task, resumed for whatever reason, deletes the timer if it was
+ *     armed (T3). If the delete finds it fired or firing, the task waits
+ *     until dl_fire has returned: only then may it leave, since the
+ *     deadline lives on its stack and dl_fire touches the task.
+ * Lock order: wait_lock, then the heap's lock (step 1); dl_fire runs with
+ * no heap lock held (T2), so it may take wait_lock.
+ */
+
+struct deadline {
+  weft__timer timer;
+  weft_task *task;          /* immutable */
+  weft__publish_fn publish; /* the wait's own publish step; immutable */
+  void *arg;
+  bool armed; /* written in the publish step under task->wait_lock */
+};
+
+static void dl_publish(weft_task *t, void *arg) {
+  struct deadline *d = arg;
+  d->publish(t, d->arg);
+  if (!t->withdraw)
+    return; /* the wait is over already: no timer needed */
+  d->armed = true;
+  weft__timer_add(t->rt, &d->timer);
+}
+
+static void dl_fire(weft__timer *tm) {
+  struct deadline *d = container_of(tm, struct deadline, timer);
+  weft_task *t = d->task;
+  weft__spin_lock(&t->wait_lock);
+  if (t->withdraw && t->withdraw(t)) {
+    t->withdraw = NULL;
+    weft__wake(t, WEFT_ETIMEDOUT);
+  }
+  weft__spin_unlock(&t->wait_lock);
+}
+
+int weft__park_until(weft__publish_fn publish, void *arg, int64_t when) {
+  weft_task *t = weft_self();
+  struct deadline d = {.task = t, .publish = publish, .arg = arg};
+  int rc;
+
+  if (when < 0)
+    return weft__park(publish, arg, true);
+  d.timer.when = when;
+  d.timer.fire = dl_fire;
+  rc = weft__park(dl_publish, &d, true);
+  /* armed was written before the wake that resumed us (step 1). */
+  if (d.armed && !weft__timer_del(t->rt, &d.timer))
+    weft__timer_wait_fired(&d.timer);
+  return rc;
+}
+
 /* ---- the public task calls ---- */
 
 weft_task *weft_self(void) {
@@ -469,7 +540,7 @@ void weft__cancel(weft_task *t) {
       weft__wake(t, WEFT_ECANCELED);
     }
     if (t->scopes)
-      weft__scopes_cancel(t);
+      t->rt->task_hooks->cancel_scopes(t);
   }
   weft__spin_unlock(&t->wait_lock);
 }
@@ -528,7 +599,7 @@ int weft_cancel_shield(int on) {
      * as weft__cancel would have (its own blocking calls see it anyway). */
     weft__spin_lock(&t->wait_lock);
     if (t->scopes)
-      weft__scopes_cancel(t);
+      t->rt->task_hooks->cancel_scopes(t);
     weft__spin_unlock(&t->wait_lock);
   }
   return was;
@@ -539,7 +610,7 @@ int weft_cancel_shield(int on) {
 /* Close t's done channel, once, whoever sees the need first. */
 static void done_close(weft_task *t, weft_chan *c) {
   if (!atomic_exchange(&t->done_closed, true))
-    weft_chan_close(c);
+    t->rt->task_hooks->done_close(c);
 }
 
 int weft_task_done(weft_task *t, weft_chan **out) {
@@ -551,10 +622,10 @@ int weft_task_done(weft_task *t, weft_chan **out) {
   if (!task_valid(t))
     return WEFT_EINVAL;
   if (!(c = atomic_load(&t->done_chan))) {
-    if ((rc = weft_chan_new(&c, 0, 0)))
+    if ((rc = t->rt->task_hooks->done_new(&c)))
       return rc;
     if (!atomic_compare_exchange_strong(&t->done_chan, &expect, c)) { /* seq_cst */
-      weft_chan_free(c);
+      t->rt->task_hooks->done_free(c);
       c = expect;
     } else if (atomic_load(&t->finishing)) { /* seq_cst; pairs with task_end */
       done_close(t, c);
@@ -722,16 +793,15 @@ int weft_task_on_done(weft_task *t, void (*fn)(weft_task *t, void *result, int c
   return rc;
 }
 
-/* After fn returned, still on t's stack ("done"): free the generators it
- * left, then close the done channel and release the callbacks' runner. */
+/* After fn returned, still on t's stack ("done"): free the scopes and
+ * generators it left, then close the done channel and release the
+ * callbacks' runner. */
 void weft__task_end(weft_task *t) {
   struct weft__ondone *od;
   weft_chan *c;
 
-  if (t->scopes)
-    weft__scopes_free_all(t);
-  if (t->gens)
-    weft__gen_free_all(t);
+  if (t->scopes || t->gens)
+    t->rt->task_hooks->fn_returned(t);
   atomic_store(&t->finishing, true); /* seq_cst; pairs with the installers' CAS */
   if ((c = atomic_load(&t->done_chan)))
     done_close(t, c);
