@@ -1,8 +1,9 @@
 /*
  * task.c - the task lifecycle: spawn, run, park and wake, join, detach,
- * cancel, yield, exit. docs/design.md gives the task states in section
- * 4.1 and these protocols in 5.6 ("park"), 5.7 ("cancel"), 5.8 ("shield"),
- * 5.9 ("join") and 5.10 ("done").
+ * cancel, yield, exit, and parking with a deadline. docs/design.md gives
+ * the task states in section 4.1 and these protocols in 5.6 ("park"), 5.7
+ * ("cancel"), 5.8 ("shield"), 5.9 ("join"), 5.10 ("done") and 5.15
+ * ("deadline").
  *
  * Ownership
  * ---------
@@ -363,7 +364,7 @@ void weft__wake(weft_task *t, int result) {
  * that ends in time costs a lock and an unlink, and the I/O thread hears
  * of it only when it became the earliest deadline.
  *
- * Protocol "deadline" (docs/design.md, section 5.16):
+ * Protocol "deadline" (docs/design.md, section 5.15):
  *  1. The publish wrapper runs the wait's own publish; if that left the
  *     task waiting (withdraw set), it marks the deadline armed and adds
  *     its timer (protocol "timers", T1). Still under the task's

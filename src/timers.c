@@ -4,7 +4,7 @@
  * deadline) is a weft__timer on it. Any thread adds and removes timers
  * under one lock, with no message; the timer host (the I/O thread, which
  * registered rt->timers.kick) sleeps until the earliest one and fires it.
- * docs/design.md, section 5.15 (protocol "timers") and 5.16 ("deadline").
+ * docs/design.md, section 5.15 (protocols "timers" and "deadline").
  *
  * The heap is a pairing heap, written here because it must be intrusive:
  * a timer is added in a park's publish step, which cannot fail, so adding
