@@ -248,6 +248,17 @@ static const weft__task_hooks task_hooks = {
     .done_free = done_free,
 };
 
+/* The fields a new runtime starts with, before its configuration. */
+static void rt_init_fields(weft_rt *rt) {
+  pthread_mutex_init(&rt->inj_lock, NULL);
+  pthread_mutex_init(&rt->idle_lock, NULL);
+  pthread_mutex_init(&rt->wait_lock, NULL);
+  monotonic_cond_init(&rt->wait_cv);
+  atomic_init(&rt->next_id, 1);
+  weft__timers_init(&rt->timers);
+  rt->task_hooks = &task_hooks;
+}
+
 int weft_rt_new(weft_rt **out, const weft_config *cfg) {
   weft_config dflt;
   weft_rt *rt;
@@ -269,13 +280,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg) {
   rt = calloc(1, sizeof *rt);
   if (!rt)
     return WEFT_ENOMEM;
-  pthread_mutex_init(&rt->inj_lock, NULL);
-  pthread_mutex_init(&rt->idle_lock, NULL);
-  pthread_mutex_init(&rt->wait_lock, NULL);
-  monotonic_cond_init(&rt->wait_cv);
-  atomic_init(&rt->next_id, 1);
-  weft__timers_init(&rt->timers);
-  rt->task_hooks = &task_hooks;
+  rt_init_fields(rt);
   env_config(rt, &hooks.signum);
   rt->nworkers = cfg->workers ? cfg->workers : online_cpus();
   rt->oversubscribed = rt->nworkers > online_cpus();

@@ -1,6 +1,6 @@
 /*
  * dns.c - name resolution through libuv's resolver (uv_getaddrinfo runs
- * getaddrinfo on libuv's thread pool), as an io op (loop.c). Numeric
+ * getaddrinfo on libuv's thread pool), as an io op (op.c). Numeric
  * addresses never leave the task's worker.
  *
  * Cancelling a lookup wakes the task at once with WEFT_ECANCELED; the pool

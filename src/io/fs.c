@@ -1,6 +1,6 @@
 /*
  * fs.c - files through uv_fs_* and blocking work through uv_queue_work,
- * both on libuv's thread pool, as io ops (loop.c).
+ * both on libuv's thread pool, as io ops (op.c).
  *
  * A pool job that has started cannot be stopped. For file operations the
  * task waits for it even when cancelled or past its deadline: the job may
@@ -46,7 +46,7 @@ static void fs_done(uv_fs_t *req) {
   weft__io_op_unref(&f->op); /* the I/O thread's reference */
 }
 
-/* Cancelled or past its deadline (loop.c): ask the job to stop; fs_done
+/* Cancelled or past its deadline (op.c): ask the job to stop; fs_done
  * still delivers the wakeup, with the first reason. */
 static void fs_cancel(weft__io_op *op, int why) {
   struct fs_op *f = container_of(op, struct fs_op, op);

@@ -20,7 +20,7 @@ typedef struct weft__io_msg {
 
 /*
  * An io op: one blocking wait of one task on the I/O thread (a poll, a
- * resolver, file or process request...). Protocol "io op" (loop.c). Each
+ * resolver, file or process request...). Protocol "io op" (op.c). Each
  * kind of op is a const table; the op is its struct's first member, made
  * by weft__io_op_new and freed when its last reference goes.
  */

@@ -24,31 +24,7 @@
  * callback, so a message pushed after step 3's exchange is followed by a
  * fresh uv_async_send that runs the callback again: none is left behind.
  *
- * Protocol "io op" (how a task waits on the I/O thread)
- * -----------------------------------------------------
- * An op is heap-allocated by the task and reference-counted: the task holds
- * one reference throughout, the I/O thread one while the op is in its
- * hands, and a cancel message one while it is in flight.
- *   1. The task parks (task.c, "park"). Its publish step, on the scheduler
- *      stack after the task's context is saved, takes the I/O thread's
- *      reference, records the op as what the task waits on (withdraw,
- *      wait_obj) and sends start_msg. Only now can the I/O thread see the
- *      task (task.c, protocol "park": never visible before its context is saved).
- *   2. The I/O thread runs op->start, which starts the libuv work. When it
- *      completes, weft__io_finish marks the op finished and wakes the task
- *      with the result. The I/O thread drops its reference once libuv is
- *      done with the op's memory (a handle's close callback, say).
- *   3. A canceller (task.c, "cancel") calls withdraw under the task's
- *      wait_lock. It cannot stop libuv work from its own thread, so it sends
- *      cancel_msg (once: cancel_sent), holding a reference for it, and
- *      reports "not withdrawn": the wakeup stays the I/O thread's job. There
- *      cancel_msg runs op->cancel unless the op has finished; the op then
- *      finishes with WEFT_ECANCELED.
- * Exactly one wakeup: only the I/O thread wakes the task, and `finished`,
- * touched only there, lets the first of completion and cancellation win.
- * The memory is safe: the op outlives every message that names it, because
- * each message holds a reference, and the task reads its results after the
- * wakeup while its own reference is still held.
+ * Protocol "io op", by which a task waits on the I/O thread, is in op.c.
  *
  * Shutdown: weft_rt_free has cancelled every task and waited for all of
  * them, so no op is pending. The stop message closes the async handle and
@@ -310,6 +286,26 @@ static void signal_cb(uv_signal_t *h, int signum) {
   io->hooks.on_signal(io->rt, signum);
 }
 
+/* The hooks' handles: the tick's and the alarm's timers and the signal's
+ * watcher. Before the thread starts: nobody else touches the loop yet. */
+static void hooks_init(weft__io *io, const weft__io_hooks *hooks) {
+  if ((hooks->tick || hooks->io_tick) && hooks->tick_ms > 0) {
+    uv_timer_init(&io->loop, &io->tick);
+    io->tick.data = io;
+    uv_timer_start(&io->tick, tick_cb, hooks->tick_ms, hooks->tick_ms);
+  }
+  if (hooks->io_alarm) {
+    uv_timer_init(&io->loop, &io->alarm);
+    io->alarm.data = io;
+    io->alarm_msg.run = alarm_take;
+  }
+  if (hooks->on_signal && hooks->signum > 0 && uv_signal_init(&io->loop, &io->hook_signal) == 0) {
+    io->hook_signal.data = io;
+    if (uv_signal_start(&io->hook_signal, signal_cb, hooks->signum) != 0)
+      uv_close((uv_handle_t *)&io->hook_signal, NULL);
+  }
+}
+
 int weft__io_start(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out) {
   weft__io *io = calloc(1, sizeof *io);
   int rc;
@@ -333,22 +329,7 @@ int weft__io_start(weft_rt *rt, const weft__io_hooks *hooks, weft__io **out) {
     uv_run(&io->loop, UV_RUN_NOWAIT);
     goto out_loop;
   }
-  /* Before the thread starts: nobody else touches the loop yet. */
-  if ((hooks->tick || hooks->io_tick) && hooks->tick_ms > 0) {
-    uv_timer_init(&io->loop, &io->tick);
-    io->tick.data = io;
-    uv_timer_start(&io->tick, tick_cb, hooks->tick_ms, hooks->tick_ms);
-  }
-  if (hooks->io_alarm) {
-    uv_timer_init(&io->loop, &io->alarm);
-    io->alarm.data = io;
-    io->alarm_msg.run = alarm_take;
-  }
-  if (hooks->on_signal && hooks->signum > 0 && uv_signal_init(&io->loop, &io->hook_signal) == 0) {
-    io->hook_signal.data = io;
-    if (uv_signal_start(&io->hook_signal, signal_cb, hooks->signum) != 0)
-      uv_close((uv_handle_t *)&io->hook_signal, NULL);
-  }
+  hooks_init(io, hooks);
   if ((rc = -pthread_create(&io->thread, NULL, io_main, io)))
     goto out_async;
   *out = io;
@@ -404,104 +385,4 @@ uint64_t weft__io_timeout(weft__io *io, int64_t deadline) {
   uv_update_time(&io->loop);
   now = (int64_t)uv_now(&io->loop);
   return deadline > now ? (uint64_t)(deadline - now) : 0;
-}
-
-/* ---- protocol "io op" ---- */
-
-weft__io *weft__io_current(void) {
-  weft_task *t = weft_self();
-  return t ? t->rt->io : NULL;
-}
-
-void weft__io_op_unref(weft__io_op *op) {
-  /* acq_rel: the last owner sees every write the others made. */
-  if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1) {
-    if (op->kind->destroy)
-      op->kind->destroy(op);
-    free(op);
-  }
-}
-
-weft__io_op *weft__io_op_new_extra(const weft__io_op_kind *kind, size_t extra) {
-  weft__io_op *op = calloc(1, kind->size + extra);
-  if (op)
-    op->kind = kind;
-  return op;
-}
-
-weft__io_op *weft__io_op_new(const weft__io_op_kind *kind) {
-  return weft__io_op_new_extra(kind, 0);
-}
-
-/* The op's deadline, a timer on the runtime's heap (timers.c) fired here
- * on the I/O thread: the op is asked to end as a cancel would, with
- * WEFT_ETIMEDOUT. */
-static void op_timed_out(weft__timer *tm) {
-  weft__io_op *op = container_of(tm, weft__io_op, deadline);
-  if (!op->finished)
-    op->kind->cancel(op, WEFT_ETIMEDOUT);
-}
-
-static void run_start(weft__io_msg *m) {
-  weft__io_op *op = container_of(m, weft__io_op, start_msg);
-  weft__io_waits_add(op->io, 1);
-  op->kind->start(op);
-  if (!op->finished && op->deadline.when >= 0) {
-    op->deadline.fire = op_timed_out;
-    weft__timer_add(op->task->rt, &op->deadline);
-  }
-}
-
-static void run_cancel(weft__io_msg *m) {
-  weft__io_op *op = container_of(m, weft__io_op, cancel_msg);
-  if (!op->finished)
-    op->kind->cancel(op, WEFT_ECANCELED);
-  weft__io_op_unref(op); /* the cancel message's reference */
-}
-
-/* Step 3: send the cancellation; the I/O thread delivers the wakeup. */
-static bool io_withdraw(weft_task *t) {
-  weft__io_op *op = t->wait_obj;
-  if (!atomic_exchange(&op->cancel_sent, true)) {
-    atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
-    weft__io_send(op->io, &op->cancel_msg);
-  }
-  return false;
-}
-
-/* Step 1, on the scheduler stack with t->wait_lock held. */
-static void io_publish(weft_task *t, void *arg) {
-  weft__io_op *op = arg;
-  atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed); /* the I/O thread's */
-  if (op->cancellable) {
-    t->withdraw = io_withdraw;
-    t->wait_obj = op;
-  }
-  weft__io_send(op->io, &op->start_msg);
-}
-
-int weft__io_wait(weft__io_op *op, int64_t deadline, bool cancellable) {
-  weft_task *t = weft_self();
-  op->io = t->rt->io;
-  op->task = t;
-  op->start_msg.run = run_start;
-  op->cancel_msg.run = run_cancel;
-  op->cancellable = cancellable;
-  op->deadline.when = deadline;
-  atomic_init(&op->refs, 1); /* the task's */
-  atomic_init(&op->cancel_sent, false);
-  op->finished = false;
-  return weft__park(io_publish, op, cancellable);
-}
-
-void weft__io_finish(weft__io_op *op, int result) {
-  if (op->finished)
-    return;
-  op->finished = true;
-  /* On this thread, where the deadline fires: once it is out of the heap
-   * or fired, nothing touches it again. */
-  if (op->deadline.when >= 0)
-    weft__timer_del(op->task->rt, &op->deadline);
-  weft__io_waits_add(op->io, -1);
-  weft__wake(op->task, result);
 }

@@ -3,7 +3,7 @@
  * the "wait second" half of "try first, wait second" (sock.c).
  *
  * A task tries its syscall on its own worker; only on EAGAIN does it ask
- * the I/O thread to watch the fd, as an io op (loop.c), and park.
+ * the I/O thread to watch the fd, as an io op (op.c), and park.
  *
  * libuv allows one uv_poll_t per fd in a loop (a second one makes epoll
  * misbehave), but several tasks may wait on one socket (a reader and a
@@ -204,7 +204,7 @@ static void poll_start(weft__io_op *op) {
   watch_update(p->watch);
 }
 
-/* Cancelled, or past its deadline (loop.c). */
+/* Cancelled, or past its deadline (op.c). */
 static void poll_cancel(weft__io_op *op, int result) {
   struct poll_op *p = container_of(op, struct poll_op, op), *wake = NULL;
   struct weft__watch *w = p->watch;

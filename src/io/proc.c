@@ -10,7 +10,7 @@
  * Ownership: the weft_proc is shared by the program's tasks and the I/O
  * thread. Its uv_process_t is the I/O thread's; the exit status fields are
  * written there before `exited` is set, and read by a task only after a
- * wait op finished (which orders them, loop.c). weft_proc_free closes the
+ * wait op finished (which orders them, op.c). weft_proc_free closes the
  * handle on the I/O thread (an op it waits for) before freeing.
  */
 #define _GNU_SOURCE
@@ -123,7 +123,7 @@ static void wait_now(struct proc_op *p) {
     done(p, WEFT_EBUSY);
     return;
   }
-  p->proc->waiter = p; /* until the exit, a cancel or the deadline (loop.c) */
+  p->proc->waiter = p; /* until the exit, a cancel or the deadline (op.c) */
 }
 
 static void free_closed(uv_handle_t *h) {

@@ -1,6 +1,6 @@
 /*
  * signal.c - weft_signal_wait: tasks that wait for POSIX signals, served
- * by libuv's signal handles on the I/O thread, as an io op (loop.c).
+ * by libuv's signal handles on the I/O thread, as an io op (op.c).
  * See docs/design.md, section 5.17.
  *
  * The table (struct weft__sigs, one per runtime, I/O thread only) has a
@@ -31,7 +31,7 @@
  *    itself an io op the caller waits for, so when it returns the I/O
  *    thread has armed (or disarmed) the slot. weft_rt_free disarms what
  *    the program still holds (sigs_stop, the I/O thread's stop hook).
- *  - The deadline is the op's (loop.c, "io op"); it and a cancel unlink
+ *  - The deadline is the op's (op.c, "io op"); it and a cancel unlink
  *    the op like an arrival does. Everything here runs on the I/O thread,
  *    so the FIFOs and the `done` flag need no lock; the io op protocol
  *    makes the wakeup happen exactly once.
@@ -193,7 +193,7 @@ static void sig_start(weft__io_op *op) {
     sig_end(s, rc);
 }
 
-/* Cancelled, or past its deadline (loop.c). */
+/* Cancelled, or past its deadline (op.c). */
 static void sig_cancel(weft__io_op *op, int result) {
   sig_end(container_of(op, struct sig_op, op), result);
 }
