@@ -228,24 +228,24 @@ static void task_fn_returned(weft_task *t) {
     weft__gen_free_all(t);
 }
 
-static int done_new(weft_chan **out) {
+static int task_done_new(weft_chan **out) {
   return weft_chan_new(out, 0, 0);
 }
 
-static void done_close(weft_chan *c) {
+static void task_done_close(weft_chan *c) {
   weft_chan_close(c);
 }
 
-static void done_free(weft_chan *c) {
+static void task_done_free(weft_chan *c) {
   weft_chan_free(c);
 }
 
 static const weft__task_hooks task_hooks = {
     .cancel_scopes = weft__scopes_cancel,
     .fn_returned = task_fn_returned,
-    .done_new = done_new,
-    .done_close = done_close,
-    .done_free = done_free,
+    .done_new = task_done_new,
+    .done_close = task_done_close,
+    .done_free = task_done_free,
 };
 
 /* The fields a new runtime starts with, before its configuration. */

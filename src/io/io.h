@@ -117,9 +117,6 @@ bool weft__io_quiet(weft__io *io, uint64_t *epoch);
  * I/O thread and waits for its answer. */
 uint64_t weft__io_handles(weft__io *io);
 
-/* Milliseconds from now to deadline on the I/O thread's clock, at least 0.
- * I/O thread only. */
-uint64_t weft__io_timeout(weft__io *io, int64_t deadline);
 /* weft_signal_wait's table (signal.c), freed with the I/O thread. I/O
  * thread only. */
 struct weft__sigs;

@@ -274,11 +274,19 @@ void weft__io_alarm_kick(weft__io *io) {
     weft__io_send(io, &io->alarm_msg);
 }
 
+/* Milliseconds from now to deadline on the loop's clock, at least 0. */
+static uint64_t loop_timeout(weft__io *io, int64_t deadline) {
+  int64_t now;
+  uv_update_time(&io->loop);
+  now = (int64_t)uv_now(&io->loop);
+  return deadline > now ? (uint64_t)(deadline - now) : 0;
+}
+
 void weft__io_alarm_at(weft__io *io, int64_t when) {
   if (when == INT64_MAX)
     uv_timer_stop(&io->alarm);
   else
-    uv_timer_start(&io->alarm, alarm_cb, weft__io_timeout(io, when), 0);
+    uv_timer_start(&io->alarm, alarm_cb, loop_timeout(io, when), 0);
 }
 
 static void signal_cb(uv_signal_t *h, int signum) {
@@ -378,11 +386,4 @@ weft_rt *weft__io_rt(weft__io *io) {
 
 void *weft__io_loop(weft__io *io) {
   return &io->loop;
-}
-
-uint64_t weft__io_timeout(weft__io *io, int64_t deadline) {
-  int64_t now;
-  uv_update_time(&io->loop);
-  now = (int64_t)uv_now(&io->loop);
-  return deadline > now ? (uint64_t)(deadline - now) : 0;
 }
