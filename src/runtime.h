@@ -195,6 +195,10 @@ typedef struct weft__timer {
   void (*fire)(struct weft__timer *t); /* the host's thread; must not block */
   struct weft__timer *child, *next, *prev; /* the heap's links; under the lock */
   bool queued;                         /* in the heap; under the lock */
+  /* Immutable: the owner may delete it from another thread, and then
+   * waits out a fire in progress (weft__timer_wait_fired). False: it is
+   * deleted on the host's thread only, and its fire may free it. */
+  bool waited;
   atomic_bool firing;                  /* popped, fire not yet returned (T2, T3) */
 } weft__timer;
 

@@ -419,6 +419,7 @@ int weft__park_until(weft__publish_fn publish, void *arg, int64_t when) {
     return weft__park(publish, arg, true);
   d.timer.when = when;
   d.timer.fire = dl_fire;
+  d.timer.waited = true; /* it lives on this stack: step 3 waits out a fire */
   rc = weft__park(dl_publish, &d, true);
   /* armed was written before the wake that resumed us (step 1). */
   if (d.armed && !weft__timer_del(t->rt, &d.timer))

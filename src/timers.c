@@ -21,10 +21,13 @@
  *     it and call kick after unlocking: the host will run weft__timers_run
  *     (the kick is a message: loop.c coalesces kicks not yet run).
  *  T2 (weft__timers_run, the host). Under the lock, pop the earliest timer
- *     while it is due, mark it firing (release store, below), unlock, call
- *     its fire, clear firing (release), lock again. When none is due, set
+ *     while it is due, mark it firing if it is `waited`, unlock, call its
+ *     fire, clear firing (release), lock again. When none is due, set
  *     host_when to the earliest left (INT64_MAX: none) and return it; the
- *     host sets its alarm to it.
+ *     host sets its alarm to it. A timer that is not `waited` is deleted
+ *     only on the host's thread, and its fire may free it (an io op's,
+ *     whose cancel may drop the op's last reference but the task's): T2
+ *     does not touch it once fire is called.
  *  T3 (del, any thread). Under the lock: a queued timer is unlinked and
  *     will never fire (true). Otherwise it has fired or is firing (false);
  *     a thread that must not go on while the host may still touch what the
@@ -169,13 +172,16 @@ int64_t weft__timers_run(weft_rt *rt) {
 
   weft__spin_lock(&h->lock); /* T2 */
   while ((t = h->root) && t->when <= weft_now()) {
+    bool waited = t->waited; /* read before fire: it may free t */
     unlink_timer(h, t);
-    atomic_store_explicit(&t->firing, true, memory_order_relaxed);
+    if (waited)
+      atomic_store_explicit(&t->firing, true, memory_order_relaxed);
     atomic_store_explicit(&h->turns, atomic_load_explicit(&h->turns, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     weft__spin_unlock(&h->lock);
     t->fire(t);
-    atomic_store_explicit(&t->firing, false, memory_order_release); /* t may be freed now */
+    if (waited) /* its owner waits for this before it frees t */
+      atomic_store_explicit(&t->firing, false, memory_order_release);
     weft__spin_lock(&h->lock);
   }
   next = h->root ? h->root->when : INT64_MAX;

@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -337,6 +338,74 @@ START_TEST(test_timer_heap_kicks_its_host_only_for_an_earlier_deadline) {
 }
 END_TEST
 
+/* A timer that is not `waited` may be freed by its own fire (an io op's
+ * cancel drops the op): the host must not touch it afterwards. Under
+ * ASan and Valgrind a write to it after fire is a use after free. */
+static void free_on_fire(weft__timer *tm) {
+  record_fire(tm);
+  free(container_of(tm, struct heap_timer, tm));
+}
+
+START_TEST(test_timer_heap_never_touches_a_timer_its_fire_freed) {
+  weft_rt *rt = heap_only();
+  for (int i = 0; i < 64; i++) {
+    struct heap_timer *t = calloc(1, sizeof *t);
+    ck_assert_ptr_nonnull(t);
+    t->id = i;
+    t->tm.when = i % 5;
+    t->tm.fire = free_on_fire;
+    weft__timer_add(rt, &t->tm);
+  }
+  ck_assert_int_eq(weft__timers_run(rt), INT64_MAX);
+  ck_assert_int_eq(nfired, 64);
+  free(rt);
+}
+END_TEST
+
+/* An io op with a deadline whose start finishes it and drops the I/O
+ * thread's reference once the task has dropped its own: the op is freed
+ * inside start, so the I/O thread must not touch it after start returns
+ * (op.c, run_start). Under ASan and Valgrind a read of it is a use after
+ * free; the order is forced, not left to timing. */
+struct self_op {
+  weft__io_op op;
+};
+
+static void self_start(weft__io_op *op) {
+  weft__io_finish(op, 0);
+  while (atomic_load(&op->refs) > 1) /* until the woken task let go */
+    sched_yield();
+  weft__io_op_unref(op); /* the last reference: op is freed here */
+}
+
+static void self_cancel(weft__io_op *op, int result) {
+  (void)op;
+  (void)result;
+}
+
+static const weft__io_op_kind self_kind = {
+    .size = sizeof(struct self_op),
+    .start = self_start,
+    .cancel = self_cancel,
+};
+
+static int self_finishing_body(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 100; i++) {
+    weft__io_op *op = weft__io_op_new(&self_kind);
+    ck_assert_ptr_nonnull(op);
+    ck_assert_int_eq(weft__io_wait(op, weft_now() + 60000, true), 0);
+    weft__io_op_unref(op);
+  }
+  ck_assert_int_eq(weft__timers_count(weft_self()->rt), 0);
+  return 0;
+}
+
+START_TEST(test_timer_io_op_finished_in_its_start_is_left_alone) {
+  ck_assert_int_eq(run_in_task(1, self_finishing_body, NULL), 0);
+}
+END_TEST
+
 /* ---- a timed wait that ends in time ---- */
 
 #define TIMED_ROUNDS 20000
@@ -404,6 +473,8 @@ static Suite *timer_suite(void) {
   tcase_add_test(core, test_timer_shutdown_with_sleepers);
   tcase_add_test(core, test_timer_heap_fires_in_order_and_never_a_deleted_one);
   tcase_add_test(core, test_timer_heap_kicks_its_host_only_for_an_earlier_deadline);
+  tcase_add_test(core, test_timer_heap_never_touches_a_timer_its_fire_freed);
+  tcase_add_test(core, test_timer_io_op_finished_in_its_start_is_left_alone);
   tcase_add_test(core, test_timer_timed_waits_that_end_in_time_send_the_io_thread_nothing);
   tcase_set_timeout(core, 120);
   tcase_add_test(errors, test_timer_errors);

@@ -14,9 +14,9 @@
  *      wait_obj) and sends start_msg. Only now can the I/O thread see the
  *      task (task.c, protocol "park": never visible before its context is
  *      saved).
- *   2. The I/O thread runs the kind's start, which starts the libuv work,
- *      and then, if the op has not finished and has a deadline, adds the
- *      op's timer to the runtime's heap (timers.c). When the work
+ *   2. The I/O thread adds the op's timer to the runtime's heap
+ *      (timers.c) if it has a deadline, then runs the kind's start, which
+ *      starts the libuv work (and may finish the op at once). When the work
  *      completes, weft__io_finish marks the op finished, deletes the timer
  *      and wakes the task with the result. The I/O thread drops its
  *      reference once libuv is done with the op's memory.
@@ -67,7 +67,8 @@ weft__io_op *weft__io_op_new(const weft__io_op_kind *kind) {
 
 /* The op's deadline, a timer on the runtime's heap (timers.c) fired here
  * on the I/O thread: the op is asked to end as a cancel would, with
- * WEFT_ETIMEDOUT. */
+ * WEFT_ETIMEDOUT. The cancel may finish the op and drop the I/O thread's
+ * reference, and with it the op (the timer is not `waited`). */
 static void op_timed_out(weft__timer *tm) {
   weft__io_op *op = container_of(tm, weft__io_op, deadline);
   if (!op->finished)
@@ -77,11 +78,15 @@ static void op_timed_out(weft__timer *tm) {
 static void run_start(weft__io_msg *m) {
   weft__io_op *op = container_of(m, weft__io_op, start_msg);
   weft__io_waits_add(op->io, 1);
-  op->kind->start(op);
-  if (!op->finished && op->deadline.when >= 0) {
+  /* The timer before start: start may finish the op and drop the I/O
+   * thread's reference, after which op must not be touched. The timer
+   * fires on this thread only, so not during start, and the finish,
+   * whenever it comes, deletes it. */
+  if (op->deadline.when >= 0) {
     op->deadline.fire = op_timed_out;
     weft__timer_add(op->task->rt, &op->deadline);
   }
+  op->kind->start(op);
 }
 
 static void run_cancel(weft__io_msg *m) {
