@@ -1462,7 +1462,7 @@ END_TEST
  * children"): its cancel does not reach them while it is shielded, and
  * reaches the scope once the shield is down. */
 struct shielded_owner {
-  weft_chan *handles, *gate;
+  weft_chan *handles, *gate, *late_gate;
   int member_got, member_canceled;
   int first_rc, canceled_lowered, second_rc, late_rc;
 };
@@ -1477,9 +1477,24 @@ static int so_member(void *arg) {
   return rc;
 }
 
+/* The member started once the shield is down: it starts cancelled. It
+ * holds a shield of its own until the test lets it go, so that it is
+ * still running when the owner enters its second wait (a wait that found
+ * the scope empty would return 0 at once, as docs/design.md 6.5 allows),
+ * and only then meets the cancel. */
+static int so_late(void *arg) {
+  struct shielded_owner *o = arg;
+  int v = 0;
+  weft_cancel_shield(1);
+  report_self(o->handles);
+  CHECK_HOT(weft_chan_recv(o->late_gate, &v, -1) == 0); /* shielded: waits */
+  weft_cancel_shield(0);
+  o->late_rc = weft_sleep_until(-1);
+  return o->late_rc;
+}
+
 static void *so_owner(void *arg) {
   struct shielded_owner *o = arg;
-  struct probe p = {0};
   weft_scope *s;
   CHECK_HOT(weft_scope_new(&s) == 0);
   CHECK_HOT(weft_scope_go(s, so_member, o) == 0);
@@ -1487,9 +1502,8 @@ static void *so_owner(void *arg) {
   o->first_rc = weft_scope_wait(s, -1);
   weft_cancel_shield(0);
   o->canceled_lowered = weft_canceled();
-  CHECK_HOT(weft_scope_go(s, probe, &p) == 0);
+  CHECK_HOT(weft_scope_go(s, so_late, o) == 0);
   o->second_rc = weft_scope_wait(s, -1);
-  o->late_rc = p.rc;
   CHECK_HOT(weft_scope_free(s) == 0);
   return NULL;
 }
@@ -1497,15 +1511,21 @@ static void *so_owner(void *arg) {
 static int shielded_owner_body(void *arg) {
   struct shielded_owner o = {0};
   weft_task *t;
-  int four = 4;
+  int four = 4, five = 5;
   (void)arg;
   o.handles = chan(sizeof(weft_task *), 1);
   o.gate = chan(sizeof(int), 1);
+  o.late_gate = chan(sizeof(int), 1);
   ck_assert_int_eq(weft_spawn(&t, so_owner, &o), 0);
   ck_assert(park_all(o.handles, 1));
   ck_assert(wait_parked(t, safe())); /* shielded, in its wait */
   ck_assert_int_eq(weft_cancel(t), 0);
   ck_assert_int_eq(weft_chan_send(o.gate, &four, safe()), 0);
+  /* The late member waits behind its shield; the owner, which started it
+   * after its first wait, parks next in its second wait, cancelled. */
+  ck_assert(park_all(o.handles, 1));
+  ck_assert(wait_parked(t, safe()));
+  ck_assert_int_eq(weft_chan_send(o.late_gate, &five, safe()), 0);
   ck_assert_int_eq(weft_join(t, NULL), 0);
   ck_assert_int_eq(o.member_got, 4); /* not cancelled: it got the value */
   ck_assert_int_eq(o.member_canceled, 0);
@@ -1515,6 +1535,7 @@ static int shielded_owner_body(void *arg) {
   ck_assert_int_eq(o.late_rc, WEFT_ECANCELED);
   ck_assert_int_eq(weft_chan_free(o.handles), 0);
   ck_assert_int_eq(weft_chan_free(o.gate), 0);
+  ck_assert_int_eq(weft_chan_free(o.late_gate), 0);
   return 0;
 }
 
