@@ -387,7 +387,8 @@ struct deadline {
   weft_task *task;          /* immutable */
   weft__publish_fn publish; /* the wait's own publish step; immutable */
   void *arg;
-  bool armed; /* written in the publish step under task->wait_lock */
+  bool armed; /* written in the publish step under task->wait_lock; spares
+               * the heap's lock when the wait ended in its publish step */
 };
 
 static void dl_publish(weft_task *t, void *arg) {

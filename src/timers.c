@@ -168,10 +168,11 @@ void weft__timer_wait_fired(weft__timer *t) {
 int64_t weft__timers_run(weft_rt *rt) {
   weft__timers *h = &rt->timers;
   weft__timer *t;
-  int64_t next;
+  int64_t next, now = weft_now(); /* once: what falls due meanwhile is
+                                   * the next alarm's, which rings at once */
 
   weft__spin_lock(&h->lock); /* T2 */
-  while ((t = h->root) && t->when <= weft_now()) {
+  while ((t = h->root) && t->when <= now) {
     bool waited = t->waited; /* read before fire: it may free t */
     unlink_timer(h, t);
     if (waited)

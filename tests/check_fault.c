@@ -574,7 +574,10 @@ static void *hog_task(void *arg) {
 
 /* Block the worker until the runtime's warning is on stderr (a file, see
  * stderr_of_run), or 60 s pass: the monitor gets every chance to speak,
- * however late its ticks come on a loaded machine. */
+ * however late its ticks come on a loaded machine. It polls with
+ * nanosleep, not weft_sleep, on purpose: it must hold its worker, as a
+ * task stuck in a system call does. The poll only paces the loop; the
+ * condition it waits for is the warning itself. */
 static void *hog_until_warned(void *arg) {
   char buf[4096];
   struct timespec ms = {0, 1000000};

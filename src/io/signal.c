@@ -33,8 +33,8 @@
  *    the program still holds (sigs_stop, the I/O thread's stop hook).
  *  - The deadline is the op's (op.c, "io op"); it and a cancel unlink
  *    the op like an arrival does. Everything here runs on the I/O thread,
- *    so the FIFOs and the `done` flag need no lock; the io op protocol
- *    makes the wakeup happen exactly once.
+ *    so the FIFOs and the op's `finished` flag need no lock; the io op
+ *    protocol makes the wakeup happen exactly once.
  */
 #include "io/io.h"
 
@@ -71,7 +71,6 @@ struct weft__sigs {
 
 struct sig_op {
   weft__io_op op;
-  bool done;          /* finished; I/O thread only */
   size_t n;
   struct sig_link links[]; /* one per signal asked for */
 };
@@ -142,9 +141,8 @@ static void unlink_all(struct weft__sigs *sg, struct sig_op *s) {
 /* Wake s's task with result, once; drop the I/O thread's reference. */
 static void sig_end(struct sig_op *s, int result) {
   struct weft__sigs *sg = *weft__io_sigs(s->op.io);
-  if (s->done)
+  if (s->op.finished) /* the op's own flag: I/O thread only */
     return;
-  s->done = true;
   unlink_all(sg, s);
   weft__io_finish(&s->op, result);
   weft__io_op_unref(&s->op); /* the I/O thread's reference */
